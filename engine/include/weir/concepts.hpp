@@ -1,0 +1,47 @@
+#pragma once
+/// \file Concepts that check user callables, so a wrong lambda fails with a readable name.
+
+#include <concepts>
+#include <functional>
+#include <optional>
+#include <ranges>
+#include <type_traits>
+
+namespace weir {
+
+/// A function for `map`: takes a T (by value, const& or &&) and returns a non-void value.
+template <class F, class T>
+concept MapFn = std::copy_constructible<F> && std::invocable<F&, T&&> &&
+               
+                !std::is_void_v<std::invoke_result_t<F&, T&&>>;
+
+/// A predicate for `filter`: takes a const T& and returns something testable as bool.
+template <class F, class T>
+concept FilterFn = std::copy_constructible<F> && std::predicate<F&, const T&>;
+
+/// A function for `flat_map`: takes a T and returns a range whose elements are emitted in order.
+template <class F, class T>
+concept FlatMapFn = std::copy_constructible<F> && std::invocable<F&, T&&> &&
+                    std::ranges::input_range<std::invoke_result_t<F&, T&&>>;
+
+/// A function for `sink`: takes a T; its result is ignored.
+template <class F, class T>
+concept SinkFn = std::invocable<F&, T&&>;
+
+namespace detail {
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+}  // namespace detail
+
+/// A generator for `from_generator`: called with no argument, returns std::optional<T>; nullopt ends it.
+template <class F>
+concept GeneratorFn = std::invocable<F&> && detail::is_optional<std::invoke_result_t<F&>>::value;
+
+/// A range a source can own or view: its elements are copied or moved into batches.
+template <class R>
+concept SourceRange = std::ranges::input_range<R> && std::ranges::viewable_range<R> &&
+                      std::movable<std::remove_cvref_t<std::ranges::range_reference_t<R>>>;
+
+}  // namespace weir

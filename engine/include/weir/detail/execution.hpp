@@ -1,0 +1,38 @@
+#pragma once
+/// \file Run-wide control shared by every stage of one run. Not API.
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "weir/clock.hpp"
+#include "weir/detail/runtime.hpp"
+#include "weir/error.hpp"
+#include "weir/report.hpp"
+
+namespace weir::detail {
+
+/// Stop flag, final status and error summaries of one run. Thread-safe.
+class RunControl {
+ public:
+  [[nodiscard]] bool stopping() const noexcept { return stop_.load(std::memory_order_acquire); }
+  /// Stops the sources; a failure outranks a cancellation.
+  void request_stop(RunStatus why) noexcept;
+  [[nodiscard]] RunStatus status() const noexcept { return static_cast<RunStatus>(status_.load()); }
+  void record_error(const std::string& stage, const std::string& type, const std::string& message, bool retryable,
+                    const Clock& clock);
+  [[nodiscard]] std::vector<ErrorSummary> errors() const;
+  /// What to wake when the run stops.
+  void watch(TicketPool* pool, SourceBase* source);
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> status_{static_cast<int>(RunStatus::completed)};
+  mutable std::mutex mutex_;
+  std::vector<ErrorSummary> errors_;
+  std::vector<TicketPool*> pools_;
+  std::vector<SourceBase*> sources_;
+};
+
+}  // namespace weir::detail

@@ -1,0 +1,38 @@
+#pragma once
+/// \file The builder's logical graph. Not API.
+
+#include <memory>
+#include <string>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "weir/detail/runtime.hpp"
+#include "weir/error.hpp"
+#include "weir/interceptor.hpp"
+
+namespace weir::detail {
+
+/// One stage as the builder records it.
+struct LogicalNode {
+  int id = 0;
+  std::string name;
+  std::string kind;
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+  int parallelism = 1;
+  bool single_threaded = false;  ///< the stage only works with parallelism 1 (sources, ordered sinks)
+  bool is_sink = false;
+  ErrorPolicy policy;
+  const std::type_info* in_type = nullptr;
+  struct Hook {
+    int priority;
+    int order;
+    std::shared_ptr<Interceptor> interceptor;
+  };
+  std::vector<Hook> interceptors;
+  std::unique_ptr<Kernel> kernel;          ///< every stage but sources
+  std::shared_ptr<SourceBase> source;      ///< sources only
+};
+
+}  // namespace weir::detail

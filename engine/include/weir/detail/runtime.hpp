@@ -1,0 +1,267 @@
+#pragma once
+/// \file Runtime pieces shared by the builder, the operators and the engine. Not API.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <semaphore>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <vector>
+
+#include "weir/batch.hpp"
+#include "weir/clock.hpp"
+#include "weir/error.hpp"
+#include "weir/interceptor.hpp"
+
+namespace weir::detail {
+
+/// Bounds the batches a source has in flight; a batch holds a Ticket until it and everything made from
+/// it are gone. Thread-safe.
+class TicketPool {
+ public:
+  explicit TicketPool(std::ptrdiff_t slots) : sem_(slots) {}
+  /// Takes a slot, waiting while none is free. Returns the time spent waiting.
+  std::chrono::nanoseconds acquire(const Clock& clock) {
+    if (sem_.try_acquire()) return std::chrono::nanoseconds{0};
+    const auto t0 = clock.steady_now();
+    sem_.acquire();
+    return clock.steady_now() - t0;
+  }
+  void release() noexcept { sem_.release(); }
+  /// Wakes a waiting source for good (cancellation).
+  void open_wide() noexcept { sem_.release(std::numeric_limits<int>::max() / 2); }
+
+ private:
+  std::counting_semaphore<std::numeric_limits<int>::max()> sem_;
+};
+
+class Ticket {
+ public:
+  explicit Ticket(TicketPool& pool) noexcept : pool_(&pool) {}
+  Ticket(const Ticket&) = delete;
+  Ticket& operator=(const Ticket&) = delete;
+  ~Ticket() { pool_->release(); }
+
+ private:
+  TicketPool* pool_;
+};
+
+/// Per-batch tallies of the rare outcomes, kept in locals and folded into the stage counters per batch.
+struct BatchTally {
+  std::uint64_t filtered = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t skipped = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t dead_letter_failures = 0;
+  std::uint64_t retries = 0;
+  std::uint64_t delivered = 0;  ///< sinks: items written
+};
+
+inline constexpr int histogram_buckets = 48;  ///< log2 buckets of nanoseconds
+
+/// One thread's share of a stage's counters. Only its owning thread writes it (plain load + store,
+/// no read-modify-write); readers sum all slots.
+struct alignas(64) CounterSlot {
+  std::atomic<std::uint64_t> items_in{0}, items_out{0}, filtered{0}, errors{0}, skipped{0}, dead_lettered{0},
+      dead_letter_failures{0}, retries{0}, batches{0};
+  std::atomic<std::int64_t> busy_ns{0}, blocked_ns{0};
+  std::atomic<std::int64_t> first_ns{std::numeric_limits<std::int64_t>::max()}, last_ns{0};
+  std::array<std::atomic<std::uint32_t>, histogram_buckets> batch_ns_log2{};
+};
+
+template <class A, class V>
+inline void bump(A& a, V v) noexcept {
+  a.store(a.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+}
+
+class RunControl;
+
+/// Everything one logical stage needs while running: identity, policy, chain, counters.
+/// Shared by every thread running the stage; mutable parts are per-thread slots or locked.
+class StageRuntime {
+ public:
+  StageInfo info;
+  ErrorPolicy policy;
+  std::vector<std::shared_ptr<Interceptor>> chain;  ///< sorted; empty means no hooks at all
+  bool timing = true;                               ///< built-in counting interceptor measures time
+  const Clock* clock = nullptr;
+  RunControl* run = nullptr;
+
+  void init_slots(int count);
+  /// The calling thread's slot: oneTBB workers by arena index, other threads (the stage's own
+  /// source or async-sink thread) in the last one.
+  [[nodiscard]] CounterSlot& slot() noexcept;
+  [[nodiscard]] const std::vector<std::unique_ptr<CounterSlot>>& slots() const noexcept { return slots_; }
+
+  /// Folds one batch into the counters and calls the chain's after-batch hooks.
+  void finish_batch(std::uint64_t in, std::uint64_t out, const BatchTally& t, std::int64_t start_ns,
+                    std::int64_t end_ns);
+  void add_blocked(std::chrono::nanoseconds d);
+  void emit(const Event& e);
+  [[nodiscard]] bool stopping() const noexcept;
+  [[nodiscard]] bool hooks() const noexcept { return timing || !chain.empty(); }
+  [[nodiscard]] std::int64_t now_ns() const noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock->steady_now().time_since_epoch()).count();
+  }
+  [[nodiscard]] bool keeps_failed_items() const noexcept {
+    return policy.kind == ErrorPolicy::Kind::retry || policy.kind == ErrorPolicy::Kind::dead_letter;
+  }
+
+  /// Applies the error policy to `item`, whose call threw the exception being handled.
+  /// `call` repeats the call (it must not consume `item`). Returns true when a retry succeeded.
+  template <class T, class Call>
+  bool recover(const T& item, Call&& call, BatchTally& tally) {
+    std::exception_ptr err = std::current_exception();
+    int attempts = 1;
+    if (policy.kind == ErrorPolicy::Kind::retry) {
+      auto wait = policy.backoff;
+      while (attempts < policy.max_attempts && !stopping()) {
+        note_retry(err, attempts + 1, wait);
+        clock_mut()->sleep_for(wait);
+        wait = std::chrono::nanoseconds{static_cast<std::int64_t>(static_cast<double>(wait.count()) * policy.multiplier)};
+        ++attempts;
+        ++tally.retries;
+        try {
+          call();
+          return true;
+        } catch (...) {
+          err = std::current_exception();
+        }
+      }
+    }
+    fail_item(&item, typeid(T), err, attempts, tally);
+    return false;
+  }
+
+  /// Applies the final policy (fail, skip, dead letter) to an item that failed for good.
+  void fail_item(const void* item, const std::type_info& type, std::exception_ptr err, int attempts,
+                 BatchTally& tally);
+
+ private:
+  void note_retry(std::exception_ptr err, int attempt, std::chrono::nanoseconds backoff);
+  [[nodiscard]] Clock* clock_mut() const noexcept { return const_cast<Clock*>(clock); }
+  std::vector<std::unique_ptr<CounterSlot>> slots_;
+  std::mutex dead_letter_mutex_;
+};
+
+/// Demangled exception type and message of an exception_ptr.
+struct ErrorText {
+  std::string type;
+  std::string message;
+};
+[[nodiscard]] ErrorText describe(std::exception_ptr e);
+
+/// One logical operator that transforms batches; stateless ones can be fused into one node.
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  /// Before the first batch; may throw to fail the run (e.g. a file that cannot be opened).
+  virtual void open(StageRuntime&) {}
+  /// Transforms one batch; returns the output batch or nullptr when nothing goes on.
+  virtual BatchPtr apply(BatchPtr in, StageRuntime& st, BatchTally& tally) = 0;
+  /// After the last batch (flush, close, join).
+  virtual void close(StageRuntime&) {}
+  /// Stateless kernels run in parallel and fuse with their neighbours.
+  [[nodiscard]] virtual bool stateless() const noexcept { return true; }
+};
+
+/// What a source's thread uses to hand batches to the graph.
+class SourceContext {
+ public:
+  virtual ~SourceContext() = default;
+  /// Hands a batch to the graph (waits for an in-flight slot first).
+  virtual void emit(BatchPtr batch) = 0;
+  [[nodiscard]] virtual bool stopping() const noexcept = 0;
+  [[nodiscard]] virtual std::size_t batch_size() const noexcept = 0;
+  [[nodiscard]] virtual std::chrono::nanoseconds linger() const noexcept = 0;
+  [[nodiscard]] virtual const Clock& clock() const noexcept = 0;
+  [[nodiscard]] virtual StageRuntime& stage() noexcept = 0;
+};
+
+/// A source: runs on a thread of its own until exhausted or told to stop.
+class SourceBase {
+ public:
+  virtual ~SourceBase() = default;
+  virtual void run(SourceContext& ctx) = 0;
+  /// Wakes a source that waits for input (push sources) when the run stops.
+  virtual void wake() noexcept {}
+};
+
+/// Pulls items from `next(T&) -> bool` into batches; flushes full batches at once and partial ones when
+/// the linger time has passed (the clock is read every few items, more often when items trickle in).
+template <class T, class Next>
+void pull_batches(SourceContext& ctx, Next&& next) {
+  const std::size_t cap = ctx.batch_size();
+  const auto linger = ctx.linger();
+  std::size_t stride = 1;  // items between clock reads
+  while (!ctx.stopping()) {
+    auto batch = std::make_shared<Batch<T>>();
+    batch->items.reserve(cap);
+    auto& items = batch->items;
+    auto deadline = ctx.clock().steady_now() + linger;
+    bool more = true;
+    bool full = true;
+    T value{};
+    while (items.size() < cap) {
+      if (!next(value)) {
+        more = false;
+        break;
+      }
+      items.push_back(std::move(value));
+      if (items.size() % stride == 0 && ctx.clock().steady_now() >= deadline) {
+        full = false;
+        break;
+      }
+    }
+    stride = full ? 64 : 1;
+    if (!items.empty()) ctx.emit(std::move(batch));
+    if (!more) return;
+  }
+}
+
+}  // namespace weir::detail
+
+namespace weir::detail {
+
+/// How a kernel passes an item to the user's function: moved when the batch is its own and the
+/// policy does not need the item after a failure, otherwise as const& (or a copy when the
+/// function insists on an rvalue).
+template <class F, class T>
+decltype(auto) pass_kept(F&, const T& x) {
+  if constexpr (std::is_invocable_v<F&, const T&>) {
+    return x;
+  } else {
+    return T(x);
+  }
+}
+
+/// Runs `one(i)` for items [i, n) with a try/catch per item, calling `failed(i)` for those that throw.
+/// Kernels use it after the first failure in a batch; the fast path before it has no per-item try.
+template <class One, class Failed>
+void per_item_slow_path(std::size_t i, std::size_t n, One&& one, Failed&& failed) {
+  for (; i < n; ++i) {
+    try {
+      one(i);
+    } catch (...) {
+      failed(i);
+    }
+  }
+}
+
+/// A batch for `U` that shares the input's ticket.
+template <class U>
+std::shared_ptr<Batch<U>> derived_batch(const AnyBatch& from, std::size_t reserve) {
+  auto out = std::make_shared<Batch<U>>();
+  out->ticket = from.ticket;
+  out->items.reserve(reserve);
+  return out;
+}
+
+}  // namespace weir::detail

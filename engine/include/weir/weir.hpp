@@ -1,0 +1,14 @@
+#pragma once
+/// \file Everything a Weir user needs: include this one header and link weir::weir.
+
+#include "weir/batch.hpp"
+#include "weir/clock.hpp"
+#include "weir/concepts.hpp"
+#include "weir/error.hpp"
+#include "weir/interceptor.hpp"
+#include "weir/pipeline.hpp"
+#include "weir/report.hpp"
+
+namespace weir {
+using ops::PushSource;
+}

@@ -1,0 +1,628 @@
+#include "weir/pipeline.hpp"
+
+#include <oneapi/tbb/flow_graph.h>
+#include <oneapi/tbb/info.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <atomic>
+#include <iomanip>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "weir/detail/execution.hpp"
+
+namespace weir {
+namespace detail {
+
+// ---------------------------------------------------------------------------------------------------
+// Run control
+
+void RunControl::request_stop(RunStatus why) noexcept {
+  int expected = static_cast<int>(RunStatus::completed);
+  if (!status_.compare_exchange_strong(expected, static_cast<int>(why)) && why == RunStatus::failed) {
+    status_.store(static_cast<int>(RunStatus::failed));
+  }
+  stop_.store(true, std::memory_order_release);
+  const std::lock_guard lock(mutex_);
+  for (auto* p : pools_) p->open_wide();
+  for (auto* s : sources_) s->wake();
+}
+
+void RunControl::record_error(const std::string& stage, const std::string& type, const std::string& message,
+                              bool retryable, const Clock& clock) {
+  const auto now = clock.system_now();
+  const std::lock_guard lock(mutex_);
+  for (auto& e : errors_) {
+    if (e.stage == stage && e.type == type) {
+      ++e.count;
+      e.last_seen = now;
+      e.retryable = e.retryable || retryable;
+      return;
+    }
+  }
+  errors_.push_back(ErrorSummary{stage, type, message, retryable, 1, now, now});
+}
+
+std::vector<ErrorSummary> RunControl::errors() const {
+  const std::lock_guard lock(mutex_);
+  return errors_;
+}
+
+void RunControl::watch(TicketPool* pool, SourceBase* source) {
+  const std::lock_guard lock(mutex_);
+  pools_.push_back(pool);
+  sources_.push_back(source);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Plan: fusion of stateless chains into physical nodes
+
+struct Group {
+  std::vector<int> stages;
+  int parallelism = 1;
+  std::vector<int> successors;
+  bool source = false;
+};
+
+struct Plan {
+  std::vector<Group> groups;
+  std::vector<int> group_of;
+};
+
+Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
+  Plan plan;
+  plan.group_of.assign(nodes.size(), -1);
+  for (const auto& n : nodes) {
+    if (n->source == nullptr && n->outputs.empty() && !n->is_sink) {
+      throw std::logic_error("stage '" + n->name + "' has no consumer: end every stream with a sink");
+    }
+  }
+  if (nodes.empty()) throw std::logic_error("the pipeline has no stages");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (nodes[i]->name == nodes[j]->name) throw std::logic_error("stage name '" + nodes[i]->name + "' is used twice");
+    }
+  }
+  for (const auto& n : nodes) {
+    int g = -1;
+    if (n->source == nullptr && n->inputs.size() == 1 && n->kernel->stateless()) {
+      const auto& up = *nodes[static_cast<std::size_t>(n->inputs[0])];
+      if (up.source == nullptr && up.outputs.size() == 1 && up.kernel->stateless() &&
+          up.parallelism == n->parallelism) {
+        g = plan.group_of[static_cast<std::size_t>(up.id)];
+      }
+    }
+    if (g < 0) {
+      g = static_cast<int>(plan.groups.size());
+      plan.groups.push_back(Group{{}, n->parallelism, {}, n->source != nullptr});
+    }
+    plan.groups[static_cast<std::size_t>(g)].stages.push_back(n->id);
+    plan.group_of[static_cast<std::size_t>(n->id)] = g;
+  }
+  for (auto& g : plan.groups) {
+    const auto& last = *nodes[static_cast<std::size_t>(g.stages.back())];
+    for (int out : last.outputs) {
+      const int s = plan.group_of[static_cast<std::size_t>(out)];
+      if (std::find(g.successors.begin(), g.successors.end(), s) == g.successors.end()) g.successors.push_back(s);
+    }
+  }
+  return plan;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Execution
+
+/// A batch message whose copy transfers ownership, so the batch a node body receives is not also held
+/// by the sender (the flow graph copies messages; Weir forwards each one to exactly one node).
+struct Msg {
+  mutable BatchPtr batch;
+  Msg() = default;
+  explicit Msg(BatchPtr b) : batch(std::move(b)) {}
+  Msg(const Msg& o) noexcept : batch(std::move(o.batch)) {}
+  Msg& operator=(const Msg& o) noexcept {
+    batch = std::move(o.batch);
+    return *this;
+  }
+};
+
+using FlowNode = tbb::flow::function_node<Msg, tbb::flow::continue_msg>;
+
+class Execution {
+ public:
+  Execution(Pipeline& p, std::vector<std::unique_ptr<LogicalNode>>& nodes, const std::vector<LogicalNode::Hook>& hooks)
+      : pipeline_(p), nodes_(nodes), plan_(make_plan(nodes)) {
+    const auto& o = p.options();
+    clock_ = o.clock ? o.clock : system_clock();
+    threads_ = o.threads > 0 ? o.threads : tbb::info::default_concurrency();
+    in_flight_ = o.max_in_flight > 0 ? o.max_in_flight : static_cast<std::size_t>(8 * threads_);
+    run_id_ = make_run_id();
+    stages_.reserve(nodes.size());
+    for (const auto& n : nodes) {
+      auto st = std::make_unique<StageRuntime>();
+      st->info = StageInfo{p.name(), n->name, n->kind, n->id, plan_.group_of[static_cast<std::size_t>(n->id)],
+                           n->parallelism};
+      st->policy = n->policy;
+      std::vector<LogicalNode::Hook> all(hooks.begin(), hooks.end());
+      all.insert(all.end(), n->interceptors.begin(), n->interceptors.end());
+      std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+        return a.priority != b.priority ? a.priority < b.priority : a.order < b.order;
+      });
+      for (auto& h : all) st->chain.push_back(h.interceptor);
+      st->timing = o.telemetry;
+      st->clock = clock_.get();
+      st->run = &control_;
+      st->init_slots(threads_ + 1);
+      stages_.push_back(std::move(st));
+    }
+  }
+
+  Execution(const Execution&) = delete;
+  Execution& operator=(const Execution&) = delete;
+  ~Execution() {
+    if (runner_.joinable()) runner_.join();
+  }
+
+  RunReport run();
+  void cancel() noexcept { control_.request_stop(RunStatus::cancelled); }
+  std::thread runner_;
+  std::exception_ptr runner_error_;
+  std::optional<RunReport> runner_report_;
+
+ private:
+  class SourceCtx;
+  static std::string make_run_id();
+  void process(std::size_t group, BatchPtr b) noexcept;
+  void forward(const Group& g, BatchPtr b);
+  void run_source(std::size_t group) noexcept;
+  void fail_internal(const std::string& stage, std::exception_ptr e) noexcept;
+  RunReport report(std::chrono::nanoseconds wall) const;
+  [[nodiscard]] std::int64_t now_ns() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->steady_now().time_since_epoch()).count();
+  }
+
+  Pipeline& pipeline_;
+  std::vector<std::unique_ptr<LogicalNode>>& nodes_;
+  Plan plan_;
+  std::shared_ptr<Clock> clock_;
+  int threads_ = 1;
+  std::size_t in_flight_ = 8;
+  std::string run_id_;
+  RunControl control_;
+  std::vector<std::unique_ptr<StageRuntime>> stages_;
+  std::vector<std::unique_ptr<TicketPool>> pools_;
+  std::unique_ptr<tbb::task_arena> arena_;
+  std::unique_ptr<tbb::flow::graph> graph_;      // declared before the nodes: destroyed after them
+  std::vector<std::unique_ptr<FlowNode>> flow_;  // per group; null for sources
+};
+
+std::string Execution::make_run_id() {
+  static std::atomic<std::uint64_t> counter{0};
+  const auto t = std::chrono::system_clock::now().time_since_epoch().count();
+  std::ostringstream os;
+  os << std::hex << std::setw(12) << std::setfill('0') << (static_cast<std::uint64_t>(t) & 0xffffffffffffULL)
+     << std::setw(4) << (counter.fetch_add(1) & 0xffffU);
+  return os.str();
+}
+
+class Execution::SourceCtx final : public SourceContext {
+ public:
+  SourceCtx(Execution& e, std::size_t group, StageRuntime& st, TicketPool& pool)
+      : exec_(e), group_(group), stage_(st), pool_(pool) {}
+  void emit(BatchPtr batch) override {
+    const std::int64_t t0 = stage_.timing ? exec_.now_ns() : 0;
+    const auto waited = pool_.acquire(*exec_.clock_);
+    if (waited.count() > 0) {
+      stage_.add_blocked(waited);
+      if (!stage_.chain.empty()) stage_.emit(events::Backpressure{waited});
+    }
+    batch->ticket = std::make_shared<Ticket>(pool_);
+    const auto n = batch->size();
+    BatchTally none;
+    // Busy time of a source: producing the batch, from the end of the previous hand-over.
+    stage_.finish_batch(n, n, none, last_ns_ == 0 ? t0 : last_ns_, t0);
+    exec_.forward(exec_.plan_.groups[group_], std::move(batch));
+    if (stage_.timing) last_ns_ = exec_.now_ns();
+  }
+  [[nodiscard]] bool stopping() const noexcept override { return exec_.control_.stopping(); }
+  [[nodiscard]] std::size_t batch_size() const noexcept override { return exec_.pipeline_.options().batch_size; }
+  [[nodiscard]] std::chrono::nanoseconds linger() const noexcept override {
+    return exec_.pipeline_.options().linger;
+  }
+  [[nodiscard]] const Clock& clock() const noexcept override { return *exec_.clock_; }
+  [[nodiscard]] StageRuntime& stage() noexcept override { return stage_; }
+  void start() { last_ns_ = stage_.timing ? exec_.now_ns() : 0; }
+
+ private:
+  Execution& exec_;
+  std::size_t group_;
+  StageRuntime& stage_;
+  TicketPool& pool_;
+  std::int64_t last_ns_ = 0;
+};
+
+void Execution::fail_internal(const std::string& stage, std::exception_ptr e) noexcept {
+  try {
+    const auto t = describe(e);
+    control_.record_error(stage, t.type, t.message, false, *clock_);
+  } catch (...) {
+  }
+  control_.request_stop(RunStatus::failed);
+}
+
+void Execution::forward(const Group& g, BatchPtr b) {
+  const auto n = g.successors.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& node = *flow_[static_cast<std::size_t>(g.successors[i])];
+    node.try_put(Msg(i + 1 == n ? std::move(b) : b));
+  }
+}
+
+void Execution::process(std::size_t group, BatchPtr b) noexcept {
+  const auto& g = plan_.groups[group];
+  const StageRuntime* current = nullptr;
+  try {
+    const bool timed = stages_[static_cast<std::size_t>(g.stages.front())]->hooks();
+    std::int64_t t = timed ? now_ns() : 0;
+    for (int id : g.stages) {
+      auto& st = *stages_[static_cast<std::size_t>(id)];
+      current = &st;
+      const std::size_t in = b->size();
+      for (const auto& i : st.chain) i->before_batch(st.info, in);
+      BatchTally tally;
+      BatchPtr out = nodes_[static_cast<std::size_t>(id)]->kernel->apply(std::move(b), st, tally);
+      const std::int64_t t2 = timed ? now_ns() : 0;
+      st.finish_batch(in, out ? out->size() : tally.delivered, tally, t, t2);
+      t = t2;
+      if (!out) return;
+      b = std::move(out);
+    }
+    forward(g, std::move(b));
+  } catch (...) {
+    fail_internal(current != nullptr ? current->info.name : std::string("node"), std::current_exception());
+  }
+}
+
+void Execution::run_source(std::size_t group) noexcept {
+  const int id = plan_.groups[group].stages.front();
+  auto& st = *stages_[static_cast<std::size_t>(id)];
+  try {
+    SourceCtx ctx(*this, group, st, *pools_[group]);
+    ctx.start();
+    nodes_[static_cast<std::size_t>(id)]->source->run(ctx);
+  } catch (...) {
+    fail_internal(st.info.name, std::current_exception());
+  }
+  graph_->release_wait();
+}
+
+RunReport Execution::run() {
+  const auto t_start = clock_->steady_now();
+  arena_ = std::make_unique<tbb::task_arena>(threads_);
+  flow_.resize(plan_.groups.size());
+  pools_.resize(plan_.groups.size());
+  arena_->execute([&] {
+    graph_ = std::make_unique<tbb::flow::graph>();
+    for (std::size_t gi = 0; gi < plan_.groups.size(); ++gi) {
+      const auto& g = plan_.groups[gi];
+      if (g.source) {
+        pools_[gi] = std::make_unique<TicketPool>(static_cast<std::ptrdiff_t>(in_flight_));
+        control_.watch(pools_[gi].get(), nodes_[static_cast<std::size_t>(g.stages.front())]->source.get());
+        continue;
+      }
+      const std::size_t conc = g.parallelism <= 1 ? std::size_t{tbb::flow::serial} : static_cast<std::size_t>(g.parallelism);
+      flow_[gi] = std::make_unique<FlowNode>(*graph_, conc, [this, gi](const Msg& m) {
+        process(gi, std::move(m.batch));
+        return tbb::flow::continue_msg{};
+      });
+    }
+  });
+
+  const RunInfo info{pipeline_.name(), run_id_};
+  std::vector<std::shared_ptr<Interceptor>> all;
+  for (const auto& st : stages_) {
+    for (const auto& i : st->chain) {
+      if (std::find(all.begin(), all.end(), i) == all.end()) all.push_back(i);
+    }
+  }
+  // Start: run hooks, stage hooks, kernels' open() (a failure there fails the run before any item).
+  std::size_t opened = 0;
+  try {
+    for (const auto& i : all) i->on_run_start(info);
+    for (const auto& st : stages_) {
+      for (const auto& i : st->chain) i->on_stage_start(st->info);
+    }
+    for (; opened < nodes_.size(); ++opened) {
+      auto& n = *nodes_[opened];
+      if (n.kernel) n.kernel->open(*stages_[opened]);
+    }
+  } catch (...) {
+    fail_internal(opened < nodes_.size() ? nodes_[opened]->name : pipeline_.name(), std::current_exception());
+  }
+
+  if (!control_.stopping()) {
+    std::vector<std::thread> sources;
+    for (std::size_t gi = 0; gi < plan_.groups.size(); ++gi) {
+      if (!plan_.groups[gi].source) continue;
+      graph_->reserve_wait();
+      sources.emplace_back([this, gi] { run_source(gi); });
+    }
+    arena_->execute([&] { graph_->wait_for_all(); });
+    for (auto& t : sources) t.join();
+  }
+
+  // Close in order: a stage's close() may still deliver (async sinks drain), so wait after each.
+  for (std::size_t i = 0; i < opened; ++i) {
+    try {
+      if (nodes_[i]->kernel) nodes_[i]->kernel->close(*stages_[i]);
+    } catch (...) {
+      fail_internal(nodes_[i]->name, std::current_exception());
+    }
+    arena_->execute([&] { graph_->wait_for_all(); });
+  }
+
+  auto rep = report(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->steady_now() - t_start));
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    for (const auto& ic : stages_[i]->chain) {
+      try {
+        ic->on_stage_stop(stages_[i]->info, rep.stages[i]);
+      } catch (...) {
+      }
+    }
+  }
+  for (const auto& ic : all) {
+    try {
+      ic->on_run_stop(info, rep);
+    } catch (...) {
+    }
+  }
+  return rep;
+}
+
+RunReport Execution::report(std::chrono::nanoseconds wall) const {
+  RunReport r;
+  r.pipeline = pipeline_.name();
+  r.run_id = run_id_;
+  r.status = control_.status();
+  r.wall = wall;
+  r.errors = control_.errors();
+  for (const auto& stp : stages_) {
+    const auto& st = *stp;
+    StageReport s;
+    s.name = st.info.name;
+    s.kind = st.info.kind;
+    s.node = st.info.node;
+    s.parallelism = st.info.parallelism;
+    std::int64_t first = std::numeric_limits<std::int64_t>::max();
+    std::int64_t last = 0;
+    std::array<std::uint64_t, histogram_buckets> hist{};
+    auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+    for (const auto& slot : st.slots()) {
+      s.items_in += get(slot->items_in);
+      s.items_out += get(slot->items_out);
+      s.filtered += get(slot->filtered);
+      s.errors += get(slot->errors);
+      s.skipped += get(slot->skipped);
+      s.dead_lettered += get(slot->dead_lettered);
+      s.dead_letter_failures += get(slot->dead_letter_failures);
+      s.retries += get(slot->retries);
+      s.batches += get(slot->batches);
+      s.busy += std::chrono::nanoseconds{get(slot->busy_ns)};
+      s.blocked += std::chrono::nanoseconds{get(slot->blocked_ns)};
+      first = std::min(first, get(slot->first_ns));
+      last = std::max(last, get(slot->last_ns));
+      for (std::size_t b = 0; b < hist.size(); ++b) hist[b] += get(slot->batch_ns_log2[b]);
+    }
+    if (last > first) s.wall = std::chrono::nanoseconds{last - first};
+    std::uint64_t total = 0;
+    for (auto h : hist) total += h;
+    auto pct = [&](double q) {
+      std::uint64_t seen = 0;
+      const auto want = static_cast<std::uint64_t>(q * static_cast<double>(total));
+      for (std::size_t b = 0; b < hist.size(); ++b) {
+        seen += hist[b];
+        if (seen > want) return std::chrono::nanoseconds{b == 0 ? 0 : (std::int64_t{1} << b) - 1};
+      }
+      return std::chrono::nanoseconds{0};
+    };
+    if (total > 0) {
+      s.batch_p50 = pct(0.50);
+      s.batch_p99 = pct(0.99);
+    }
+    r.stages.push_back(std::move(s));
+  }
+  return r;
+}
+
+std::string summarize_failure(const RunReport& r) {
+  std::ostringstream os;
+  os << "pipeline '" << r.pipeline << "' failed";
+  if (r.errors.empty()) return os.str();
+  os << ": ";
+  bool first = true;
+  for (const auto& e : r.errors) {
+    if (!first) os << "; ";
+    first = false;
+    os << "stage '" << e.stage << "' raised " << e.type << ": " << e.message;
+    if (e.count > 1) os << " (" << e.count << " times)";
+  }
+  return os.str();
+}
+
+RunReport finish(RunReport r) {
+  if (r.status == RunStatus::failed) {
+    auto shared = std::make_shared<const RunReport>(r);
+    throw PipelineError(summarize_failure(r), r.errors, shared);
+  }
+  return r;
+}
+
+}  // namespace detail
+
+// -----------------------------------------------------------------------------------------------------
+// Builder
+
+namespace {
+void check_name(const std::string& n) {
+  if (n.empty()) throw std::invalid_argument("a stage name cannot be empty");
+}
+}  // namespace
+
+Pipeline::Pipeline(std::string name, PipelineOptions options) : name_(std::move(name)), options_(std::move(options)) {
+  if (name_.empty()) throw std::invalid_argument("a pipeline needs a name");
+  if (options_.batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  if (options_.threads < 0) throw std::invalid_argument("threads cannot be negative");
+}
+
+Pipeline::~Pipeline() {
+  if (exec_ && exec_->runner_.joinable()) {
+    exec_->cancel();
+    exec_->runner_.join();
+  }
+}
+
+void Pipeline::check_building() const {
+  if (exec_) throw std::logic_error("pipeline '" + name_ + "' has already run; build a new one");
+}
+
+detail::LogicalNode& Pipeline::node(int id) { return *nodes_.at(static_cast<std::size_t>(id)); }
+
+int Pipeline::add_node(std::string kind, std::vector<int> inputs, const std::type_info* in_type,
+                       std::unique_ptr<detail::Kernel> kernel, bool single_threaded, bool is_sink) {
+  check_building();
+  auto n = std::make_unique<detail::LogicalNode>();
+  n->id = static_cast<int>(nodes_.size());
+  n->name = kind + "#" + std::to_string(n->id);
+  n->kind = std::move(kind);
+  n->inputs = std::move(inputs);
+  n->in_type = in_type;
+  n->kernel = std::move(kernel);
+  n->single_threaded = single_threaded;
+  n->is_sink = is_sink;
+  for (int in : n->inputs) node(in).outputs.push_back(n->id);
+  nodes_.push_back(std::move(n));
+  return nodes_.back()->id;
+}
+
+int Pipeline::add_source_node(std::string kind, std::shared_ptr<detail::SourceBase> src) {
+  check_building();
+  if (!src) throw std::invalid_argument("a source cannot be null");
+  auto n = std::make_unique<detail::LogicalNode>();
+  n->id = static_cast<int>(nodes_.size());
+  n->name = kind + "#" + std::to_string(n->id);
+  n->kind = "source";
+  n->source = std::move(src);
+  n->single_threaded = true;
+  nodes_.push_back(std::move(n));
+  return nodes_.back()->id;
+}
+
+void Pipeline::intercept(std::shared_ptr<Interceptor> interceptor, int priority) {
+  check_building();
+  if (!interceptor) throw std::invalid_argument("an interceptor cannot be null");
+  hooks_.push_back({priority, hook_order_++, std::move(interceptor)});
+}
+
+RunReport Pipeline::run() {
+  start();
+  return wait();
+}
+
+void Pipeline::start() {
+  check_building();
+  exec_ = std::make_unique<detail::Execution>(*this, nodes_, hooks_);
+  auto* e = exec_.get();
+  e->runner_ = std::thread([e] {
+    try {
+      e->runner_report_ = e->run();
+    } catch (...) {
+      e->runner_error_ = std::current_exception();
+    }
+  });
+}
+
+RunReport Pipeline::wait() {
+  if (!exec_) throw std::logic_error("pipeline '" + name_ + "' was not started");
+  if (exec_->runner_.joinable()) exec_->runner_.join();
+  if (exec_->runner_error_) std::rethrow_exception(exec_->runner_error_);
+  if (!exec_->runner_report_) throw std::logic_error("pipeline '" + name_ + "' has no report: wait() called twice?");
+  auto r = std::move(*exec_->runner_report_);
+  exec_->runner_report_.reset();
+  return detail::finish(std::move(r));
+}
+
+void Pipeline::cancel() noexcept {
+  if (exec_) exec_->cancel();
+}
+
+std::string Pipeline::explain() const {
+  const auto plan = detail::make_plan(nodes_);
+  std::ostringstream os;
+  os << "pipeline '" << name_ << "': " << nodes_.size() << " stages in " << plan.groups.size() << " nodes\n";
+  for (std::size_t gi = 0; gi < plan.groups.size(); ++gi) {
+    const auto& g = plan.groups[gi];
+    os << "  node " << gi << (g.source ? " [source thread]" : g.stages.size() > 1 ? " [fused]" : "")
+       << " parallelism " << g.parallelism << ":";
+    for (std::size_t k = 0; k < g.stages.size(); ++k) {
+      const auto& n = *nodes_[static_cast<std::size_t>(g.stages[k])];
+      os << (k == 0 ? " " : " -> ") << n.name << " (" << n.kind << ")";
+    }
+    if (!g.successors.empty()) {
+      os << "  => node";
+      for (int s : g.successors) os << ' ' << s;
+    }
+    os << '\n';
+  }
+  return os.str();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Stage handles
+
+namespace detail {
+
+const std::string& StageRef::stage_name() const { return pipeline_->node(id_).name; }
+
+void StageRef::set_name(std::string name) {
+  check_name(name);
+  pipeline_->check_building();
+  for (const auto& n : pipeline_->nodes_) {
+    if (n->id != id_ && n->name == name) {
+      throw std::invalid_argument("stage name '" + name + "' is already used in pipeline '" + pipeline_->name() + "'");
+    }
+  }
+  pipeline_->node(id_).name = std::move(name);
+}
+
+void StageRef::set_parallelism(int n) {
+  pipeline_->check_building();
+  auto& node = pipeline_->node(id_);
+  if (n < 1) throw std::invalid_argument("parallelism of '" + node.name + "' must be at least 1");
+  if (node.single_threaded && n != 1) {
+    throw std::invalid_argument("stage '" + node.name + "' (" + node.kind + ") runs on one thread only");
+  }
+  node.parallelism = n;
+}
+
+void StageRef::set_policy(ErrorPolicy policy) {
+  pipeline_->check_building();
+  auto& node = pipeline_->node(id_);
+  if (node.source) throw std::invalid_argument("source '" + node.name + "' has no error policy: a failing source fails the run");
+  const bool wants_dlq = policy.kind == ErrorPolicy::Kind::dead_letter || policy.exhausted == ErrorPolicy::Kind::dead_letter;
+  if (wants_dlq && (policy.dead_letter == nullptr || policy.dead_letter->item_type() != *node.in_type)) {
+    throw std::invalid_argument("the dead-letter sink of stage '" + node.name +
+                                "' must take weir::DeadLetter<T> with T the stage's input type");
+  }
+  node.policy = std::move(policy);
+}
+
+void StageRef::add_interceptor(std::shared_ptr<Interceptor> i, int priority) {
+  pipeline_->check_building();
+  if (!i) throw std::invalid_argument("an interceptor cannot be null");
+  pipeline_->node(id_).interceptors.push_back({priority, pipeline_->hook_order_++, std::move(i)});
+}
+
+}  // namespace detail
+}  // namespace weir

@@ -1,0 +1,129 @@
+#include "weir/detail/runtime.hpp"
+
+#include <cxxabi.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <bit>
+#include <cstdlib>
+#include <string>
+
+#include "weir/detail/execution.hpp"
+
+namespace weir::detail {
+
+namespace {
+std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+  return (status == 0 && out) ? std::string(out.get()) : std::string(name);
+}
+}  // namespace
+
+ErrorText describe(std::exception_ptr e) {
+  try {
+    if (e) std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return {demangle(typeid(ex).name()), ex.what()};
+  } catch (...) {
+    const auto* t = abi::__cxa_current_exception_type();
+    return {t != nullptr ? demangle(t->name()) : std::string("unknown"), "non-standard exception"};
+  }
+  return {"unknown", "no exception"};
+}
+
+void StageRuntime::init_slots(int count) {
+  slots_.clear();
+  for (int i = 0; i < count; ++i) slots_.push_back(std::make_unique<CounterSlot>());
+}
+
+CounterSlot& StageRuntime::slot() noexcept {
+  const int idx = tbb::this_task_arena::current_thread_index();
+  const auto last = static_cast<int>(slots_.size()) - 1;
+  return *slots_[static_cast<std::size_t>(idx >= 0 && idx < last ? idx : last)];
+}
+
+void StageRuntime::finish_batch(std::uint64_t in, std::uint64_t out, const BatchTally& t, std::int64_t start_ns,
+                                std::int64_t end_ns) {
+  auto& s = slot();
+  bump(s.items_in, in);
+  bump(s.items_out, out);
+  bump(s.batches, 1U);
+  if ((t.filtered | t.errors | t.retries) != 0) {
+    bump(s.filtered, t.filtered);
+    bump(s.errors, t.errors);
+    bump(s.skipped, t.skipped);
+    bump(s.dead_lettered, t.dead_lettered);
+    bump(s.dead_letter_failures, t.dead_letter_failures);
+    bump(s.retries, t.retries);
+  }
+  const std::int64_t d = end_ns - start_ns;
+  if (timing) {
+    bump(s.busy_ns, d);
+    if (start_ns < s.first_ns.load(std::memory_order_relaxed)) s.first_ns.store(start_ns, std::memory_order_relaxed);
+    if (end_ns > s.last_ns.load(std::memory_order_relaxed)) s.last_ns.store(end_ns, std::memory_order_relaxed);
+    const auto bucket = std::min<int>(histogram_buckets - 1, std::bit_width(static_cast<std::uint64_t>(d > 0 ? d : 0)));
+    bump(s.batch_ns_log2[static_cast<std::size_t>(bucket)], 1U);
+  }
+  if (!chain.empty()) {
+    const BatchStats bs{in, out, t.filtered, t.errors, t.skipped, t.dead_lettered, std::chrono::nanoseconds{d}};
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) (*it)->after_batch(info, bs);
+  }
+}
+
+void StageRuntime::add_blocked(std::chrono::nanoseconds d) { bump(slot().blocked_ns, d.count()); }
+
+void StageRuntime::emit(const Event& e) {
+  for (const auto& i : chain) i->on_event(info, e);
+}
+
+bool StageRuntime::stopping() const noexcept { return run->stopping(); }
+
+void StageRuntime::note_retry(std::exception_ptr err, int attempt, std::chrono::nanoseconds backoff) {
+  if (chain.empty()) return;
+  const auto text = describe(err);
+  emit(events::RetryAttempt{attempt, backoff, text.type, text.message});
+}
+
+void StageRuntime::fail_item(const void* item, const std::type_info& type, std::exception_ptr err, int attempts,
+                             BatchTally& tally) {
+  const auto text = describe(err);
+  const bool retried = policy.kind == ErrorPolicy::Kind::retry;
+  const auto action = retried ? policy.exhausted : policy.kind;
+  ++tally.errors;
+  run->record_error(info.name, text.type, text.message, retried, *clock);
+  const char* action_name = action == ErrorPolicy::Kind::skip          ? "skip"
+                            : action == ErrorPolicy::Kind::dead_letter ? "dead_letter"
+                                                                       : "fail";
+  if (!chain.empty()) emit(events::ItemFailed{text.type, text.message, action_name});
+  switch (action) {
+    case ErrorPolicy::Kind::skip:
+      ++tally.skipped;
+      return;
+    case ErrorPolicy::Kind::dead_letter: {
+      if (policy.dead_letter == nullptr || policy.dead_letter->item_type() != type) {
+        ++tally.dead_letter_failures;
+        run->request_stop(RunStatus::failed);
+        return;
+      }
+      try {
+        const std::lock_guard lock(dead_letter_mutex_);
+        policy.dead_letter->deliver(item, info.name, text.type, text.message, attempts);
+      } catch (...) {
+        ++tally.dead_letter_failures;
+        const auto dl = describe(std::current_exception());
+        run->record_error(info.name, "dead_letter_handler: " + dl.type, dl.message, false, *clock);
+        if (!chain.empty()) emit(events::DeadLetterHandlerError{dl.type, dl.message});
+        return;
+      }
+      ++tally.dead_lettered;
+      if (!chain.empty()) emit(events::DeadLetterSent{text.type, attempts});
+      return;
+    }
+    case ErrorPolicy::Kind::fail:
+    case ErrorPolicy::Kind::retry:
+      run->request_stop(RunStatus::failed);
+      return;
+  }
+}
+
+}  // namespace weir::detail
