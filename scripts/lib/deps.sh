@@ -1,0 +1,71 @@
+# shellcheck shell=bash
+# Debian 12 packages needed to build, test, benchmark and run the demo.
+# This is the one list: scripts/demo, scripts/test and scripts/bench source this
+# file and call weir_ensure_deps before they configure.
+#
+# Set WEIR_SKIP_DEPS=1 to skip the check (e.g. on a system that is not Debian
+# and provides the libraries another way).
+
+WEIR_DEBIAN_PACKAGES=(
+  cmake
+  ninja-build
+  g++
+  libtbb-dev
+  libconcurrentqueue-dev
+  prometheus-cpp-dev
+  libspdlog-dev
+  libfmt-dev
+  doctest-dev
+  libsimdjson-dev
+  nlohmann-json3-dev
+  libcli11-dev
+  libcivetweb-dev
+  libcurl4-openssl-dev
+  prometheus # promtool, used by the tests to lint the /metrics exposition
+)
+
+# Optional, used when present and never installed here: clang-format
+# (scripts/format and the format check in scripts/test).
+
+# Prints the packages among "$@" that are not installed, one per line.
+weir_missing_packages() {
+  local pkg
+  for pkg in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+      printf '%s\n' "$pkg"
+    fi
+  done
+}
+
+# Makes sure every package in WEIR_DEBIAN_PACKAGES is installed. Silent when
+# nothing is missing. As root, installs the missing ones; otherwise prints the
+# command to run and exits the calling script with status 1.
+weir_ensure_deps() {
+  if [[ ${WEIR_SKIP_DEPS:-0} == 1 ]]; then
+    return 0
+  fi
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "warning: dpkg-query not found (not Debian?); not checking packages:" >&2
+    echo "  ${WEIR_DEBIAN_PACKAGES[*]}" >&2
+    return 0
+  fi
+
+  local missing=()
+  mapfile -t missing < <(weir_missing_packages "${WEIR_DEBIAN_PACKAGES[@]}")
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "==> Installing missing Debian packages: ${missing[*]}" >&2
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  else
+    {
+      echo "error: missing Debian packages: ${missing[*]}"
+      echo "Install them as root, then run this again:"
+      echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+    } >&2
+    exit 1
+  fi
+}
