@@ -1,0 +1,744 @@
+#include "flights.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include <simdjson.h>
+
+namespace flights {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Messages
+
+/// `text` made safe for a one-line message: control bytes become \xNN and
+/// anything past `max_chars` is cut and marked with "...".
+std::string printable(std::string_view text, std::size_t max_chars = 48) {
+  static constexpr std::string_view hex = "0123456789abcdef";
+  std::string out;
+  const bool cut = text.size() > max_chars;
+  if (cut) {
+    text = text.substr(0, max_chars);
+  }
+  out.reserve(text.size() + 3);
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += hex[byte >> 4U];
+      out += hex[byte & 0xfU];
+    } else {
+      out += c;
+    }
+  }
+  if (cut) {
+    out += "...";
+  }
+  return out;
+}
+
+std::string source_name(const std::filesystem::path& path) {
+  return printable(path.string(), std::numeric_limits<std::size_t>::max());
+}
+
+/// 1-based line number of byte offset `pos`.
+std::size_t line_of(std::string_view text, std::size_t pos) {
+  pos = std::min(pos, text.size());
+  return 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
+}
+
+[[noreturn]] void fail_input(std::string_view source, std::string_view what) {
+  std::string message(source);
+  message += ": ";
+  message += what;
+  throw InputError(message);
+}
+
+[[noreturn]] void fail_input_at(std::string_view source, std::size_t line, std::string_view what) {
+  std::string message(source);
+  message += ": line ";
+  message += std::to_string(line);
+  message += ": ";
+  message += what;
+  throw InputError(message);
+}
+
+[[noreturn]] void fail_record(std::string_view what, std::string_view detail) {
+  std::string message(what);
+  message += detail;
+  throw RecordError(message);
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+struct FileCloser {
+  void operator()(std::FILE* file) const noexcept { std::fclose(file); }
+};
+
+std::string read_whole_file(const std::filesystem::path& path) {
+  const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) {
+    const int error = errno;
+    fail_input(source_name(path), "cannot open: " + std::generic_category().message(error));
+  }
+  std::string content;
+  std::array<char, 1 << 16> buffer{};
+  while (true) {
+    const std::size_t got = std::fread(buffer.data(), 1, buffer.size(), file.get());
+    content.append(buffer.data(), got);
+    if (got < buffer.size()) {
+      break;
+    }
+  }
+  if (std::ferror(file.get()) != 0) {
+    const int error = errno;
+    fail_input(source_name(path), "cannot read: " + std::generic_category().message(error));
+  }
+  return content;
+}
+
+constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
+
+std::size_t skip_bom(std::string_view text) { return text.starts_with(utf8_bom) ? utf8_bom.size() : 0; }
+
+constexpr bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::size_t skip_space(std::string_view text, std::size_t pos) {
+  while (pos < text.size() && is_json_space(text[pos])) {
+    ++pos;
+  }
+  return pos;
+}
+
+std::string_view trim_space(std::string_view text) {
+  std::size_t begin = 0;
+  std::size_t end = text.size();
+  while (begin < end && is_json_space(text[begin])) {
+    ++begin;
+  }
+  while (end > begin && is_json_space(text[end - 1])) {
+    --end;
+  }
+  return text.substr(begin, end - begin);
+}
+
+// ---------------------------------------------------------------------------
+// CSV (RFC 4180)
+
+/// Reads one record at a time; fields are reused between calls.
+class CsvReader {
+ public:
+  CsvReader(std::string_view text, std::string_view source) : text_(text), source_(source) {
+    pos_ = skip_bom(text_);
+  }
+
+  /// Fills `fields` with the next record and `record_line` with the line it
+  /// starts on; false at the end of input. Blank lines are skipped.
+  bool next(std::vector<std::string>& fields, std::size_t& record_line) {
+    skip_blank_lines();
+    if (pos_ >= text_.size()) {
+      return false;
+    }
+    record_line = line_;
+    std::size_t count = 0;
+    while (true) {
+      if (count == fields.size()) {
+        fields.emplace_back();
+      }
+      std::string& field = fields[count++];
+      field.clear();
+      const bool more = text_[pos_] == '"' ? read_quoted(field) : read_plain(field);
+      if (!more) {
+        break;
+      }
+    }
+    fields.resize(count);
+    return true;
+  }
+
+ private:
+  void skip_blank_lines() {
+    while (pos_ < text_.size()) {
+      if (text_[pos_] == '\n') {
+        ++pos_;
+        ++line_;
+      } else if (text_[pos_] == '\r' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '\n') {
+        pos_ += 2;
+        ++line_;
+      } else {
+        return;
+      }
+    }
+  }
+
+  /// Consumes the delimiter after a field: true after ',', false at a line
+  /// end or the end of input.
+  bool end_field(std::string_view after_what) {
+    if (pos_ >= text_.size()) {
+      return false;
+    }
+    const char c = text_[pos_];
+    if (c == ',') {
+      ++pos_;
+      return true;
+    }
+    if (c == '\n') {
+      ++pos_;
+      ++line_;
+      return false;
+    }
+    if (c == '\r' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '\n') {
+      pos_ += 2;
+      ++line_;
+      return false;
+    }
+    if (c == '\r') {
+      fail_input_at(source_, line_, "stray carriage return");
+    }
+    fail_input_at(source_, line_, "unexpected character '" + printable(std::string_view(&text_[pos_], 1)) + "' " +
+                                      std::string(after_what));
+  }
+
+  bool read_plain(std::string& field) {
+    const std::size_t begin = pos_;
+    while (pos_ < text_.size()) {
+      const char c = text_[pos_];
+      if (c == ',' || c == '\n' || c == '\r') {
+        break;
+      }
+      if (c == '"') {
+        fail_input_at(source_, line_, "quote inside an unquoted field");
+      }
+      ++pos_;
+    }
+    field.assign(text_.substr(begin, pos_ - begin));
+    return end_field("after a field");
+  }
+
+  bool read_quoted(std::string& field) {
+    const std::size_t open_line = line_;
+    ++pos_;  // opening quote
+    while (true) {
+      const std::size_t quote = text_.find('"', pos_);
+      if (quote == std::string_view::npos) {
+        fail_input_at(source_, open_line, "unterminated quoted field");
+      }
+      const std::string_view chunk = text_.substr(pos_, quote - pos_);
+      line_ += static_cast<std::size_t>(std::count(chunk.begin(), chunk.end(), '\n'));
+      field.append(chunk);
+      pos_ = quote + 1;
+      if (pos_ < text_.size() && text_[pos_] == '"') {
+        field += '"';
+        ++pos_;
+        continue;
+      }
+      break;
+    }
+    return end_field("after a closing quote");
+  }
+
+  std::string_view text_;
+  std::string_view source_;
+  std::size_t pos_ = 0;
+  std::size_t line_ = 1;
+};
+
+double parse_coordinate(const std::string& text, double limit, std::string_view source, std::size_t line,
+                        std::string_view name) {
+  double value = 0;
+  const char* const end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc{} || ptr != end) {
+    fail_input_at(source, line, "bad " + std::string(name) + " '" + printable(text) + "'");
+  }
+  if (!(value >= -limit && value <= limit)) {
+    fail_input_at(source, line, std::string(name) + " out of range '" + printable(text) + "'");
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------
+// Record splitting
+
+RawRecord make_raw(std::int64_t index, std::string_view json) {
+  RawRecord record{index, {}};
+  // Spare capacity lets simdjson parse the text in place, without a copy.
+  record.json.reserve(json.size() + simdjson::SIMDJSON_PADDING);
+  record.json.assign(json);
+  return record;
+}
+
+std::vector<RawRecord> split_array(std::string_view text, std::size_t open, std::string_view source) {
+  std::vector<RawRecord> records;
+  std::size_t pos = skip_space(text, open + 1);
+  if (pos < text.size() && text[pos] == ']') {
+    pos = skip_space(text, pos + 1);
+    if (pos != text.size()) {
+      fail_input_at(source, line_of(text, pos), "unexpected data after the closing ']'");
+    }
+    return records;
+  }
+  std::int64_t index = 0;
+  while (true) {
+    const std::size_t begin = pos;
+    std::size_t depth = 0;
+    bool in_string = false;
+    bool escaped = false;
+    bool closed = false;
+    for (; pos < text.size(); ++pos) {
+      const char c = text[pos];
+      if (in_string) {
+        if (escaped) {
+          escaped = false;
+        } else if (c == '\\') {
+          escaped = true;
+        } else if (c == '"') {
+          in_string = false;
+        }
+        continue;
+      }
+      if (c == '"') {
+        in_string = true;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (depth == 0) {
+          if (c == ']') {
+            closed = true;
+            break;
+          }
+        } else {
+          --depth;
+        }
+      } else if (c == ',' && depth == 0) {
+        break;
+      }
+    }
+    if (pos >= text.size()) {
+      fail_input_at(source, line_of(text, open), "unterminated JSON array");
+    }
+    records.push_back(make_raw(index++, trim_space(text.substr(begin, pos - begin))));
+    ++pos;  // the ',' or ']'
+    if (closed) {
+      break;
+    }
+  }
+  pos = skip_space(text, pos);
+  if (pos != text.size()) {
+    fail_input_at(source, line_of(text, pos), "unexpected data after the closing ']'");
+  }
+  return records;
+}
+
+std::vector<RawRecord> split_lines(std::string_view text, std::size_t start) {
+  std::vector<RawRecord> records;
+  std::int64_t index = 0;
+  std::size_t pos = start;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) {
+      end = text.size();
+    }
+    const std::string_view line = trim_space(text.substr(pos, end - pos));
+    if (!line.empty()) {
+      records.push_back(make_raw(index++, line));
+    }
+    pos = end + 1;
+  }
+  return records;
+}
+
+// ---------------------------------------------------------------------------
+// Flights
+
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+int digits_value(std::string_view text, std::size_t offset, std::size_t count) {
+  int value = 0;
+  const char* const first = text.data() + offset;
+  const char* const last = first + count;
+  const auto [ptr, ec] = std::from_chars(first, last, value);
+  if (ec != std::errc{} || ptr != last) {
+    fail_record("malformed date: ", printable(text));
+  }
+  return value;
+}
+
+simdjson::dom::element required_field(const simdjson::dom::object& object, std::string_view name) {
+  simdjson::dom::element value;
+  if (object.at_key(name).get(value) != simdjson::SUCCESS) {
+    fail_record("missing field: ", name);
+  }
+  return value;
+}
+
+std::int32_t int32_field(const simdjson::dom::object& object, std::string_view name, std::int64_t minimum) {
+  const simdjson::dom::element value = required_field(object, name);
+  const simdjson::dom::element_type type = value.type();
+  if (type == simdjson::dom::element_type::UINT64) {
+    fail_record("out of range: ", name);
+  }
+  if (type != simdjson::dom::element_type::INT64) {
+    fail_record("wrong type: ", name);
+  }
+  std::int64_t number = 0;
+  if (value.get_int64().get(number) != simdjson::SUCCESS) {
+    fail_record("wrong type: ", name);
+  }
+  if (number < minimum || number > std::numeric_limits<std::int32_t>::max()) {
+    fail_record("out of range: ", name);
+  }
+  return static_cast<std::int32_t>(number);
+}
+
+std::string_view string_field(const simdjson::dom::object& object, std::string_view name) {
+  std::string_view text;
+  if (required_field(object, name).get_string().get(text) != simdjson::SUCCESS) {
+    fail_record("wrong type: ", name);
+  }
+  return text;
+}
+
+std::string_view airport_field(const simdjson::dom::object& object, std::string_view name) {
+  const std::string_view code = string_field(object, name);
+  if (code.empty()) {
+    fail_record("empty field: ", name);
+  }
+  return code;
+}
+
+void put_digits(char* out, std::int64_t value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  const std::int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+constexpr std::size_t utc_size = 20;  // YYYY-MM-DDTHH:MM:SSZ
+
+/// Writes `unix_seconds` as RFC 3339 UTC into `out[0..20)`.
+void write_utc(char* out, std::int64_t unix_seconds) {
+  constexpr std::int64_t earliest = -62167219200;  // 0000-01-01T00:00:00Z
+  constexpr std::int64_t latest = 253402300799;    // 9999-12-31T23:59:59Z
+  if (unix_seconds < earliest || unix_seconds > latest) {
+    throw std::out_of_range("format_utc: " + std::to_string(unix_seconds) +
+                            " is outside the years 0000 to 9999");
+  }
+  const std::int64_t days = floor_div(unix_seconds, 86400);
+  const std::int64_t second_of_day = unix_seconds - days * 86400;
+  const std::chrono::year_month_day date{std::chrono::sys_days{std::chrono::days{days}}};
+  put_digits(out, static_cast<int>(date.year()), 4);
+  out[4] = '-';
+  put_digits(out + 5, static_cast<unsigned>(date.month()), 2);
+  out[7] = '-';
+  put_digits(out + 8, static_cast<unsigned>(date.day()), 2);
+  out[10] = 'T';
+  put_digits(out + 11, second_of_day / 3600, 2);
+  out[13] = ':';
+  put_digits(out + 14, second_of_day / 60 % 60, 2);
+  out[16] = ':';
+  put_digits(out + 17, second_of_day % 60, 2);
+  out[19] = 'Z';
+}
+
+/// Appends `text` as a JSON string, escaped the way nlohmann::json::dump does.
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr std::string_view hex = "0123456789abcdef";
+  out += '"';
+  std::size_t plain_from = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x20 && byte != '"' && byte != '\\') {
+      continue;
+    }
+    out.append(text.substr(plain_from, i - plain_from));
+    plain_from = i + 1;
+    switch (byte) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out += hex[byte >> 4U];
+        out += hex[byte & 0xfU];
+        break;
+    }
+  }
+  out.append(text.substr(plain_from));
+  out += '"';
+}
+
+void append_integer(std::string& out, std::int64_t value) {
+  std::array<char, 24> buffer{};
+  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  out.append(buffer.data(), result.ptr);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// AirportTable
+
+AirportTable AirportTable::load(const std::filesystem::path& path) {
+  const std::string text = read_whole_file(path);
+  return from_csv(text, source_name(path));
+}
+
+AirportTable AirportTable::from_csv(std::string_view text, std::string_view source) {
+  static constexpr std::size_t column_count = 7;
+  CsvReader reader(text, source);
+  std::vector<std::string> fields;
+  std::size_t line = 0;
+  if (!reader.next(fields, line)) {
+    fail_input(source, "empty input; expected the header \"" + std::string(expected_header) + "\"");
+  }
+  std::string header;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    header += i == 0 ? "" : ",";
+    header += fields[i];
+  }
+  if (header != expected_header) {
+    fail_input_at(source, line,
+                  "wrong header \"" + printable(header, 96) + "\"; expected \"" + std::string(expected_header) + "\"");
+  }
+
+  AirportTable table;
+  while (reader.next(fields, line)) {
+    if (fields.size() != column_count) {
+      fail_input_at(source, line,
+                    "expected " + std::to_string(column_count) + " fields, found " + std::to_string(fields.size()));
+    }
+    if (fields[0].empty()) {
+      fail_input_at(source, line, "empty iata code");
+    }
+    Airport airport{std::move(fields[0]), std::move(fields[1]), std::move(fields[2]), std::move(fields[3]),
+                    std::move(fields[4]),
+                    parse_coordinate(fields[5], 90, source, line, "latitude"),
+                    parse_coordinate(fields[6], 180, source, line, "longitude")};
+    std::string key = airport.iata;
+    const auto [it, inserted] = table.airports_.try_emplace(std::move(key), std::move(airport));
+    if (!inserted) {
+      fail_input_at(source, line, "duplicate iata code '" + printable(it->first) + "'");
+    }
+  }
+  return table;
+}
+
+const Airport* AirportTable::find(std::string_view iata) const {
+  const auto it = airports_.find(iata);
+  return it == airports_.end() ? nullptr : &it->second;
+}
+
+// ---------------------------------------------------------------------------
+// Records
+
+std::vector<RawRecord> split_records(std::string_view text, std::string_view source) {
+  const std::size_t first = skip_space(text, skip_bom(text));
+  if (first >= text.size()) {
+    fail_input(source, "empty input; expected a JSON array or JSON lines");
+  }
+  switch (text[first]) {
+    case '[':
+      return split_array(text, first, source);
+    case '{':
+      return split_lines(text, first);
+    default:
+      fail_input_at(source, line_of(text, first),
+                    "expected a JSON array ('[') or JSON lines ('{'), found '" +
+                        printable(text.substr(first, 1)) + "'");
+  }
+}
+
+std::vector<RawRecord> read_records(const std::filesystem::path& path) {
+  const std::string text = read_whole_file(path);
+  return split_records(text, source_name(path));
+}
+
+// ---------------------------------------------------------------------------
+// Flights
+
+std::int64_t parse_date(std::string_view text) {
+  // Exactly "YYYY/MM/DD HH:MM".
+  static constexpr std::string_view shape = "dddd/dd/dd dd:dd";
+  if (text.size() != shape.size()) {
+    fail_record("malformed date: ", printable(text));
+  }
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 'd' ? !is_digit(text[i]) : text[i] != shape[i]) {
+      fail_record("malformed date: ", printable(text));
+    }
+  }
+  const int year = digits_value(text, 0, 4);
+  const int month = digits_value(text, 5, 2);
+  const int day = digits_value(text, 8, 2);
+  const int hour = digits_value(text, 11, 2);
+  const int minute = digits_value(text, 14, 2);
+
+  const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                                         std::chrono::day{static_cast<unsigned>(day)}};
+  if (!date.ok() || hour > 23 || minute > 59) {
+    fail_record("impossible date: ", printable(text));
+  }
+  const std::int64_t days = std::chrono::sys_days{date}.time_since_epoch().count();
+  return days * 86400 + std::int64_t{hour} * 3600 + std::int64_t{minute} * 60;
+}
+
+Flight parse_flight(const RawRecord& record) {
+  thread_local simdjson::dom::parser parser;
+
+  simdjson::dom::element root;
+  // parse() works in place when the string has SIMDJSON_PADDING spare
+  // capacity (as read_records leaves it) and copies into the parser's reused
+  // buffer otherwise.
+  if (parser.parse(record.json).get(root) != simdjson::SUCCESS) {
+    throw RecordError("malformed json");
+  }
+  simdjson::dom::object object;
+  if (root.get_object().get(object) != simdjson::SUCCESS) {
+    throw RecordError("not an object");
+  }
+
+  Flight flight{record.index, 0, 0, 0, {}, {}};
+  flight.time = parse_date(string_field(object, "date"));
+  flight.delay = int32_field(object, "delay", std::numeric_limits<std::int32_t>::min());
+  flight.distance = int32_field(object, "distance", 0);
+  flight.origin = airport_field(object, "origin");
+  flight.destination = airport_field(object, "destination");
+  return flight;
+}
+
+EnrichedFlight enrich(Flight&& flight, const AirportTable& airports) {
+  const Airport* const origin = airports.find(flight.origin);
+  if (origin == nullptr) {
+    fail_record("unknown airport: ", printable(flight.origin));
+  }
+  const Airport* const destination = airports.find(flight.destination);
+  if (destination == nullptr) {
+    fail_record("unknown airport: ", printable(flight.destination));
+  }
+  return EnrichedFlight{std::move(flight), origin->state, destination->state};
+}
+
+nlohmann::json to_json(const EnrichedFlight& flight) {
+  nlohmann::json out;
+  to_json(out, flight);
+  return out;
+}
+
+void to_json(nlohmann::json& out, const EnrichedFlight& flight) {
+  const Flight& f = flight.flight;
+  out = nlohmann::json{
+      {"index", f.index},
+      {"date", format_utc(f.time)},
+      {"delay", f.delay},
+      {"distance", f.distance},
+      {"origin", f.origin},
+      {"destination", f.destination},
+      {"origin_state", flight.origin_state},
+      {"destination_state", flight.destination_state},
+  };
+}
+
+std::string format_utc(std::int64_t unix_seconds) {
+  std::string out(utc_size, ' ');
+  write_utc(out.data(), unix_seconds);
+  return out;
+}
+
+void append_json(std::string& out, const EnrichedFlight& flight) {
+  // Keys in the sorted order that nlohmann::json uses.
+  const Flight& f = flight.flight;
+  std::array<char, utc_size> date{};
+  write_utc(date.data(), f.time);
+  out += R"({"date":")";
+  out.append(date.data(), date.size());
+  out += R"(","delay":)";
+  append_integer(out, f.delay);
+  out += R"(,"destination":)";
+  append_json_string(out, f.destination);
+  out += R"(,"destination_state":)";
+  append_json_string(out, flight.destination_state);
+  out += R"(,"distance":)";
+  append_integer(out, f.distance);
+  out += R"(,"index":)";
+  append_integer(out, f.index);
+  out += R"(,"origin":)";
+  append_json_string(out, f.origin);
+  out += R"(,"origin_state":)";
+  append_json_string(out, flight.origin_state);
+  out += '}';
+}
+
+std::int64_t parse_duration(std::string_view text) {
+  const auto invalid = [&](std::string_view why) {
+    return std::invalid_argument("invalid duration '" + printable(text) + "': " + std::string(why) +
+                                 " (expected a positive whole number and a unit s, m, h, d or w, e.g. 30s, 15m, 1h, 1d)");
+  };
+  std::int64_t value = 0;
+  const char* const end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec == std::errc::result_out_of_range) {
+    throw invalid("number too large");
+  }
+  if (ec != std::errc{}) {
+    throw invalid("no number");
+  }
+  if (value <= 0) {
+    throw invalid("must be greater than zero");
+  }
+  const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
+  std::int64_t scale = 0;
+  if (unit == "s") {
+    scale = 1;
+  } else if (unit == "m") {
+    scale = 60;
+  } else if (unit == "h") {
+    scale = 3600;
+  } else if (unit == "d") {
+    scale = 86400;
+  } else if (unit == "w") {
+    scale = std::int64_t{7} * 86400;
+  } else if (unit.empty()) {
+    throw invalid("missing unit");
+  } else {
+    throw invalid("unknown unit '" + printable(unit) + "'");
+  }
+  if (value > std::numeric_limits<std::int64_t>::max() / scale) {
+    throw invalid("number too large");
+  }
+  return value * scale;
+}
+
+}  // namespace flights

@@ -1,0 +1,135 @@
+// Domain layer of the flights ETL example: airport table, record splitting,
+// flight parsing and validation, enrichment and JSON output.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace flights {
+
+/// Input that cannot be used at all (missing file, wrong header, broken
+/// framing); the message is one line naming the file. Immutable after construction.
+class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One record that failed parsing, validation or enrichment; `what()` is a
+/// short machine-friendly reason such as "missing field: delay". Immutable.
+class RecordError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One row of the airport table. A plain value; not synchronised.
+struct Airport {
+  std::string iata, name, city, state, country;
+  double latitude = 0, longitude = 0;
+};
+
+/// Airports keyed by IATA code, loaded from an RFC 4180 CSV file. Immutable
+/// after loading, so concurrent `find` calls from several threads are safe.
+class AirportTable {
+ public:
+  /// The header every airport CSV must start with.
+  static constexpr std::string_view expected_header = "iata,name,city,state,country,latitude,longitude";
+
+  AirportTable() = default;
+
+  /// Reads and parses `path`; throws InputError on any unusable input.
+  static AirportTable load(const std::filesystem::path& path);
+
+  /// Parses CSV text; `source` names the input in error messages.
+  static AirportTable from_csv(std::string_view text, std::string_view source = "<memory>");
+
+  /// The airport with this IATA code, or nullptr. Does not allocate.
+  [[nodiscard]] const Airport* find(std::string_view iata) const;
+
+  [[nodiscard]] std::size_t size() const noexcept { return airports_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return airports_.empty(); }
+
+ private:
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+
+  std::unordered_map<std::string, Airport, StringHash, std::equal_to<>> airports_;
+};
+
+/// The raw JSON text of one input element and its 0-based position in the
+/// input. A plain value; not synchronised.
+struct RawRecord {
+  std::int64_t index;
+  std::string json;
+};
+
+/// Splits `text` into per-element raw JSON texts. A JSON array (first
+/// non-space character '[') is cut at its top-level commas; anything else
+/// starting with '{' is read as JSON lines, one element per non-blank line.
+/// A malformed element is kept as is so that only it fails later. Throws
+/// InputError, naming `source`, for empty input, an unknown format or an
+/// unterminated array.
+std::vector<RawRecord> split_records(std::string_view text, std::string_view source = "<memory>");
+
+/// Reads `path` and splits it with split_records; throws InputError naming the file.
+std::vector<RawRecord> read_records(const std::filesystem::path& path);
+
+/// One validated flight. A plain value; not synchronised.
+struct Flight {
+  std::int64_t index;        ///< Position of the record in the input.
+  std::int64_t time;         ///< Unix seconds, the "date" read as UTC.
+  std::int32_t delay;        ///< Minutes; negative when early.
+  std::int32_t distance;     ///< Miles; never negative.
+  std::string origin, destination;
+};
+
+/// Parses and validates one record; throws RecordError with a short reason
+/// ("malformed json", "not an object", "missing field: X", "wrong type: X",
+/// "out of range: X", "empty field: X", "malformed date: T",
+/// "impossible date: T"). Safe to call from several threads at once.
+Flight parse_flight(const RawRecord& record);
+
+/// Parses "YYYY/MM/DD HH:MM" as UTC into Unix seconds; throws RecordError
+/// ("malformed date: T" or "impossible date: T").
+std::int64_t parse_date(std::string_view text);
+
+/// A flight with the states of both airports. A plain value; not synchronised.
+struct EnrichedFlight {
+  Flight flight;
+  std::string origin_state, destination_state;
+};
+
+/// Looks both airports up; throws RecordError("unknown airport: XYZ") when one
+/// is missing from the table.
+EnrichedFlight enrich(Flight&& flight, const AirportTable& airports);
+
+/// {"index","date","delay","distance","origin","destination","origin_state",
+/// "destination_state"} with "date" in RFC 3339 UTC.
+nlohmann::json to_json(const EnrichedFlight& flight);
+
+/// Lets `nlohmann::json j = enriched_flight;` work.
+void to_json(nlohmann::json& out, const EnrichedFlight& flight);
+
+/// Appends the same text as `to_json(flight).dump()` (for valid UTF-8) to
+/// `out` without building a JSON tree; the fast path for writing many records.
+void append_json(std::string& out, const EnrichedFlight& flight);
+
+/// Unix seconds as RFC 3339 UTC, e.g. "2001-01-14T21:55:00Z". Throws
+/// std::out_of_range outside the years 0000 to 9999.
+std::string format_utc(std::int64_t unix_seconds);
+
+/// "30s", "15m", "1h", "6h", "1d", "2w" as seconds: a positive whole number
+/// and one unit (s, m, h, d, w). Throws std::invalid_argument otherwise.
+std::int64_t parse_duration(std::string_view text);
+
+}  // namespace flights

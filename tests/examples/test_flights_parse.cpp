@@ -1,0 +1,617 @@
+// Tests of the flights ETL domain code: CSV airport table, record splitting,
+// flight validation, enrichment and formatting, and the shipped data files.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <initializer_list>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include "flights.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// The parts joined. Strings here are built by appending because GCC 12 at
+/// -O3 gives a false -Wrestrict warning for `"literal" + std::string`.
+std::string cat(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (const std::string_view part : parts) {
+    out += part;
+  }
+  return out;
+}
+
+/// A file in the temporary directory that is removed when the object dies.
+class TempFile {
+ public:
+  TempFile(std::string_view name, std::string_view content)
+      : path_(fs::temp_directory_path() /
+              cat({"weir_flights_", std::to_string(::getpid()), "_", name})) {
+    std::ofstream out(path_, std::ios::binary);
+    out << content;
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    std::error_code ignored;
+    fs::remove(path_, ignored);
+  }
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+constexpr std::string_view header = "iata,name,city,state,country,latitude,longitude\n";
+
+/// The reason parse_flight gives for `json`, or "" when it parses.
+std::string reason_for(std::string_view json) {
+  try {
+    (void)flights::parse_flight(flights::RawRecord{7, std::string(json)});
+  } catch (const flights::RecordError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+/// `text` in double quotes.
+std::string quoted(std::string_view text) { return cat({"\"", text, "\""}); }
+
+/// A valid flight record with one field's raw JSON value replaced.
+std::string flight_with(std::string_view field, std::string_view raw_value) {
+  const std::vector<std::pair<std::string_view, std::string_view>> fields = {
+      {"date", R"("2001/01/14 21:55")"}, {"delay", "0"},  {"distance", "480"},
+      {"origin", R"("SAN")"},             {"destination", R"("SMF")"}};
+  std::string out = "{";
+  for (const auto& [name, value] : fields) {
+    if (out.size() > 1) {
+      out += ",";
+    }
+    out += quoted(name);
+    out += ':';
+    out += name == field ? raw_value : value;
+  }
+  return out + "}";
+}
+
+/// A valid flight record without `field`.
+std::string flight_without(std::string_view field) {
+  std::string out = flight_with(field, "REMOVED");
+  const std::string needle = quoted(field) + ":REMOVED";
+  const auto at = out.find(needle);
+  out.erase(at, needle.size());
+  // Drop the comma left before or after the removed field.
+  if (at < out.size() && out[at] == ',') {
+    out.erase(at, 1);
+  } else if (at > 0 && out[at - 1] == ',') {
+    out.erase(at - 1, 1);
+  }
+  return out;
+}
+
+std::string input_error_of(const auto& action) {
+  try {
+    action();
+  } catch (const flights::InputError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+flights::AirportTable small_table() {
+  return flights::AirportTable::from_csv(std::string(header) +
+                                          "SAN,San Diego International-Lindbergh,San Diego,CA,USA,32.7,-117.2\n"
+                                          "SMF,Sacramento International,Sacramento,CA,USA,38.7,-121.6\n"
+                                          "LAS,McCarran International,Las Vegas,NV,USA,36.1,-115.2\n");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Airport table
+
+TEST_CASE("a quoted airport field keeps its commas") {
+  const auto table = flights::AirportTable::from_csv(
+      std::string(header) + "N25,Westport,\"Westport, NY\",NY,USA,44.15838611,-73.43290444\n");
+  REQUIRE(table.size() == 1);
+  const flights::Airport* airport = table.find("N25");
+  REQUIRE(airport != nullptr);
+  CHECK(airport->name == "Westport");
+  CHECK(airport->city == "Westport, NY");
+  CHECK(airport->state == "NY");
+  CHECK(airport->country == "USA");
+  CHECK(airport->latitude == doctest::Approx(44.15838611));
+  CHECK(airport->longitude == doctest::Approx(-73.43290444));
+}
+
+TEST_CASE("doubled quotes inside a quoted airport field become one quote") {
+  const auto table = flights::AirportTable::from_csv(
+      std::string(header) + "DBN,\"W. H. \"\"Bud\"\" Barron\",Dublin,GA,USA,32.56445806,-82.98525556\n");
+  const flights::Airport* airport = table.find("DBN");
+  REQUIRE(airport != nullptr);
+  CHECK(airport->name == R"(W. H. "Bud" Barron)");
+  CHECK(airport->city == "Dublin");
+}
+
+TEST_CASE("an airport file with CRLF line ends and no final newline loads") {
+  const auto table = flights::AirportTable::from_csv(
+      "iata,name,city,state,country,latitude,longitude\r\n"
+      "AAA,\"One, Two\",Alpha,AK,USA,1.5,2.5\r\n"
+      "BBB,Bravo,Beta,CA,USA,-3,4");
+  REQUIRE(table.size() == 2);
+  REQUIRE(table.find("AAA") != nullptr);
+  CHECK(table.find("AAA")->name == "One, Two");
+  REQUIRE(table.find("BBB") != nullptr);
+  CHECK(table.find("BBB")->longitude == doctest::Approx(4.0));
+  CHECK(table.find("BBB")->state == "CA");
+}
+
+TEST_CASE("a quoted airport field may span lines and empty quoted fields are empty") {
+  const auto table = flights::AirportTable::from_csv(std::string(header) +
+                                                     "AAA,\"first\nsecond\",\"\",AK,USA,1,2\n"
+                                                     "BBB,Bravo,Beta,CA,USA,3,4\n");
+  REQUIRE(table.size() == 2);
+  CHECK(table.find("AAA")->name == "first\nsecond");
+  CHECK(table.find("AAA")->city.empty());
+}
+
+TEST_CASE("find returns null for an unknown or differently cased code") {
+  const auto table = small_table();
+  CHECK(table.size() == 3);
+  CHECK(table.find("SAN") != nullptr);
+  CHECK(table.find("san") == nullptr);
+  CHECK(table.find("XYZ") == nullptr);
+  CHECK(table.find("") == nullptr);
+  const std::string code = "LAS";
+  CHECK(table.find(std::string_view(code))->city == "Las Vegas");
+}
+
+TEST_CASE("an airport file with a wrong header is rejected naming the file") {
+  const TempFile file("wrong_header.csv", "code,name,city,state,country,latitude,longitude\nAAA,A,B,C,D,1,2\n");
+  const std::string message = input_error_of([&] { (void)flights::AirportTable::load(file.path()); });
+  CHECK(message.find(file.path().string()) != std::string::npos);
+  CHECK(message.find("wrong header") != std::string::npos);
+  CHECK(message.find('\n') == std::string::npos);
+}
+
+TEST_CASE("an airport file with a header in another order is rejected") {
+  CHECK_THROWS_AS(flights::AirportTable::from_csv("name,iata,city,state,country,latitude,longitude\n"),
+                  flights::InputError);
+  CHECK_THROWS_AS(flights::AirportTable::from_csv("iata,name,city,state,country,latitude\n"), flights::InputError);
+}
+
+TEST_CASE("an empty airport file is rejected") {
+  CHECK_THROWS_AS(flights::AirportTable::from_csv(""), flights::InputError);
+  CHECK_THROWS_AS(flights::AirportTable::from_csv("\n\n"), flights::InputError);
+}
+
+TEST_CASE("a header-only airport file gives an empty table") {
+  const auto table = flights::AirportTable::from_csv(header);
+  CHECK(table.empty());
+  CHECK(table.size() == 0);
+}
+
+TEST_CASE("an unterminated quote is rejected with the file and the line where it opens") {
+  const TempFile file("unterminated.csv",
+                      std::string(header) + "AAA,A,B,C,D,1,2\nBBB,\"never closed,B,C,D,1,2\nCCC,A,B,C,D,1,2\n");
+  const std::string message = input_error_of([&] { (void)flights::AirportTable::load(file.path()); });
+  CHECK(message.find(file.path().string()) != std::string::npos);
+  CHECK(message.find("line 3") != std::string::npos);
+  CHECK(message.find("unterminated quoted field") != std::string::npos);
+  CHECK(message.find('\n') == std::string::npos);
+}
+
+TEST_CASE("malformed airport rows are rejected with their line") {
+  const auto message_for = [](std::string_view rows) {
+    return input_error_of([&] { (void)flights::AirportTable::from_csv(std::string(header) + std::string(rows), "a.csv"); });
+  };
+  CHECK(message_for("AAA,A,B,C,D,1,2\nBBB,A,B,C,D,1\n") == "a.csv: line 3: expected 7 fields, found 6");
+  CHECK(message_for("AAA,A,B,C,D,1,2,extra\n") == "a.csv: line 2: expected 7 fields, found 8");
+  CHECK(message_for("AAA,\"A\"x,B,C,D,1,2\n").starts_with("a.csv: line 2: unexpected character 'x'"));
+  CHECK(message_for("AAA,A\"B,B,C,D,1,2\n") == "a.csv: line 2: quote inside an unquoted field");
+  CHECK(message_for("AAA,A,B,C,D,north,2\n") == "a.csv: line 2: bad latitude 'north'");
+  CHECK(message_for("AAA,A,B,C,D,1,\n") == "a.csv: line 2: bad longitude ''");
+  CHECK(message_for("AAA,A,B,C,D,91,2\n") == "a.csv: line 2: latitude out of range '91'");
+  CHECK(message_for(",A,B,C,D,1,2\n") == "a.csv: line 2: empty iata code");
+  CHECK(message_for("AAA,A,B,C,D,1,2\nAAA,A,B,C,D,1,2\n") == "a.csv: line 3: duplicate iata code 'AAA'");
+}
+
+TEST_CASE("a missing airport file is rejected naming the file") {
+  const fs::path missing = fs::temp_directory_path() / "weir_flights_no_such_file.csv";
+  const std::string message = input_error_of([&] { (void)flights::AirportTable::load(missing); });
+  CHECK(message.find(missing.string()) != std::string::npos);
+  CHECK(message.find("cannot open") != std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// Record splitting
+
+TEST_CASE("a JSON array is split into its top-level elements") {
+  const auto records = flights::split_records(
+      R"(  [ {"a":[1,2,{"b":"x]"}]} , {"s":"comma, and \"quote\" and \\"} ,{"c":{}}
+      ])");
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].index == 0);
+  CHECK(records[0].json == R"({"a":[1,2,{"b":"x]"}]})");
+  CHECK(records[1].index == 1);
+  CHECK(records[1].json == R"({"s":"comma, and \"quote\" and \\"})");
+  CHECK(records[2].index == 2);
+  CHECK(records[2].json == R"({"c":{}})");
+}
+
+TEST_CASE("an empty JSON array has no records") {
+  CHECK(flights::split_records("[]").empty());
+  CHECK(flights::split_records(" [ \n ] \n").empty());
+}
+
+TEST_CASE("JSON lines are split per line and blank lines are ignored") {
+  const auto records = flights::split_records("{\"a\":1}\r\n\n   \n{\"b\":[1,\n{\"c\":3}");
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].json == R"({"a":1})");
+  CHECK(records[1].index == 1);
+  CHECK(records[1].json == R"({"b":[1,)");
+  CHECK(records[2].index == 2);
+  CHECK(records[2].json == R"({"c":3})");
+}
+
+TEST_CASE("a file of flights is detected as an array or as JSON lines from its first character") {
+  const std::string one = flight_with("delay", "1");
+  const std::string two = flight_with("delay", "2");
+  const TempFile array("array.json", cat({"\n[", one, ",\n", two, "]\n"}));
+  const TempFile lines("lines.jsonl", one + "\n" + two + "\n");
+  for (const fs::path& path : {array.path(), lines.path()}) {
+    CAPTURE(path);
+    const auto records = flights::read_records(path);
+    REQUIRE(records.size() == 2);
+    CHECK(flights::parse_flight(records[0]).delay == 1);
+    CHECK(flights::parse_flight(records[1]).delay == 2);
+    CHECK(flights::parse_flight(records[1]).index == 1);
+  }
+}
+
+TEST_CASE("a malformed element in the middle of an array does not lose its neighbours") {
+  const std::string text = cat({"[", flight_with("delay", "1"), R"(, {"date": oops, "delay": } ,)",
+                                  flight_with("delay", "3"), ",", flight_with("delay", "4"), "]"});
+  const auto records = flights::split_records(text);
+  REQUIRE(records.size() == 4);
+  CHECK(flights::parse_flight(records[0]).delay == 1);
+  CHECK(reason_for(records[1].json) == "malformed json");
+  CHECK_THROWS_AS((void)flights::parse_flight(records[1]), flights::RecordError);
+  CHECK(flights::parse_flight(records[2]).delay == 3);
+  CHECK(flights::parse_flight(records[2]).index == 2);
+  CHECK(flights::parse_flight(records[3]).index == 3);
+}
+
+TEST_CASE("empty array elements are kept so that they fail on their own") {
+  const auto records = flights::split_records("[{\"a\":1},,{\"b\":2},]");
+  REQUIRE(records.size() == 4);
+  CHECK(records[1].json.empty());
+  CHECK(records[2].json == R"({"b":2})");
+  CHECK(records[3].json.empty());
+  CHECK(reason_for(records[1].json) == "malformed json");
+}
+
+TEST_CASE("input that is neither an array nor JSON lines is rejected naming the file") {
+  const TempFile empty("empty.json", "");
+  const TempFile blank("blank.json", " \n\t\n");
+  const TempFile csv("flights.csv", "date,delay\n2001/01/01 00:00,1\n");
+  const TempFile open_array("open.json", cat({"[", flight_with("delay", "1"), ",\n", flight_with("delay", "2")}));
+  const TempFile open_string("open_string.json", "[{\"date\":\"2001/01/01 00:00}]");
+  for (const TempFile* file : {&empty, &blank, &csv, &open_array, &open_string}) {
+    CAPTURE(file->path());
+    const std::string message = input_error_of([&] { (void)flights::read_records(file->path()); });
+    CHECK(message.find(file->path().string()) != std::string::npos);
+    CHECK(message.find('\n') == std::string::npos);
+  }
+  CHECK(input_error_of([&] { (void)flights::read_records(open_array.path()); }).find("unterminated JSON array") !=
+        std::string::npos);
+  CHECK(input_error_of([&] { (void)flights::read_records(csv.path()); }).find("found 'd'") != std::string::npos);
+}
+
+TEST_CASE("data after the end of a JSON array is rejected") {
+  CHECK_THROWS_AS((void)flights::split_records("[{\"a\":1}] [{\"b\":2}]"), flights::InputError);
+}
+
+TEST_CASE("a missing records file is rejected naming the file") {
+  const fs::path missing = fs::temp_directory_path() / "weir_flights_no_such_file.json";
+  const std::string message = input_error_of([&] { (void)flights::read_records(missing); });
+  CHECK(message.find(missing.string()) != std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// Flight parsing
+
+TEST_CASE("a valid flight record is parsed with its date read as UTC") {
+  const flights::Flight flight = flights::parse_flight(
+      {42, R"({"date":"2001/01/14 21:55","delay":-7,"distance":480,"origin":"SAN","destination":"SMF","extra":[1]})"});
+  CHECK(flight.index == 42);
+  CHECK(flight.time == 979509300);
+  CHECK(flight.delay == -7);
+  CHECK(flight.distance == 480);
+  CHECK(flight.origin == "SAN");
+  CHECK(flight.destination == "SMF");
+}
+
+TEST_CASE("malformed json is rejected as malformed json") {
+  CHECK(reason_for("") == "malformed json");
+  CHECK(reason_for("{") == "malformed json");
+  CHECK(reason_for(R"({"date":"2001/01/14 21:55","delay":0,})") == "malformed json");
+  CHECK(reason_for(flight_with("delay", "0") + " trailing") == "malformed json");
+  CHECK(reason_for(flight_with("delay", "01")) == "malformed json");
+}
+
+TEST_CASE("a record that is not an object is rejected") {
+  CHECK(reason_for("[1,2]") == "not an object");
+  CHECK(reason_for("42") == "not an object");
+}
+
+TEST_CASE("each missing field is named in the reason") {
+  for (const std::string_view field : {"date", "delay", "distance", "origin", "destination"}) {
+    CAPTURE(field);
+    CHECK(reason_for(flight_without(field)) == cat({"missing field: ", field}));
+  }
+}
+
+TEST_CASE("a field of the wrong type is named in the reason") {
+  CHECK(reason_for(flight_with("date", "20010114")) == "wrong type: date");
+  CHECK(reason_for(flight_with("delay", R"("5")")) == "wrong type: delay");
+  CHECK(reason_for(flight_with("delay", "5.0")) == "wrong type: delay");
+  CHECK(reason_for(flight_with("delay", "null")) == "wrong type: delay");
+  CHECK(reason_for(flight_with("distance", "1e3")) == "wrong type: distance");
+  CHECK(reason_for(flight_with("distance", "true")) == "wrong type: distance");
+  CHECK(reason_for(flight_with("origin", "7")) == "wrong type: origin");
+  CHECK(reason_for(flight_with("destination", R"(["SMF"])")) == "wrong type: destination");
+}
+
+TEST_CASE("numbers outside their range and empty airport codes are rejected") {
+  CHECK(reason_for(flight_with("distance", "-1")) == "out of range: distance");
+  CHECK(reason_for(flight_with("distance", "0")).empty());
+  CHECK(reason_for(flight_with("delay", "-2147483648")).empty());
+  CHECK(reason_for(flight_with("delay", "2147483648")) == "out of range: delay");
+  CHECK(reason_for(flight_with("delay", "18446744073709551615")) == "out of range: delay");
+  CHECK(reason_for(flight_with("origin", R"("")")) == "empty field: origin");
+  CHECK(reason_for(flight_with("destination", R"("")")) == "empty field: destination");
+}
+
+TEST_CASE("a date not in the form YYYY/MM/DD HH:MM is rejected as malformed") {
+  for (const std::string_view date : {"2001-01-14 21:55", "2001/1/14 21:55", "2001/01/14 21:55:00", "2001/01/14T21:55",
+                                      "2001/01/14 2155", "", "2001/01/14 21:5x", "+001/01/14 21:55"}) {
+    CAPTURE(date);
+    CHECK(reason_for(flight_with("date", quoted(date))) ==
+          cat({"malformed date: ", date}));
+  }
+}
+
+TEST_CASE("an impossible date is rejected with its text in the reason") {
+  for (const std::string_view date : {"2001/02/30 10:00", "2001/02/29 10:00", "1900/02/29 00:00", "2001/13/01 00:00",
+                                      "2001/00/10 00:00", "2001/04/31 00:00", "2001/01/00 00:00", "2001/01/14 24:00",
+                                      "2001/01/14 23:60"}) {
+    CAPTURE(date);
+    CHECK(reason_for(flight_with("date", quoted(date))) ==
+          cat({"impossible date: ", date}));
+  }
+}
+
+TEST_CASE("February 29 is accepted in a leap year only") {
+  CHECK_THROWS_WITH_AS(flights::parse_date("2001/02/29 12:00"), "impossible date: 2001/02/29 12:00",
+                       flights::RecordError);
+  CHECK(flights::parse_date("2000/02/29 12:00") == 951825600);
+  CHECK(flights::parse_date("2004/02/29 00:00") == 1078012800);
+  CHECK(flights::parse_date("2001/03/01 00:00") - flights::parse_date("2001/02/28 00:00") == 86400);
+  CHECK(flights::parse_date("2004/03/01 00:00") - flights::parse_date("2004/02/28 00:00") == 2 * 86400);
+}
+
+TEST_CASE("dates are read as UTC across the epoch and month ends") {
+  CHECK(flights::parse_date("1970/01/01 00:00") == 0);
+  CHECK(flights::parse_date("1969/12/31 23:59") == -60);
+  CHECK(flights::parse_date("2001/01/01 00:47") == 978310020);
+  CHECK(flights::parse_date("2001/12/31 23:59") == 1009843140);
+}
+
+TEST_CASE("a control character in a bad date is escaped so the reason stays on one line") {
+  const std::string reason = reason_for(flight_with("date", R"("2001/01/14\n21:55")"));
+  CHECK(reason == "malformed date: 2001/01/14\\x0a21:55");
+}
+
+// ---------------------------------------------------------------------------
+// Enrichment and output
+
+TEST_CASE("enrichment adds the states of both airports") {
+  const auto table = small_table();
+  flights::Flight flight = flights::parse_flight({3, flight_with("destination", R"("LAS")")});
+  const flights::EnrichedFlight enriched = flights::enrich(std::move(flight), table);
+  CHECK(enriched.flight.index == 3);
+  CHECK(enriched.flight.origin == "SAN");
+  CHECK(enriched.origin_state == "CA");
+  CHECK(enriched.destination_state == "NV");
+}
+
+TEST_CASE("an unknown origin or destination airport is rejected with its code") {
+  const auto table = small_table();
+  CHECK_THROWS_WITH_AS(flights::enrich(flights::parse_flight({0, flight_with("origin", R"("XYZ")")}), table),
+                       "unknown airport: XYZ", flights::RecordError);
+  CHECK_THROWS_WITH_AS(flights::enrich(flights::parse_flight({0, flight_with("destination", R"("QQQ")")}), table),
+                       "unknown airport: QQQ", flights::RecordError);
+}
+
+TEST_CASE("an enriched flight is written as JSON with an RFC 3339 date") {
+  const auto table = small_table();
+  const auto enriched = flights::enrich(flights::parse_flight({5, flight_with("delay", "-3")}), table);
+  const nlohmann::json expected = {{"index", 5},       {"date", "2001-01-14T21:55:00Z"},
+                                   {"delay", -3},      {"distance", 480},
+                                   {"origin", "SAN"},  {"destination", "SMF"},
+                                   {"origin_state", "CA"}, {"destination_state", "CA"}};
+  CHECK(flights::to_json(enriched) == expected);
+  const nlohmann::json implicit = enriched;
+  CHECK(implicit == expected);
+}
+
+TEST_CASE("append_json writes the same text as dumping to_json") {
+  const auto table = small_table();
+  const auto enriched = flights::enrich(flights::parse_flight({5, flight_with("delay", "-3")}), table);
+  std::string out = "prefix ";
+  flights::append_json(out, enriched);
+  CHECK(out == "prefix " + flights::to_json(enriched).dump());
+  CHECK(out == R"(prefix {"date":"2001-01-14T21:55:00Z","delay":-3,"destination":"SMF","destination_state":"CA",)"
+               R"("distance":480,"index":5,"origin":"SAN","origin_state":"CA"})");
+}
+
+TEST_CASE("append_json escapes strings the way nlohmann does") {
+  flights::EnrichedFlight odd{{-1, -60, -2147483647 - 1, 2147483647, "A\"B\\C", std::string("\x01\b\f\n\r\t\x1f\x7f", 8)},
+                              "\xc3\xa9t\xc3\xa9", "/"};
+  std::string out;
+  flights::append_json(out, odd);
+  CHECK(out == flights::to_json(odd).dump());
+}
+
+TEST_CASE("format_utc writes RFC 3339 UTC timestamps") {
+  CHECK(flights::format_utc(0) == "1970-01-01T00:00:00Z");
+  CHECK(flights::format_utc(979509300) == "2001-01-14T21:55:00Z");
+  CHECK(flights::format_utc(951825600) == "2000-02-29T12:00:00Z");
+  CHECK(flights::format_utc(-1) == "1969-12-31T23:59:59Z");
+  CHECK(flights::format_utc(-62167219200) == "0000-01-01T00:00:00Z");
+  CHECK(flights::format_utc(253402300799) == "9999-12-31T23:59:59Z");
+  CHECK_THROWS_AS((void)flights::format_utc(253402300800), std::out_of_range);
+  CHECK_THROWS_AS((void)flights::format_utc(-62167219201), std::out_of_range);
+}
+
+TEST_CASE("format_utc and parse_date agree on every minute of a leap day") {
+  const std::int64_t start = flights::parse_date("2000/02/29 00:00");
+  for (std::int64_t minute = 0; minute < 1440; ++minute) {
+    const std::string text = flights::format_utc(start + minute * 60);
+    CAPTURE(text);
+    const std::string as_input =
+        text.substr(0, 4) + "/" + text.substr(5, 2) + "/" + text.substr(8, 2) + " " + text.substr(11, 5);
+    CHECK(flights::parse_date(as_input) == start + minute * 60);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Durations
+
+TEST_CASE("parse_duration reads a number and a unit as seconds") {
+  CHECK(flights::parse_duration("30s") == 30);
+  CHECK(flights::parse_duration("15m") == 900);
+  CHECK(flights::parse_duration("1h") == 3600);
+  CHECK(flights::parse_duration("6h") == 21600);
+  CHECK(flights::parse_duration("1d") == 86400);
+  CHECK(flights::parse_duration("2w") == 1209600);
+}
+
+TEST_CASE("parse_duration rejects zero, negative and malformed durations with a clear message") {
+  for (const std::string_view bad : {"", "0s", "-5m", "+5m", "h", "5", "5x", "5 m", " 5m", "5mm", "1.5h", "5H",
+                                     "99999999999999999999s", "9223372036854775807w"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS((void)flights::parse_duration(bad), std::invalid_argument);
+  }
+  CHECK_THROWS_WITH((void)flights::parse_duration("0s"), doctest::Contains("must be greater than zero"));
+  CHECK_THROWS_WITH((void)flights::parse_duration("5x"), doctest::Contains("unknown unit 'x'"));
+  CHECK_THROWS_WITH((void)flights::parse_duration("5"), doctest::Contains("missing unit"));
+}
+
+// ---------------------------------------------------------------------------
+// Shipped data
+
+TEST_CASE("the shipped airport table loads with every row") {
+  const auto table = flights::AirportTable::load(fs::path(WEIR_DATA_DIR) / "airports.csv");
+  CHECK(table.size() == 3376);
+  const flights::Airport* dtw = table.find("DTW");
+  REQUIRE(dtw != nullptr);
+  CHECK(dtw->name == "Detroit Metropolitan-Wayne County");
+  CHECK(dtw->state == "MI");
+  CHECK(dtw->latitude == doctest::Approx(42.21205889));
+  REQUIRE(table.find("DBN") != nullptr);
+  CHECK(table.find("DBN")->name == R"(W. H. "Bud" Barron)");
+  REQUIRE(table.find("PUW") != nullptr);
+  CHECK(table.find("PUW")->city == "Pullman/Moscow,ID");
+  REQUIRE(table.find("YAP") != nullptr);
+  CHECK(table.find("YAP")->country == "Federated States of Micronesia");
+}
+
+TEST_CASE("every shipped flight parses and finds both its airports") {
+  const auto table = flights::AirportTable::load(fs::path(WEIR_DATA_DIR) / "airports.csv");
+  const auto records = flights::read_records(fs::path(WEIR_DATA_DIR) / "flights-20k.json");
+  REQUIRE(records.size() == 20000);
+
+  std::int64_t delay_sum = 0;
+  std::int64_t distance_sum = 0;
+  std::int64_t early = 0;
+  std::int64_t previous_time = 0;
+  bool in_time_order = true;
+  std::set<std::string> codes;
+  std::vector<flights::EnrichedFlight> enriched;
+  enriched.reserve(records.size());
+  for (const auto& record : records) {
+    flights::EnrichedFlight flight = flights::enrich(flights::parse_flight(record), table);
+    delay_sum += flight.flight.delay;
+    distance_sum += flight.flight.distance;
+    early += flight.flight.delay < 0 ? 1 : 0;
+    in_time_order = in_time_order && flight.flight.time >= previous_time;
+    previous_time = flight.flight.time;
+    codes.insert(flight.flight.origin);
+    codes.insert(flight.flight.destination);
+    enriched.push_back(std::move(flight));
+  }
+  // Totals checked independently with jq on the same file.
+  CHECK(delay_sum == 154078);
+  CHECK(distance_sum == 14476934);
+  CHECK(early == 9720);
+  CHECK(codes.size() == 224);
+  CHECK(in_time_order);
+
+  std::string fast;
+  std::string slow;
+  for (const auto& flight : enriched) {
+    flights::append_json(fast, flight);
+    fast += '\n';
+    slow += flights::to_json(flight).dump();
+    slow += '\n';
+  }
+  CHECK(fast == slow);
+
+  const nlohmann::json first = flights::to_json(enriched.front());
+  CHECK(first["index"] == 0);
+  CHECK(first["date"] == "2001-01-01T00:47:00Z");
+  CHECK(first["origin"] == "DTW");
+  CHECK(first["origin_state"] == "MI");
+  CHECK(first["destination_state"] == "NV");
+  const nlohmann::json last = flights::to_json(enriched.back());
+  CHECK(last["index"] == 19999);
+  CHECK(last["date"] == "2001-03-31T22:27:00Z");
+  CHECK(last["origin"] == "CLT");
+  CHECK(last["destination"] == "GSO");
+  CHECK(last["delay"] == -9);
+  CHECK(last["distance"] == 83);
+}
+
+TEST_CASE("parse_flight gives the same results from several threads at once") {
+  const auto records = flights::read_records(fs::path(WEIR_DATA_DIR) / "flights-20k.json");
+  constexpr std::size_t thread_count = 4;
+  std::vector<std::int64_t> sums(thread_count, 0);
+  {
+    std::vector<std::jthread> threads;
+    for (std::size_t t = 0; t < thread_count; ++t) {
+      threads.emplace_back([&records, &sums, t] {
+        std::int64_t sum = 0;
+        for (std::size_t i = t; i < records.size() + t; ++i) {
+          const flights::Flight flight = flights::parse_flight(records[i % records.size()]);
+          sum += flight.delay + flight.time % 1000;
+        }
+        sums[t] = sum;
+      });
+    }
+  }
+  for (std::size_t t = 1; t < thread_count; ++t) {
+    CHECK(sums[t] == sums[0]);
+  }
+}
