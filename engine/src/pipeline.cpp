@@ -60,11 +60,21 @@ void RunControl::watch(TicketPool* pool, SourceBase* source) {
 // ---------------------------------------------------------------------------------------------------
 // Plan: fusion of stateless chains into physical nodes
 
+/// A run of stages inside a group executed in one step: one stage's kernel, or a fused loop.
+struct Segment {
+  std::size_t first = 0;
+  std::size_t count = 1;
+  FusedBase* fused = nullptr;
+};
+
+inline constexpr std::size_t max_segment = 33;  // the longest fused chain (32) plus one
+
 struct Group {
   std::vector<int> stages;
   int parallelism = 1;
   std::vector<int> successors;
   bool source = false;
+  std::vector<Segment> segments;  ///< cover the stages after the source (if any)
 };
 
 struct Plan {
@@ -90,19 +100,37 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
     int g = -1;
     if (n->source == nullptr && n->inputs.size() == 1 && n->kernel->stateless()) {
       const auto& up = *nodes[static_cast<std::size_t>(n->inputs[0])];
-      if (up.source == nullptr && up.outputs.size() == 1 && up.kernel->stateless() &&
-          up.parallelism == n->parallelism) {
-        g = plan.group_of[static_cast<std::size_t>(up.id)];
+      const int ug = plan.group_of[static_cast<std::size_t>(up.id)];
+      const auto& tail = *nodes[static_cast<std::size_t>(plan.groups[static_cast<std::size_t>(ug)].stages.back())];
+      // Fuse into the upstream group when n is its only consumer and runs with the same parallelism.
+      // A source's own group takes stateless stages of parallelism 1: they run on the source's thread.
+      if (&tail == &up && up.outputs.size() == 1 && up.parallelism == n->parallelism &&
+          (up.source != nullptr || up.kernel->stateless())) {
+        g = ug;
       }
     }
     if (g < 0) {
       g = static_cast<int>(plan.groups.size());
-      plan.groups.push_back(Group{{}, n->parallelism, {}, n->source != nullptr});
+      plan.groups.push_back(Group{{}, n->parallelism, {}, n->source != nullptr, {}});
     }
     plan.groups[static_cast<std::size_t>(g)].stages.push_back(n->id);
     plan.group_of[static_cast<std::size_t>(n->id)] = g;
   }
   for (auto& g : plan.groups) {
+    // Cover the group with the longest fused loops the builder prepared, stage kernels elsewhere.
+    for (std::size_t p = g.source ? 1 : 0; p < g.stages.size();) {
+      Segment seg{p, 1, nullptr};
+      for (std::size_t q = g.stages.size() - 1; q > p; --q) {
+        const auto& n = *nodes[static_cast<std::size_t>(g.stages[q])];
+        if (n.fused && n.fused_ids.size() == q - p + 1 && q - p + 1 <= max_segment &&
+            std::equal(n.fused_ids.begin(), n.fused_ids.end(), g.stages.begin() + static_cast<std::ptrdiff_t>(p))) {
+          seg = Segment{p, q - p + 1, n.fused.get()};
+          break;
+        }
+      }
+      g.segments.push_back(seg);
+      p += seg.count;
+    }
     const auto& last = *nodes[static_cast<std::size_t>(g.stages.back())];
     for (int out : last.outputs) {
       const int s = plan.group_of[static_cast<std::size_t>(out)];
@@ -220,10 +248,11 @@ class Execution::SourceCtx final : public SourceContext {
     }
     batch->ticket = std::make_shared<Ticket>(pool_);
     const auto n = batch->size();
-    BatchTally none;
+    BatchTally none{};
     // Busy time of a source: producing the batch, from the end of the previous hand-over.
     stage_.finish_batch(n, n, none, last_ns_ == 0 ? t0 : last_ns_, t0);
-    exec_.forward(exec_.plan_.groups[group_], std::move(batch));
+    // The stateless stages fused into the source's group run here, on the source's thread.
+    exec_.process(group_, std::move(batch));
     if (stage_.timing) last_ns_ = exec_.now_ns();
   }
   [[nodiscard]] bool stopping() const noexcept override { return exec_.control_.stopping(); }
@@ -264,17 +293,33 @@ void Execution::process(std::size_t group, BatchPtr b) noexcept {
   const auto& g = plan_.groups[group];
   const StageRuntime* current = nullptr;
   try {
-    const bool timed = stages_[static_cast<std::size_t>(g.stages.front())]->hooks();
+    const auto& head = *stages_[static_cast<std::size_t>(g.stages.front())];
+    const bool timed = head.hooks();
+    const std::size_t slot = head.slot_index();
     std::int64_t t = timed ? now_ns() : 0;
-    for (int id : g.stages) {
-      auto& st = *stages_[static_cast<std::size_t>(id)];
-      current = &st;
+    std::array<StageRuntime*, max_segment> sts;
+    std::array<BatchTally, max_segment> tallies;
+    std::array<std::uint64_t, max_segment + 1> counts;
+    for (const auto& seg : g.segments) {
       const std::size_t in = b->size();
-      for (const auto& i : st.chain) i->before_batch(st.info, in);
-      BatchTally tally;
-      BatchPtr out = nodes_[static_cast<std::size_t>(id)]->kernel->apply(std::move(b), st, tally);
+      for (std::size_t k = 0; k < seg.count; ++k) {
+        tallies[k] = BatchTally{};
+        auto& st = *stages_[static_cast<std::size_t>(g.stages[seg.first + k])];
+        sts[k] = &st;
+        current = &st;
+        for (const auto& i : st.chain) i->before_batch(st.info, in);
+      }
+      BatchPtr out;
+      if (seg.fused != nullptr) {
+        out = seg.fused->run(std::move(b), sts.data(), tallies.data(), counts.data());
+      } else {
+        out = nodes_[static_cast<std::size_t>(g.stages[seg.first])]->kernel->apply(std::move(b), *sts[0], tallies[0]);
+        counts[0] = in;
+        counts[1] = out ? out->size() : tallies[0].delivered;
+      }
       const std::int64_t t2 = timed ? now_ns() : 0;
-      st.finish_batch(in, out ? out->size() : tally.delivered, tally, t, t2);
+      // A fused loop is timed as a whole: each of its stages reports the loop's time.
+      for (std::size_t k = 0; k < seg.count; ++k) sts[k]->finish_batch(slot, counts[k], counts[k + 1], tallies[k], t, t2);
       t = t2;
       if (!out) return;
       b = std::move(out);

@@ -36,15 +36,17 @@ void StageRuntime::init_slots(int count) {
   for (int i = 0; i < count; ++i) slots_.push_back(std::make_unique<CounterSlot>());
 }
 
-CounterSlot& StageRuntime::slot() noexcept {
+std::size_t StageRuntime::slot_index() const noexcept {
   const int idx = tbb::this_task_arena::current_thread_index();
   const auto last = static_cast<int>(slots_.size()) - 1;
-  return *slots_[static_cast<std::size_t>(idx >= 0 && idx < last ? idx : last)];
+  return static_cast<std::size_t>(idx >= 0 && idx < last ? idx : last);
 }
 
-void StageRuntime::finish_batch(std::uint64_t in, std::uint64_t out, const BatchTally& t, std::int64_t start_ns,
-                                std::int64_t end_ns) {
-  auto& s = slot();
+CounterSlot& StageRuntime::slot() noexcept { return *slots_[slot_index()]; }
+
+void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_t out, const BatchTally& t,
+                                std::int64_t start_ns, std::int64_t end_ns) {
+  auto& s = *slots_[slot];
   bump(s.items_in, in);
   bump(s.items_out, out);
   bump(s.batches, 1U);

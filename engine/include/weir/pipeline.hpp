@@ -94,7 +94,7 @@ template <class F>
 async_sink(F, std::size_t) -> async_sink<F>;
 
 class Pipeline;
-template <class T>
+template <class T, class Chain = void>
 class Stream;
 
 namespace detail {
@@ -240,50 +240,59 @@ class FanOut {
 
 /// A stream of T leaving a stage. A cheap handle: copy it freely; every operator appends a stage.
 /// Using one stream as input to several stages gives each the same items (as fan_out does).
-template <class T>
-class Stream : public detail::StageSetters<Stream<T>> {
-  using Base = detail::StageSetters<Stream<T>>;
+/// `Chain` carries the stateless operators since the last boundary so that they compile into one
+/// loop; a `Stream<T>` (no chain) converts from any `Stream<T, Chain>`.
+template <class T, class Chain>
+class Stream : public detail::StageSetters<Stream<T, Chain>> {
+  using Base = detail::StageSetters<Stream<T, Chain>>;
+  template <class, class>
+  friend class Stream;
 
  public:
   using value_type = T;
   Stream(Pipeline* p, int id) : Base(p, id) {}
+  Stream(Pipeline* p, int id, std::shared_ptr<const Chain> chain) : Base(p, id), chain_(std::move(chain)) {}
+  /// Forgets the chain (the next operator starts a new fused loop).
+  template <class C2>
+    requires std::is_void_v<Chain>
+  Stream(const Stream<T, C2>& other) : Base(&other.pipeline(), other.id()) {}
 
   /// One output per input: `fn(item)`.
   template <MapFn<T> F>
   auto map(F fn) const {
     using U = std::remove_cvref_t<std::invoke_result_t<F&, T&&>>;
-    return next<U>("map", std::make_unique<ops::MapKernel<T, F>>(std::move(fn)));
+    return extend<U>("map", ops::MapOp<F>{std::move(fn)});
   }
   /// Keeps the items for which `pred(item)` is true.
   template <FilterFn<T> P>
-  Stream<T> filter(P pred) const {
-    return next<T>("filter", std::make_unique<ops::FilterKernel<T, P>>(std::move(pred)));
+  auto filter(P pred) const {
+    return extend<T>("filter", ops::FilterOp<P>{std::move(pred)});
   }
   /// Zero or more outputs per input: the elements of the range `fn(item)` returns.
   template <FlatMapFn<T> F>
   auto flat_map(F fn) const {
-    using U = typename ops::FlatMapKernel<T, F>::Out;
-    return next<U>("flat_map", std::make_unique<ops::FlatMapKernel<T, F>>(std::move(fn)));
+    using U = typename ops::FlatMapOp<F>::template output<T>;
+    return extend<U>("flat_map", ops::FlatMapOp<F>{std::move(fn)});
   }
   /// The same items to `n` branches (no copy unless a branch changes items in place).
   std::vector<Stream<T>> fan_out(std::size_t n) const {
     if (n < 1) throw std::invalid_argument("fan_out needs at least one branch");
-    const Stream<T> hub = next<T>("fan_out", std::make_unique<ops::FanOutKernel>(n));
+    const Stream<T> hub = boundary("fan_out", std::make_unique<ops::FanOutKernel>(n));
     return std::vector<Stream<T>>(n, hub);
   }
   /// The same items to branches with names.
   FanOut<T> fan_out(std::initializer_list<std::string> names) const {
     if (names.size() < 1) throw std::invalid_argument("fan_out needs at least one branch");
-    const Stream<T> hub = next<T>("fan_out", std::make_unique<ops::FanOutKernel>(names.size()));
+    const Stream<T> hub = boundary("fan_out", std::make_unique<ops::FanOutKernel>(names.size()));
     FanOut<T> out;
     for (const auto& n : names) {
       if (!out.branches_.emplace(n, hub).second) throw std::invalid_argument("fan_out branch named twice: " + n);
     }
     return out;
   }
-  /// One stream of the items of this and `others` (same type); each input keeps its order.
+  /// One stream of the items of this and `others` (same item type); each input keeps its order.
   template <class... S>
-    requires(std::same_as<S, Stream<T>> && ...)
+    requires(std::same_as<typename S::value_type, T> && ...)
   Stream<T> merge(const S&... others) const {
     std::vector<int> inputs{this->id(), others.id()...};
     auto& p = this->pipeline();
@@ -295,36 +304,72 @@ class Stream : public detail::StageSetters<Stream<T>> {
   /// Calls `fn(item)` for every item.
   template <SinkFn<T> F>
   SinkStage sink(F fn) const {
-    return sink_node("sink", std::make_unique<ops::CallbackSink<T, F>>(std::move(fn)), false);
+    return SinkStage(&this->pipeline(), extend_node("sink", ops::SinkOp<F>{std::move(fn)}, true).first);
   }
   /// Appends every item to a vector (in order per input).
   SinkStage sink(collect_into<T> c) const {
-    return sink_node("collect", std::make_unique<ops::CollectSink<T>>(*c.out), true);
+    return sink_node("collect", std::make_unique<ops::CollectSink<T>>(*c.out));
   }
   /// Writes every item as one JSON line.
   template <class Fmt>
   SinkStage sink(jsonl_file<Fmt> f) const {
-    return sink_node("jsonl_file", std::make_unique<ops::JsonlFileSink<T, Fmt>>(std::move(f.path), std::move(f.fmt)),
-                     true);
+    return sink_node("jsonl_file", std::make_unique<ops::JsonlFileSink<T, Fmt>>(std::move(f.path), std::move(f.fmt)));
   }
   /// Calls `fn(item)` on a thread of its own behind a bounded queue.
   template <SinkFn<T> F>
   SinkStage sink(async_sink<F> a) const {
-    return sink_node("async_sink", std::make_unique<ops::AsyncSink<T, F>>(std::move(a.fn), a.capacity), true);
+    return sink_node("async_sink", std::make_unique<ops::AsyncSink<T, F>>(std::move(a.fn), a.capacity));
   }
 
  private:
-  template <class U>
-  Stream<U> next(std::string kind, std::unique_ptr<detail::Kernel> k) const {
+  static constexpr std::size_t max_fused = 32;
+
+  /// Appends a stateless stage and extends the fused chain with its operator; returns the stage id
+  /// and the extended chain.
+  template <class Op>
+  auto extend_node(std::string kind, Op op, bool sink) const {
+    auto& p = this->pipeline();
+    const int id = p.add_node(std::move(kind), {this->id()}, &typeid(T),
+                              std::make_unique<detail::OpKernel<T, Op>>(op), false, sink);
+    auto& node = p.node(id);
+    if constexpr (std::is_void_v<Chain>) {
+      auto f = std::make_shared<const detail::Fusion<T, Op>>(detail::Fusion<T, Op>{std::tuple<Op>(std::move(op)), {id}});
+      node.fused = f->kernel();
+      node.fused_ids = f->ids;
+      return std::pair{id, std::move(f)};
+    } else {
+      auto f = chain_->extend(std::move(op), id);
+      node.fused = f->kernel();
+      node.fused_ids = f->ids;
+      return std::pair{id, std::move(f)};
+    }
+  }
+  template <class U, class Op>
+  auto extend(std::string kind, Op op) const {
+    if constexpr (!std::is_void_v<Chain>) {
+      if constexpr (std::tuple_size_v<decltype(Chain::ops)> >= max_fused) {
+        return Stream<T>(*this).template extend<U>(std::move(kind), std::move(op));
+      } else {
+        auto [id, f] = extend_node(std::move(kind), std::move(op), false);
+        return Stream<U, typename decltype(f)::element_type>(&this->pipeline(), id, std::move(f));
+      }
+    } else {
+      auto [id, f] = extend_node(std::move(kind), std::move(op), false);
+      return Stream<U, typename decltype(f)::element_type>(&this->pipeline(), id, std::move(f));
+    }
+  }
+  Stream<T> boundary(std::string kind, std::unique_ptr<detail::Kernel> k) const {
     auto& p = this->pipeline();
     const int id = p.add_node(std::move(kind), {this->id()}, &typeid(T), std::move(k), false, false);
-    return Stream<U>(&p, id);
+    return Stream<T>(&p, id);
   }
-  SinkStage sink_node(std::string kind, std::unique_ptr<detail::Kernel> k, bool single) const {
+  SinkStage sink_node(std::string kind, std::unique_ptr<detail::Kernel> k) const {
     auto& p = this->pipeline();
-    const int id = p.add_node(std::move(kind), {this->id()}, &typeid(T), std::move(k), single, true);
+    const int id = p.add_node(std::move(kind), {this->id()}, &typeid(T), std::move(k), true, true);
     return SinkStage(&p, id);
   }
+
+  std::shared_ptr<const Chain> chain_;
 };
 
 template <class T>

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "weir/detail/fusion.hpp"
 #include "weir/detail/runtime.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
@@ -33,6 +34,9 @@ struct LogicalNode {
   std::vector<Hook> interceptors;
   std::unique_ptr<Kernel> kernel;          ///< every stage but sources
   std::shared_ptr<SourceBase> source;      ///< sources only
+  /// The chain of stateless stages ending here, fused into one loop, and the stages it covers.
+  std::shared_ptr<FusedBase> fused;
+  std::vector<int> fused_ids;
 };
 
 }  // namespace weir::detail

@@ -9,7 +9,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <semaphore>
+#include <condition_variable>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
@@ -23,23 +23,43 @@
 namespace weir::detail {
 
 /// Bounds the batches a source has in flight; a batch holds a Ticket until it and everything made from
-/// it are gone. Thread-safe.
+/// it are gone. A waiting source is woken only once half the slots are free again, so a source at
+/// full speed sleeps and wakes once per half pool, not once per batch. Thread-safe.
 class TicketPool {
  public:
-  explicit TicketPool(std::ptrdiff_t slots) : sem_(slots) {}
+  explicit TicketPool(std::ptrdiff_t slots) : free_(slots), wake_at_(slots > 1 ? slots / 2 : 1) {}
   /// Takes a slot, waiting while none is free. Returns the time spent waiting.
   std::chrono::nanoseconds acquire(const Clock& clock) {
-    if (sem_.try_acquire()) return std::chrono::nanoseconds{0};
+    if (free_.fetch_sub(1) > 0) return std::chrono::nanoseconds{0};
+    free_.fetch_add(1);
     const auto t0 = clock.steady_now();
-    sem_.acquire();
+    std::unique_lock lock(mutex_);
+    waiting_.store(true);
+    cv_.wait(lock, [this] { return open_.load() || free_.load() >= wake_at_; });
+    waiting_.store(false);
+    free_.fetch_sub(1);
     return clock.steady_now() - t0;
   }
-  void release() noexcept { sem_.release(); }
-  /// Wakes a waiting source for good (cancellation).
-  void open_wide() noexcept { sem_.release(std::numeric_limits<int>::max() / 2); }
+  void release() noexcept {
+    if (free_.fetch_add(1) + 1 >= wake_at_ && waiting_.load()) {
+      const std::lock_guard lock(mutex_);
+      cv_.notify_one();
+    }
+  }
+  /// Lets a waiting source go for good (the run is stopping).
+  void open_wide() noexcept {
+    open_.store(true);
+    const std::lock_guard lock(mutex_);
+    cv_.notify_all();
+  }
 
  private:
-  std::counting_semaphore<std::numeric_limits<int>::max()> sem_;
+  std::atomic<std::ptrdiff_t> free_;
+  const std::ptrdiff_t wake_at_;
+  std::atomic<bool> waiting_{false};
+  std::atomic<bool> open_{false};
+  std::mutex mutex_;
+  std::condition_variable cv_;
 };
 
 class Ticket {
@@ -54,14 +74,15 @@ class Ticket {
 };
 
 /// Per-batch tallies of the rare outcomes, kept in locals and folded into the stage counters per batch.
+/// No member initialisers, so arrays of them cost nothing until used: always value-initialise (`BatchTally t{};`).
 struct BatchTally {
-  std::uint64_t filtered = 0;
-  std::uint64_t errors = 0;
-  std::uint64_t skipped = 0;
-  std::uint64_t dead_lettered = 0;
-  std::uint64_t dead_letter_failures = 0;
-  std::uint64_t retries = 0;
-  std::uint64_t delivered = 0;  ///< sinks: items written
+  std::uint64_t filtered;
+  std::uint64_t errors;
+  std::uint64_t skipped;
+  std::uint64_t dead_lettered;
+  std::uint64_t dead_letter_failures;
+  std::uint64_t retries;
+  std::uint64_t delivered;  ///< sinks: items written
 };
 
 inline constexpr int histogram_buckets = 48;  ///< log2 buckets of nanoseconds
@@ -102,7 +123,14 @@ class StageRuntime {
 
   /// Folds one batch into the counters and calls the chain's after-batch hooks.
   void finish_batch(std::uint64_t in, std::uint64_t out, const BatchTally& t, std::int64_t start_ns,
-                    std::int64_t end_ns);
+                    std::int64_t end_ns) {
+    finish_batch(slot_index(), in, out, t, start_ns, end_ns);
+  }
+  /// The same with the calling thread's slot index looked up once by the caller.
+  void finish_batch(std::size_t slot, std::uint64_t in, std::uint64_t out, const BatchTally& t,
+                    std::int64_t start_ns, std::int64_t end_ns);
+  /// The calling thread's slot index (see slot()).
+  [[nodiscard]] std::size_t slot_index() const noexcept;
   void add_blocked(std::chrono::nanoseconds d);
   void emit(const Event& e);
   [[nodiscard]] bool stopping() const noexcept;

@@ -2,46 +2,50 @@
 /// \file flat_map: zero or more output items per input item.
 
 #include <functional>
+#include <optional>
 #include <ranges>
 #include <type_traits>
 #include <utility>
 
-#include "weir/detail/runtime.hpp"
+#include "weir/detail/fusion.hpp"
 
 namespace weir::ops {
 
-/// Calls `F`, which returns a range, and emits its elements in order. Stateless.
-template <class T, class F>
-class FlatMapKernel final : public detail::Kernel {
- public:
-  using Range = std::invoke_result_t<F&, T&&>;
-  using Out = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
-  explicit FlatMapKernel(F fn) : fn_(std::move(fn)) {}
+/// Calls `F`, which returns a range, and emits its elements in order. Stateless. The range is built
+/// before any element leaves, so a call that throws emits nothing.
+template <class F>
+struct FlatMapOp {
+  template <class X>
+  using range = std::remove_cvref_t<std::invoke_result_t<F&, X&&>>;
+  template <class X>
+  using output = std::remove_cvref_t<std::ranges::range_reference_t<range<X>>>;
+  static constexpr bool may_grow = true;
+  static constexpr bool counts_emitted = true;
+  static constexpr bool is_filter = false;
+  F fn;
 
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
-    auto& v = static_cast<Batch<T>&>(*in).items;
-    const bool keep = in.use_count() > 1 || st.keeps_failed_items();
-    auto out = detail::derived_batch<Out>(*in, v.size());
-    auto& dst = out->items;
-    auto append = [&dst](auto&& range) {
-      for (auto&& u : range) dst.push_back(std::forward<decltype(u)>(u));
-    };
-    auto one = [&](std::size_t k) {
-      if (keep) {
-        append(std::invoke(fn_, detail::pass_kept(fn_, v[k])));
+  template <bool Keep, class X, class Next>
+  void push(X&& x, detail::OpCtx& c, Next&& next) {
+    using R = range<std::remove_cvref_t<X>>;
+    std::optional<R> r;
+    try {
+      if constexpr (Keep) {
+        r.emplace(std::invoke(fn, detail::pass_kept(fn, x)));
       } else {
-        append(std::invoke(fn_, std::move(v[k])));
+        r.emplace(std::invoke(fn, std::forward<X>(x)));
       }
-    };
-    // A call that throws half-way through its range has appended nothing: ranges are built first.
-    detail::per_item_slow_path(0, v.size(), one, [&](std::size_t k) {
-      st.recover(v[k], [&] { append(std::invoke(fn_, detail::pass_kept(fn_, v[k]))); }, tally);
-    });
-    return dst.empty() ? nullptr : out;
+    } catch (...) {
+      if (!c.stage->recover(x, [&] { r.emplace(std::invoke(fn, detail::pass_kept(fn, x))); }, *c.tally)) return;
+    }
+    for (auto&& u : *r) {
+      ++c.emitted;
+      if constexpr (!std::ranges::view<R> && std::is_lvalue_reference_v<decltype(u)>) {
+        next(std::move(u));  // the range is a container this call owns
+      } else {
+        next(std::forward<decltype(u)>(u));
+      }
+    }
   }
-
- private:
-  F fn_;
 };
 
 }  // namespace weir::ops

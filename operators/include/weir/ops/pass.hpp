@@ -8,7 +8,7 @@
 namespace weir::ops {
 
 /// Hands every batch to all branches of a fan-out. Branches share the batch; a branch that changes
-/// items in place copies it first, so a batch is copied at most once per changing branch.
+/// items copies it first, so a batch is copied at most once per changing branch.
 class FanOutKernel final : public detail::Kernel {
  public:
   explicit FanOutKernel(std::size_t branches) : branches_(branches) {}
@@ -21,8 +21,8 @@ class FanOutKernel final : public detail::Kernel {
   std::size_t branches_;
 };
 
-/// Joins several streams of one type; batches of each input keep their order when the merge runs
-/// with parallelism 1.
+/// Joins several streams of one type; the batches of each input keep their order when the merge
+/// runs with parallelism 1.
 class MergeKernel final : public detail::Kernel {
  public:
   explicit MergeKernel(std::size_t inputs) : inputs_(inputs) {}

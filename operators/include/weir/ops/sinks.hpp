@@ -17,44 +17,43 @@
 #include <utility>
 #include <vector>
 
-#include "weir/detail/runtime.hpp"
+#include "weir/detail/fusion.hpp"
 
 namespace weir::ops {
 
 /// Calls `F` for every item, in batch order. Runs with parallelism 1 unless the stage says otherwise.
-template <class T, class F>
-class CallbackSink final : public detail::Kernel {
- public:
-  explicit CallbackSink(F fn) : fn_(std::move(fn)) {}
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
-    deliver(fn_, in, st, tally);
-    return nullptr;
-  }
-  /// Feeds every item of `in` to `fn` under the stage's error policy.
-  template <class Fn>
-  static void deliver(Fn& fn, const detail::BatchPtr& in, detail::StageRuntime& st, detail::BatchTally& tally) {
-    auto& v = static_cast<Batch<T>&>(*in).items;
-    const bool keep = in.use_count() > 1 || st.keeps_failed_items();
-    std::uint64_t ok = 0;
-    detail::per_item_slow_path(
-        0, v.size(),
-        [&](std::size_t k) {
-          if (keep) {
-            std::invoke(fn, detail::pass_kept(fn, v[k]));
-          } else {
-            std::invoke(fn, std::move(v[k]));
-          }
-          ++ok;
-        },
-        [&](std::size_t k) {
-          if (st.recover(v[k], [&] { std::invoke(fn, detail::pass_kept(fn, v[k])); }, tally)) ++ok;
-        });
-    tally.delivered += ok;
-  }
+template <class F>
+struct SinkOp {
+  template <class X>
+  using output = void;
+  static constexpr bool may_grow = false;
+  static constexpr bool counts_emitted = false;
+  static constexpr bool is_filter = false;
+  F fn;
 
- private:
-  F fn_;
+  template <bool Keep, class X, class Next>
+  void push(X&& x, detail::OpCtx& c, Next&&) {
+    try {
+      if constexpr (Keep) {
+        std::invoke(fn, detail::pass_kept(fn, x));
+      } else {
+        std::invoke(fn, std::forward<X>(x));
+      }
+    } catch (...) {
+      c.stage->recover(x, [&] { std::invoke(fn, detail::pass_kept(fn, x)); }, *c.tally);
+    }
+  }
 };
+
+/// Feeds every item of `in` to `fn` under the stage's error policy; adds the delivered count to `tally`.
+template <class T, class Fn>
+void deliver(Fn& fn, detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) {
+  detail::FusedKernel<T, SinkOp<std::reference_wrapper<Fn>>> k(std::tuple{SinkOp<std::reference_wrapper<Fn>>{std::ref(fn)}});
+  detail::StageRuntime* stages[1] = {&st};
+  std::uint64_t counts[2] = {0, 0};
+  k.run(std::move(in), stages, &tally, counts);
+  tally.delivered += counts[1];
+}
 
 /// Appends every item to a vector the caller owns (which must outlive the run). Parallelism 1.
 template <class T>
@@ -107,7 +106,7 @@ class JsonlFileSink final : public detail::Kernel {
       if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size())
         throw std::runtime_error("cannot write " + path_.string() + ": " + std::strerror(errno));
     };
-    CallbackSink<T, decltype(write)>::deliver(write, in, st, tally);
+    deliver<T>(write, std::move(in), st, tally);
     return nullptr;
   }
 
@@ -172,9 +171,9 @@ class AsyncSink final : public detail::Kernel {
       queue_.wait_dequeue(b);
       if (!b) return;
       free_.signal();
-      detail::BatchTally tally;
+      detail::BatchTally tally{};
       const std::int64_t t0 = st.hooks() ? st.now_ns() : 0;
-      CallbackSink<T, F>::deliver(fn_, b, st, tally);
+      deliver<T>(fn_, std::move(b), st, tally);
       const std::int64_t t1 = st.hooks() ? st.now_ns() : 0;
       st.finish_batch(0, tally.delivered, tally, t0, t1);
     }

@@ -55,6 +55,10 @@ class RangeSource final : public detail::SourceBase {
         if constexpr (owns_elements) {
           std::ranges::copy(std::make_move_iterator(it), std::make_move_iterator(it + static_cast<std::ptrdiff_t>(take)),
                             std::back_inserter(items));
+        } else if constexpr (std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>) {
+          items.resize(take);
+          T* const d = items.data();
+          for (std::size_t k = 0; k < take; ++k) d[k] = it[static_cast<std::ptrdiff_t>(k)];
         } else {
           for (std::size_t k = 0; k < take; ++k) items.push_back(it[static_cast<std::ptrdiff_t>(k)]);
         }

@@ -1,0 +1,178 @@
+#pragma once
+/// \file Compile-time fusion: a chain of stateless operators run as one loop over a batch. Not API.
+///
+/// Each operator is an `Op` with `template <bool Keep, class X, class Next> void push(X&&, OpCtx&, Next&&)`:
+/// it handles one item, calls `next` with what it emits, and applies its stage's error policy to
+/// failures of its own function only. A FusedKernel<In, Ops...> composes them at compile time, so
+/// the whole chain is one loop with the user's functions inlined and no per-item indirect call.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "weir/detail/runtime.hpp"
+
+namespace weir::detail {
+
+/// What an operator sees of its stage while pushing one item.
+struct OpCtx {
+  StageRuntime* stage;
+  BatchTally* tally;
+  std::uint64_t emitted = 0;  ///< items passed on (counted by operators whose output count varies)
+};
+
+/// The output type of `Op` for input `X` (void for sinks).
+template <class Op, class X>
+using op_output_t = typename Op::template output<X>;
+
+template <class X, class... Ops>
+struct chain_output {
+  using type = X;
+};
+template <class X, class Op, class... Rest>
+struct chain_output<X, Op, Rest...> {
+  using type = typename chain_output<op_output_t<Op, X>, Rest...>::type;
+};
+
+/// A fused chain as the runtime sees it: runs a batch through every stage it covers.
+class FusedBase {
+ public:
+  virtual ~FusedBase() = default;
+  /// `stages`/`tallies` have one entry per covered stage; `in[k]` receives the items that entered
+  /// stage k and `in[size()]` the items that left the last one (for a sink: delivered).
+  virtual BatchPtr run(BatchPtr batch, StageRuntime* const* stages, BatchTally* tallies, std::uint64_t* in) = 0;
+  [[nodiscard]] virtual std::size_t size() const noexcept = 0;
+};
+
+template <class In, class... Ops>
+class FusedKernel final : public FusedBase {
+  static constexpr std::size_t N = sizeof...(Ops);
+  using Out = typename chain_output<In, Ops...>::type;
+  static constexpr bool is_sink = std::is_void_v<Out>;
+
+ public:
+  explicit FusedKernel(std::tuple<Ops...> ops) : ops_(std::move(ops)) {}
+
+  [[nodiscard]] std::size_t size() const noexcept override { return N; }
+
+  BatchPtr run(BatchPtr batch, StageRuntime* const* stages, BatchTally* tallies, std::uint64_t* in) override {
+    auto& v = static_cast<Batch<In>&>(*batch).items;
+    bool keep = batch.use_count() > 1;
+    for (std::size_t k = 0; k < N; ++k) keep = keep || stages[k]->keeps_failed_items();
+    std::array<OpCtx, N> ctx;
+    for (std::size_t k = 0; k < N; ++k) ctx[k] = OpCtx{stages[k], &tallies[k], 0};
+    in[0] = v.size();
+    BatchPtr out;
+    if constexpr (is_sink) {
+      keep ? loop<true>(v, ctx, [](auto&&) {}) : loop<false>(v, ctx, [](auto&&) {});
+    } else if constexpr (std::is_same_v<Out, In> && std::is_move_assignable_v<In> && !grows()) {
+      if (batch.use_count() == 1) {
+        // Every stage emits at most one item per input, so outputs overwrite consumed inputs.
+        std::size_t w = 0;
+        In* const d = v.data();
+        auto put = [&](auto&& y) {
+          if (static_cast<const void*>(&d[w]) != static_cast<const void*>(&y)) d[w] = std::forward<decltype(y)>(y);
+          ++w;
+        };
+        keep ? loop<true>(v, ctx, put) : loop<false>(v, ctx, put);
+        v.erase(v.begin() + static_cast<std::ptrdiff_t>(w), v.end());
+        out = std::move(batch);
+      }
+    }
+    if constexpr (!is_sink) {
+      if (!out) {
+        auto fresh = derived_batch<Out>(*batch, v.size());
+        auto& dst = fresh->items;
+        auto put = [&dst](auto&& y) { dst.push_back(std::forward<decltype(y)>(y)); };
+        keep ? loop<true>(v, ctx, put) : loop<false>(v, ctx, put);
+        out = std::move(fresh);
+      }
+    }
+    // Counts: one-to-one stages emit what did not fail; the others counted what they emitted.
+    count<0>(ctx, in);
+    if constexpr (!is_sink) {
+      if (out->size() == 0) return nullptr;
+    }
+    return out;
+  }
+
+ private:
+  static constexpr bool grows() { return (Ops::may_grow || ...); }
+
+  template <bool Keep, class Put>
+  void loop(std::vector<In>& v, std::array<OpCtx, N>& ctx, Put&& put) {
+    const std::size_t n = v.size();
+    In* const d = v.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      if constexpr (Keep) {
+        push<0, Keep>(static_cast<const In&>(d[i]), ctx, put);
+      } else {
+        push<0, Keep>(std::move(d[i]), ctx, put);
+      }
+    }
+  }
+
+  template <std::size_t K, bool Keep, class X, class Put>
+  void push(X&& x, std::array<OpCtx, N>& ctx, Put& put) {
+    if constexpr (K == N) {
+      put(std::forward<X>(x));
+    } else {
+      std::get<K>(ops_).template push<Keep>(std::forward<X>(x), ctx[K], [&](auto&& y) {
+        push<K + 1, Keep>(std::forward<decltype(y)>(y), ctx, put);
+      });
+    }
+  }
+
+  template <std::size_t K>
+  void count(const std::array<OpCtx, N>& ctx, std::uint64_t* in) const {
+    if constexpr (K < N) {
+      using Op = std::tuple_element_t<K, std::tuple<Ops...>>;
+      in[K + 1] = Op::counts_emitted ? ctx[K].emitted : in[K] - ctx[K].tally->errors;
+      if constexpr (Op::is_filter) ctx[K].tally->filtered += in[K] - ctx[K].emitted - ctx[K].tally->errors;
+      count<K + 1>(ctx, in);
+    }
+  }
+
+  std::tuple<Ops...> ops_;
+};
+
+/// The chain a Stream carries: the operators since the last fusion boundary and their stage ids.
+template <class In, class... Ops>
+struct Fusion {
+  using input = In;
+  std::tuple<Ops...> ops;
+  std::vector<int> ids;
+
+  template <class Op>
+  [[nodiscard]] std::shared_ptr<const Fusion<In, Ops..., Op>> extend(Op op, int id) const {
+    std::vector<int> more = ids;
+    more.push_back(id);
+    return std::make_shared<const Fusion<In, Ops..., Op>>(
+        Fusion<In, Ops..., Op>{std::tuple_cat(ops, std::tuple<Op>(std::move(op))), std::move(more)});
+  }
+  [[nodiscard]] std::shared_ptr<FusedBase> kernel() const { return std::make_shared<FusedKernel<In, Ops...>>(ops); }
+};
+
+/// A single operator used as a stage kernel on its own (when its stage is not part of a longer chain).
+template <class In, class Op>
+class OpKernel final : public Kernel {
+ public:
+  explicit OpKernel(Op op) : fused_(std::tuple<Op>(std::move(op))) {}
+  BatchPtr apply(BatchPtr in, StageRuntime& st, BatchTally& tally) override {
+    StageRuntime* stages[1] = {&st};
+    std::uint64_t counts[2] = {0, 0};
+    auto out = fused_.run(std::move(in), stages, &tally, counts);
+    if (!out) tally.delivered += counts[1];
+    return out;
+  }
+
+ private:
+  FusedKernel<In, Op> fused_;
+};
+
+}  // namespace weir::detail
