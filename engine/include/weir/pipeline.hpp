@@ -233,7 +233,7 @@ class FanOut {
   [[nodiscard]] std::size_t size() const noexcept { return branches_.size(); }
 
  private:
-  template <class>
+  template <class, class>
   friend class Stream;
   std::map<std::string, Stream<T>> branches_;
 };
