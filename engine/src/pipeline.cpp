@@ -132,10 +132,8 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
       p += seg.count;
     }
     const auto& last = *nodes[static_cast<std::size_t>(g.stages.back())];
-    for (int out : last.outputs) {
-      const int s = plan.group_of[static_cast<std::size_t>(out)];
-      if (std::find(g.successors.begin(), g.successors.end(), s) == g.successors.end()) g.successors.push_back(s);
-    }
+    // One edge per output: a stage that merges a stream with itself receives each batch twice.
+    for (int out : last.outputs) g.successors.push_back(plan.group_of[static_cast<std::size_t>(out)]);
   }
   return plan;
 }

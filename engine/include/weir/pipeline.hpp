@@ -358,9 +358,12 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
       return Stream<U, typename decltype(f)::element_type>(&this->pipeline(), id, std::move(f));
     }
   }
+  /// A pass-through stage (fan_out) that ends the chain; it keeps the parallelism of its input so it
+  /// can still join its input's node.
   Stream<T> boundary(std::string kind, std::unique_ptr<detail::Kernel> k) const {
     auto& p = this->pipeline();
     const int id = p.add_node(std::move(kind), {this->id()}, &typeid(T), std::move(k), false, false);
+    if (p.node(this->id()).source == nullptr) p.node(id).parallelism = p.node(this->id()).parallelism;
     return Stream<T>(&p, id);
   }
   SinkStage sink_node(std::string kind, std::unique_ptr<detail::Kernel> k) const {

@@ -150,7 +150,7 @@ class AsyncSink final : public detail::Kernel {
       st.add_blocked(waited);
       if (!st.chain.empty()) st.emit(events::Backpressure{waited});
     }
-    queue_.enqueue(std::move(in));
+    queue_.enqueue(token_, std::move(in));
     return nullptr;
   }
 
@@ -160,7 +160,7 @@ class AsyncSink final : public detail::Kernel {
  private:
   void stop() {
     if (!worker_.joinable()) return;
-    queue_.enqueue(nullptr);
+    queue_.enqueue(token_, nullptr);
     worker_.join();
   }
 
@@ -181,6 +181,9 @@ class AsyncSink final : public detail::Kernel {
 
   F fn_;
   moodycamel::BlockingConcurrentQueue<detail::BatchPtr> queue_;
+  // One producer token: the stage runs serially but on any oneTBB thread, and the queue keeps
+  // order only per producer.
+  moodycamel::ProducerToken token_{queue_};
   moodycamel::LightweightSemaphore free_;
   std::thread worker_;
   detail::StageRuntime* stage_ = nullptr;
