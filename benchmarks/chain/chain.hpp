@@ -43,3 +43,6 @@ ChainResult run_threads_moodycamel(std::uint64_t n);
 /// The Weir pipeline (benchmarks/chain/weir.cpp); telemetry=false is variant
 /// "weir_no_telemetry", true is "weir".
 ChainResult run_weir(std::uint64_t n, bool telemetry);
+/// The Weir pipeline with every map and filter at parallelism = cores (variant "weir_parallel"):
+/// the source hands batches to oneTBB instead of running the fused loop on its own thread.
+ChainResult run_weir_parallel(std::uint64_t n);

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
 #if defined(WEIR_BENCH_HAS_WEIR) && WEIR_BENCH_HAS_WEIR
     {"weir_no_telemetry", [](std::uint64_t items) { return run_weir(items, false); }},
     {"weir", [](std::uint64_t items) { return run_weir(items, true); }},
+    {"weir_parallel", [](std::uint64_t items) { return run_weir_parallel(items); }},
 #endif
   };
 

@@ -21,7 +21,7 @@ namespace {
 class DeadLetterFile {
  public:
   DeadLetterFile(const std::filesystem::path& path, const std::vector<flights::RawRecord>& records)
-      : out_(path, std::ios::binary), records_(records) {
+      : path_(path), out_(path, std::ios::binary), records_(records) {
     if (!out_) throw flights::InputError("cannot write " + path.string());
   }
   void write(std::int64_t index, const std::string& reason) {
@@ -36,10 +36,11 @@ class DeadLetterFile {
   std::uint64_t count() const { return count_; }
   void flush() {
     out_.flush();
-    if (!out_) throw std::runtime_error("cannot write dead letters");
+    if (!out_) throw std::runtime_error("cannot write " + path_.string());
   }
 
  private:
+  std::filesystem::path path_;
   std::ofstream out_;
   const std::vector<flights::RawRecord>& records_;
   std::mutex mutex_;
@@ -106,7 +107,7 @@ int main(int argc, char** argv) {
   } catch (const flights::InputError& e) {
     std::cerr << "flights_etl: " << e.what() << "\n";
     return 2;
-  } catch (const weir::PipelineError& e) {
+  } catch (const std::exception& e) {  // weir::PipelineError, or an output that cannot be written
     std::cerr << "flights_etl: " << e.what() << "\n";
     return 1;
   }
