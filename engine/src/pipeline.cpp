@@ -67,7 +67,7 @@ struct Segment {
   FusedBase* fused = nullptr;
 };
 
-inline constexpr std::size_t max_segment = 33;  // the longest fused chain (32) plus one
+inline constexpr std::size_t max_segment = max_fused_ops + 1;  // a full chain plus its sink
 
 struct Group {
   std::vector<int> stages;
@@ -200,7 +200,9 @@ class Execution {
  private:
   class SourceCtx;
   static std::string make_run_id();
-  void process(std::size_t group, BatchPtr b) noexcept;
+  /// Runs `b` through the group's segments and forwards the result. On return `b` holds a batch
+  /// nobody else references that the caller may reuse, or is null.
+  void process(std::size_t group, BatchPtr& b) noexcept;
   void forward(const Group& g, BatchPtr b);
   void run_source(std::size_t group) noexcept;
   void fail_internal(const std::string& stage, std::exception_ptr e) noexcept;
@@ -236,23 +238,32 @@ std::string Execution::make_run_id() {
 class Execution::SourceCtx final : public SourceContext {
  public:
   SourceCtx(Execution& e, std::size_t group, StageRuntime& st, TicketPool& pool)
-      : exec_(e), group_(group), stage_(st), pool_(pool) {}
+      : exec_(e), group_(group), stage_(st), pool_(pool), leaves_(!e.plan_.groups[group].successors.empty()) {}
   void emit(BatchPtr batch) override {
     const std::int64_t t0 = stage_.timing ? exec_.now_ns() : 0;
-    const auto waited = pool_.acquire(*exec_.clock_);
-    if (waited.count() > 0) {
-      stage_.add_blocked(waited);
-      if (!stage_.chain.empty()) stage_.emit(events::Backpressure{waited});
+    // Only batches that leave the source's thread need an in-flight slot.
+    if (leaves_) {
+      const auto waited = pool_.acquire(*exec_.clock_);
+      if (waited.count() > 0) {
+        stage_.add_blocked(waited);
+        if (!stage_.chain.empty()) stage_.emit(events::Backpressure{waited});
+      }
+      batch->ticket = std::make_shared<Ticket>(pool_);
     }
-    batch->ticket = std::make_shared<Ticket>(pool_);
     const auto n = batch->size();
     BatchTally none{};
     // Busy time of a source: producing the batch, from the end of the previous hand-over.
     stage_.finish_batch(n, n, none, last_ns_ == 0 ? t0 : last_ns_, t0);
     // The stateless stages fused into the source's group run here, on the source's thread.
-    exec_.process(group_, std::move(batch));
+    const AnyBatch* sent = batch.get();
+    exec_.process(group_, batch);
+    if (batch && batch.get() == sent && batch.use_count() == 1) {
+      batch->ticket.reset();
+      spare_ = std::move(batch);
+    }
     if (stage_.timing) last_ns_ = exec_.now_ns();
   }
+  BatchPtr take_spare() noexcept override { return std::move(spare_); }
   [[nodiscard]] bool stopping() const noexcept override { return exec_.control_.stopping(); }
   [[nodiscard]] std::size_t batch_size() const noexcept override { return exec_.pipeline_.options().batch_size; }
   [[nodiscard]] std::chrono::nanoseconds linger() const noexcept override {
@@ -267,7 +278,9 @@ class Execution::SourceCtx final : public SourceContext {
   std::size_t group_;
   StageRuntime& stage_;
   TicketPool& pool_;
+  bool leaves_;
   std::int64_t last_ns_ = 0;
+  BatchPtr spare_;
 };
 
 void Execution::fail_internal(const std::string& stage, std::exception_ptr e) noexcept {
@@ -287,7 +300,7 @@ void Execution::forward(const Group& g, BatchPtr b) {
   }
 }
 
-void Execution::process(std::size_t group, BatchPtr b) noexcept {
+void Execution::process(std::size_t group, BatchPtr& b) noexcept {
   const auto& g = plan_.groups[group];
   const StageRuntime* current = nullptr;
   try {
@@ -309,7 +322,7 @@ void Execution::process(std::size_t group, BatchPtr b) noexcept {
       }
       BatchPtr out;
       if (seg.fused != nullptr) {
-        out = seg.fused->run(std::move(b), sts.data(), tallies.data(), counts.data());
+        out = seg.fused->run(b, sts.data(), tallies.data(), counts.data());
       } else {
         out = nodes_[static_cast<std::size_t>(g.stages[seg.first])]->kernel->apply(std::move(b), *sts[0], tallies[0]);
         counts[0] = in;
@@ -323,6 +336,7 @@ void Execution::process(std::size_t group, BatchPtr b) noexcept {
       b = std::move(out);
     }
     forward(g, std::move(b));
+    b = nullptr;
   } catch (...) {
     fail_internal(current != nullptr ? current->info.name : std::string("node"), std::current_exception());
   }
@@ -357,7 +371,7 @@ RunReport Execution::run() {
       }
       const std::size_t conc = g.parallelism <= 1 ? std::size_t{tbb::flow::serial} : static_cast<std::size_t>(g.parallelism);
       flow_[gi] = std::make_unique<FlowNode>(*graph_, conc, [this, gi](const Msg& m) {
-        process(gi, std::move(m.batch));
+        process(gi, m.batch);
         return tbb::flow::continue_msg{};
       });
     }

@@ -322,8 +322,6 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   }
 
  private:
-  static constexpr std::size_t max_fused = 32;
-
   /// Appends a stateless stage and extends the fused chain with its operator; returns the stage id
   /// and the extended chain.
   template <class Op>
@@ -347,7 +345,7 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   template <class U, class Op>
   auto extend(std::string kind, Op op) const {
     if constexpr (!std::is_void_v<Chain>) {
-      if constexpr (std::tuple_size_v<decltype(Chain::ops)> >= max_fused) {
+      if constexpr (std::tuple_size_v<decltype(Chain::ops)> >= detail::max_fused_ops) {
         return Stream<T>(*this).template extend<U>(std::move(kind), std::move(op));
       } else {
         auto [id, f] = extend_node(std::move(kind), std::move(op), false);

@@ -19,6 +19,10 @@
 
 namespace weir::detail {
 
+/// The longest chain fused into one loop (a sink may add one more): longer chains are cut into
+/// several loops, which keeps compile time and code size linear in the chain's length.
+inline constexpr std::size_t max_fused_ops = 8;
+
 /// What an operator sees of its stage while pushing one item.
 struct OpCtx {
   StageRuntime* stage;
@@ -44,8 +48,10 @@ class FusedBase {
  public:
   virtual ~FusedBase() = default;
   /// `stages`/`tallies` have one entry per covered stage; `in[k]` receives the items that entered
-  /// stage k and `in[size()]` the items that left the last one (for a sink: delivered).
-  virtual BatchPtr run(BatchPtr batch, StageRuntime* const* stages, BatchTally* tallies, std::uint64_t* in) = 0;
+  /// stage k and `in[size()]` the items that left the last one (for a sink: delivered). The output
+  /// batch may be `batch` itself (then `batch` is left empty); otherwise `batch` stays with the caller,
+  /// its items consumed, for reuse.
+  virtual BatchPtr run(BatchPtr& batch, StageRuntime* const* stages, BatchTally* tallies, std::uint64_t* in) = 0;
   [[nodiscard]] virtual std::size_t size() const noexcept = 0;
 };
 
@@ -60,7 +66,7 @@ class FusedKernel final : public FusedBase {
 
   [[nodiscard]] std::size_t size() const noexcept override { return N; }
 
-  BatchPtr run(BatchPtr batch, StageRuntime* const* stages, BatchTally* tallies, std::uint64_t* in) override {
+  BatchPtr run(BatchPtr& batch, StageRuntime* const* stages, BatchTally* tallies, std::uint64_t* in) override {
     auto& v = static_cast<Batch<In>&>(*batch).items;
     bool keep = batch.use_count() > 1;
     for (std::size_t k = 0; k < N; ++k) keep = keep || stages[k]->keeps_failed_items();
@@ -96,7 +102,10 @@ class FusedKernel final : public FusedBase {
     // Counts: one-to-one stages emit what did not fail; the others counted what they emitted.
     count<0>(ctx, in);
     if constexpr (!is_sink) {
-      if (out->size() == 0) return nullptr;
+      if (out->size() == 0) {
+        if (!batch) batch = std::move(out);  // hand the emptied batch back for reuse
+        return nullptr;
+      }
     }
     return out;
   }
@@ -166,7 +175,7 @@ class OpKernel final : public Kernel {
   BatchPtr apply(BatchPtr in, StageRuntime& st, BatchTally& tally) override {
     StageRuntime* stages[1] = {&st};
     std::uint64_t counts[2] = {0, 0};
-    auto out = fused_.run(std::move(in), stages, &tally, counts);
+    auto out = fused_.run(in, stages, &tally, counts);
     if (!out) tally.delivered += counts[1];
     return out;
   }

@@ -211,7 +211,22 @@ class SourceContext {
   [[nodiscard]] virtual std::chrono::nanoseconds linger() const noexcept = 0;
   [[nodiscard]] virtual const Clock& clock() const noexcept = 0;
   [[nodiscard]] virtual StageRuntime& stage() noexcept = 0;
+  /// A batch of this source's type that came back unreferenced from the last emit, or null.
+  virtual BatchPtr take_spare() noexcept { return nullptr; }
 };
+
+/// An empty batch for a source: the one its last emit gave back, or a new one.
+template <class T>
+std::shared_ptr<Batch<T>> source_batch(SourceContext& ctx) {
+  if (auto spare = ctx.take_spare()) {
+    auto b = std::static_pointer_cast<Batch<T>>(std::move(spare));
+    b->items.clear();
+    return b;
+  }
+  auto b = std::make_shared<Batch<T>>();
+  b->items.reserve(ctx.batch_size());
+  return b;
+}
 
 /// A source: runs on a thread of its own until exhausted or told to stop.
 class SourceBase {
@@ -230,8 +245,7 @@ void pull_batches(SourceContext& ctx, Next&& next) {
   const auto linger = ctx.linger();
   std::size_t stride = 1;  // items between clock reads
   while (!ctx.stopping()) {
-    auto batch = std::make_shared<Batch<T>>();
-    batch->items.reserve(cap);
+    auto batch = source_batch<T>(ctx);
     auto& items = batch->items;
     auto deadline = ctx.clock().steady_now() + linger;
     bool more = true;

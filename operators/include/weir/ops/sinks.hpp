@@ -51,7 +51,7 @@ void deliver(Fn& fn, detail::BatchPtr in, detail::StageRuntime& st, detail::Batc
   detail::FusedKernel<T, SinkOp<std::reference_wrapper<Fn>>> k(std::tuple{SinkOp<std::reference_wrapper<Fn>>{std::ref(fn)}});
   detail::StageRuntime* stages[1] = {&st};
   std::uint64_t counts[2] = {0, 0};
-  k.run(std::move(in), stages, &tally, counts);
+  k.run(in, stages, &tally, counts);
   tally.delivered += counts[1];
 }
 

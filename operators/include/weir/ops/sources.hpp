@@ -46,9 +46,8 @@ class RangeSource final : public detail::SourceBase {
     auto it = std::ranges::begin(range_);
     auto end = std::ranges::end(range_);
     while (it != end && !ctx.stopping()) {
-      auto batch = std::make_shared<Batch<T>>();
+      auto batch = detail::source_batch<T>(ctx);
       auto& items = batch->items;
-      items.reserve(cap);
       if constexpr (std::ranges::random_access_range<R> && std::ranges::sized_range<R>) {
         const auto left = static_cast<std::size_t>(end - it);
         const auto take = left < cap ? left : cap;
@@ -159,8 +158,7 @@ class PushSource final : public detail::SourceBase {
       }
     };
     while (open && !ctx.stopping()) {
-      auto batch = std::make_shared<Batch<T>>();
-      batch->items.reserve(cap);
+      auto batch = detail::source_batch<T>(ctx);
       auto deadline = ctx.clock().steady_now() + ctx.linger();
       while (open && batch->items.size() < cap && !ctx.stopping()) {
         const auto want = cap - batch->items.size();
