@@ -86,7 +86,7 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
   Plan plan;
   plan.group_of.assign(nodes.size(), -1);
   for (const auto& n : nodes) {
-    if (n->source == nullptr && n->outputs.empty() && !n->is_sink) {
+    if (n->outputs.empty() && !n->is_sink) {
       throw std::logic_error("stage '" + n->name + "' has no consumer: end every stream with a sink");
     }
   }
@@ -202,7 +202,9 @@ class Execution {
   static std::string make_run_id();
   /// Runs `b` through the group's segments and forwards the result. On return `b` holds a batch
   /// nobody else references that the caller may reuse, or is null.
-  void process(std::size_t group, BatchPtr& b) noexcept;
+  /// `start_ns` is the clock reading the caller took just before (0: read it here); returns the
+  /// reading taken at the end, so consecutive steps share clock reads.
+  std::int64_t process(std::size_t group, BatchPtr& b, std::int64_t start_ns = 0) noexcept;
   void forward(const Group& g, BatchPtr b);
   void run_source(std::size_t group) noexcept;
   void fail_internal(const std::string& stage, std::exception_ptr e) noexcept;
@@ -240,28 +242,30 @@ class Execution::SourceCtx final : public SourceContext {
   SourceCtx(Execution& e, std::size_t group, StageRuntime& st, TicketPool& pool)
       : exec_(e), group_(group), stage_(st), pool_(pool), leaves_(!e.plan_.groups[group].successors.empty()) {}
   void emit(BatchPtr batch) override {
-    const std::int64_t t0 = stage_.timing ? exec_.now_ns() : 0;
+    const auto n = batch->size();
+    for (const auto& i : stage_.chain) i->before_batch(stage_.info, n);
+    std::int64_t t0 = stage_.timing ? exec_.now_ns() : 0;
+    // Busy time of a source: producing the batch, from the end of the previous hand-over.
+    BatchTally none{};
+    stage_.finish_batch(n, n, none, last_ns_ == 0 ? t0 : last_ns_, t0);
     // Only batches that leave the source's thread need an in-flight slot.
     if (leaves_) {
       const auto waited = pool_.acquire(*exec_.clock_);
       if (waited.count() > 0) {
         stage_.add_blocked(waited);
         if (!stage_.chain.empty()) stage_.emit(events::Backpressure{waited});
+        if (stage_.timing) t0 = exec_.now_ns();
       }
       batch->ticket = std::make_shared<Ticket>(pool_);
     }
-    const auto n = batch->size();
-    BatchTally none{};
-    // Busy time of a source: producing the batch, from the end of the previous hand-over.
-    stage_.finish_batch(n, n, none, last_ns_ == 0 ? t0 : last_ns_, t0);
     // The stateless stages fused into the source's group run here, on the source's thread.
     const AnyBatch* sent = batch.get();
-    exec_.process(group_, batch);
+    const std::int64_t t1 = exec_.process(group_, batch, t0);
     if (batch && batch.get() == sent && batch.use_count() == 1) {
       batch->ticket.reset();
       spare_ = std::move(batch);
     }
-    if (stage_.timing) last_ns_ = exec_.now_ns();
+    last_ns_ = t1;
   }
   BatchPtr take_spare() noexcept override { return std::move(spare_); }
   [[nodiscard]] bool stopping() const noexcept override { return exec_.control_.stopping(); }
@@ -300,14 +304,14 @@ void Execution::forward(const Group& g, BatchPtr b) {
   }
 }
 
-void Execution::process(std::size_t group, BatchPtr& b) noexcept {
+std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t start_ns) noexcept {
   const auto& g = plan_.groups[group];
   const StageRuntime* current = nullptr;
+  const auto& head = *stages_[static_cast<std::size_t>(g.stages.front())];
+  const bool timed = head.hooks();
+  std::int64_t t = timed && start_ns == 0 ? now_ns() : start_ns;
   try {
-    const auto& head = *stages_[static_cast<std::size_t>(g.stages.front())];
-    const bool timed = head.hooks();
     const std::size_t slot = head.slot_index();
-    std::int64_t t = timed ? now_ns() : 0;
     std::array<StageRuntime*, max_segment> sts;
     std::array<BatchTally, max_segment> tallies;
     std::array<std::uint64_t, max_segment + 1> counts;
@@ -332,7 +336,7 @@ void Execution::process(std::size_t group, BatchPtr& b) noexcept {
       // A fused loop is timed as a whole: each of its stages reports the loop's time.
       for (std::size_t k = 0; k < seg.count; ++k) sts[k]->finish_batch(slot, counts[k], counts[k + 1], tallies[k], t, t2);
       t = t2;
-      if (!out) return;
+      if (!out) return t;
       b = std::move(out);
     }
     forward(g, std::move(b));
@@ -340,6 +344,7 @@ void Execution::process(std::size_t group, BatchPtr& b) noexcept {
   } catch (...) {
     fail_internal(current != nullptr ? current->info.name : std::string("node"), std::current_exception());
   }
+  return t;
 }
 
 void Execution::run_source(std::size_t group) noexcept {

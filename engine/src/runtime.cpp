@@ -74,6 +74,18 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
 
 void StageRuntime::add_blocked(std::chrono::nanoseconds d) { bump(slot().blocked_ns, d.count()); }
 
+void StageRuntime::add_delivered(std::uint64_t out, const BatchTally& t, std::int64_t busy_ns) {
+  auto& s = slot();
+  bump(s.items_out, out);
+  bump(s.filtered, t.filtered);
+  bump(s.errors, t.errors);
+  bump(s.skipped, t.skipped);
+  bump(s.dead_lettered, t.dead_lettered);
+  bump(s.dead_letter_failures, t.dead_letter_failures);
+  bump(s.retries, t.retries);
+  if (timing) bump(s.busy_ns, busy_ns);
+}
+
 void StageRuntime::emit(const Event& e) {
   for (const auto& i : chain) i->on_event(info, e);
 }

@@ -88,7 +88,11 @@ TEST_CASE("map, filter and map produce what a plain loop produces") {
 TEST_CASE("stateless stages with the same parallelism are fused into one node") {
   weir::Pipeline p("fused");
   std::vector<int> got;
-  p.source(std::vector<int>{1, 2, 3}).map([](int x) { return x + 1; }).name("inc").filter([](int x) { return x > 2; }).sink(weir::collect_into(got));
+  p.source(std::vector<int>{1, 2, 3})
+      .map([](int x) { return x + 1; })
+      .name("inc")
+      .filter([](int x) { return x > 2; })
+      .sink(weir::collect_into(got));
   const auto plan = p.explain();
   CHECK(plan.find("inc (map) -> filter#2 (filter) -> collect#3 (collect)") != std::string::npos);
   const auto r = p.run();
@@ -102,14 +106,19 @@ TEST_CASE("stateless stages with the same parallelism are fused into one node") 
 TEST_CASE("a source's stage of another parallelism runs in a separate node") {
   weir::Pipeline p("unfused");
   std::vector<int> got;
-  p.source(std::vector<int>{1, 2, 3}).map([](int x) { return x + 1; }).name("inc").parallelism(2).sink(weir::collect_into(got));
+  p.source(std::vector<int>{1, 2, 3})
+      .map([](int x) { return x + 1; })
+      .name("inc")
+      .parallelism(2)
+      .sink(weir::collect_into(got));
   const auto r = p.run();
   CHECK(r.stage("range#0").node != r.stage("inc").node);
   std::sort(got.begin(), got.end());
   CHECK(got == std::vector<int>{2, 3, 4});
 }
 
-TEST_CASE("chains of map, filter and flat_map over ints match a plain loop for batch sizes 1, 7 and the default") {
+TEST_CASE(
+    "chains of map, filter and flat_map over ints match a plain loop for batch sizes 1, 7 and the default") {
   constexpr int n = 3000;
   std::vector<std::int64_t> expected;
   for (int i = 0; i < n; ++i) {
@@ -124,7 +133,9 @@ TEST_CASE("chains of map, filter and flat_map over ints match a plain loop for b
     std::vector<int> input(n);
     std::iota(input.begin(), input.end(), 0);
     p.source(std::move(input))
-        .map([](int i) { return std::pair<int, std::int64_t>{i, static_cast<std::int64_t>(i) * 7 - 5}; })
+        .map([](int i) {
+          return std::pair<int, std::int64_t>{i, static_cast<std::int64_t>(i) * 7 - 5};
+        })
         .filter([](const std::pair<int, std::int64_t>& x) { return x.second % 3 != 0; })
         .flat_map([](std::pair<int, std::int64_t> x) {
           std::vector<std::int64_t> out;
@@ -141,7 +152,8 @@ TEST_CASE("chains of map, filter and flat_map over ints match a plain loop for b
 
 TEST_CASE("chains over strings match a plain loop for batch sizes 1, 7 and the default") {
   std::vector<std::string> words;
-  for (int i = 0; i < 500; ++i) words.push_back(std::string(static_cast<std::size_t>(i % 13), static_cast<char>('a' + i % 26)));
+  for (int i = 0; i < 500; ++i)
+    words.push_back(std::string(static_cast<std::size_t>(i % 13), static_cast<char>('a' + i % 26)));
   std::vector<std::string> expected;
   for (const auto& w : words) {
     std::string s = w;
@@ -217,6 +229,39 @@ TEST_CASE("items the pipeline owns are moved, never copied, through map, filter,
   CHECK(values == expected);
 }
 
+TEST_CASE(
+    "chains that continue from a stream read twice, or change parallelism midway, give the right items") {
+  weir::Pipeline p("split_chains", with_batch(8));
+  std::vector<int> a;
+  std::vector<int> b;
+  std::vector<int> c;
+  auto doubled = p.source(std::views::iota(0, 50)).map([](int x) { return x * 2; });
+  doubled.filter([](int x) { return x % 4 == 0; })
+      .map([](int x) { return x + 1; })
+      .sink(weir::collect_into(a));
+  doubled.map([](int x) { return x - 1; }).sink(weir::collect_into(b));
+  p.source(std::views::iota(0, 50))
+      .map([](int x) { return x * 3; })
+      .map([](int x) { return x + 2; })
+      .parallelism(2)
+      .filter([](int x) { return x % 2 == 0; })
+      .parallelism(2)
+      .sink([&c](int x) { c.push_back(x); });  // parallelism 1: a node of its own again
+  (void)p.run();
+  std::vector<int> ea;
+  std::vector<int> eb;
+  std::vector<int> ec;
+  for (int i = 0; i < 50; ++i) {
+    if ((i * 2) % 4 == 0) ea.push_back(i * 2 + 1);
+    eb.push_back(i * 2 - 1);
+    if ((i * 3 + 2) % 2 == 0) ec.push_back(i * 3 + 2);
+  }
+  CHECK(a == ea);
+  CHECK(b == eb);
+  std::sort(c.begin(), c.end());
+  CHECK(c == ec);
+}
+
 TEST_CASE("parallel stages give the same multiset of results as a plain loop") {
   constexpr int n = 20000;
   std::vector<std::int64_t> expected;
@@ -247,7 +292,9 @@ TEST_CASE("a parallel callback sink sees every item exactly once") {
   constexpr int n = 5000;
   std::vector<std::atomic<int>> hits(n);
   weir::Pipeline p("parallel_sink", with_batch(16));
-  p.source(std::views::iota(0, n)).sink([&hits](int i) { hits[static_cast<std::size_t>(i)].fetch_add(1); }).parallelism(2);
+  p.source(std::views::iota(0, n))
+      .sink([&hits](int i) { hits[static_cast<std::size_t>(i)].fetch_add(1); })
+      .parallelism(2);
   const auto r = p.run();
   CHECK(std::all_of(hits.begin(), hits.end(), [](const std::atomic<int>& h) { return h.load() == 1; }));
   CHECK(r.stage("sink#1").items_out == static_cast<std::uint64_t>(n));
@@ -259,7 +306,10 @@ TEST_CASE("one thread is enough to run parallel stages") {
   o.batch_size = 10;
   weir::Pipeline p("one_thread", o);
   std::vector<int> got;
-  p.source(std::views::iota(0, 1000)).map([](int x) { return x + 1; }).parallelism(4).sink(weir::collect_into(got));
+  p.source(std::views::iota(0, 1000))
+      .map([](int x) { return x + 1; })
+      .parallelism(4)
+      .sink(weir::collect_into(got));
   (void)p.run();
   std::sort(got.begin(), got.end());
   std::vector<int> expected(1000);
@@ -308,7 +358,8 @@ TEST_CASE("a named fan_out delivers every item to every named branch") {
   std::vector<std::string> upper;
   std::vector<std::size_t> sizes;
   std::vector<std::string> all;
-  auto branches = p.source(std::vector<std::string>{"ab", "cde", "f", "", "ghij"}).fan_out({"upper", "size", "all"});
+  auto branches =
+      p.source(std::vector<std::string>{"ab", "cde", "f", "", "ghij"}).fan_out({"upper", "size", "all"});
   branches["upper"]
       .map([](std::string s) {
         for (auto& c : s) c = static_cast<char>(c - 'a' + 'A');
@@ -434,10 +485,12 @@ TEST_CASE("an empty source completes the run without calling any stage") {
   weir::Pipeline p("empty_range");
   std::vector<int> got;
   int calls = 0;
-  p.source(std::vector<int>{}).map([&calls](int x) {
-    ++calls;
-    return x;
-  }).sink(weir::collect_into(got));
+  p.source(std::vector<int>{})
+      .map([&calls](int x) {
+        ++calls;
+        return x;
+      })
+      .sink(weir::collect_into(got));
   const auto r = p.run();
   CHECK(r.status == weir::RunStatus::completed);
   CHECK(got.empty());
@@ -451,9 +504,9 @@ TEST_CASE("an empty source completes the run without calling any stage") {
 
   weir::Pipeline g("empty_generator");
   int sink_calls = 0;
-  g.source(weir::from_generator{[]() -> std::optional<int> { return std::nullopt; }}).sink([&sink_calls](int) {
-    ++sink_calls;
-  });
+  g.source(weir::from_generator{[]() -> std::optional<int> {
+     return std::nullopt;
+   }}).sink([&sink_calls](int) { ++sink_calls; });
   const auto rg = g.run();
   CHECK(rg.status == weir::RunStatus::completed);
   CHECK(sink_calls == 0);
@@ -720,6 +773,34 @@ TEST_CASE("cancel stops a never-ending generator and every item it emitted reach
   }
 }
 
+TEST_CASE("cancel releases a source that waits for room and the run drains what it emitted") {
+  weir::PipelineOptions o;
+  o.batch_size = 8;
+  o.max_in_flight = 2;
+  o.linger = 10s;
+  weir::Pipeline p("cancel_blocked", o);
+  std::atomic<std::uint64_t> produced{0};
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<bool> open{false};
+  p.source(weir::from_generator{[&]() -> std::optional<std::uint64_t> { return produced.fetch_add(1); }})
+      .sink([&](std::uint64_t) {
+        while (!open.load()) std::this_thread::sleep_for(100us);
+        delivered.fetch_add(1);
+      })
+      .parallelism(2);
+  p.start();
+  CHECK(eventually([&] { return produced.load() >= 3 * 8; }));  // two batches held, the third waits
+  p.cancel();
+  open = true;
+  const auto r = p.wait();
+  CHECK(r.status == weir::RunStatus::cancelled);
+  const auto emitted = r.stage("generator#0").items_out;
+  CHECK(emitted >= 2 * 8);
+  CHECK(emitted <= 4 * 8);
+  CHECK(produced.load() == emitted);
+  CHECK(delivered.load() == emitted);
+}
+
 TEST_CASE("cancel stops a push source that was never closed and what it emitted is delivered") {
   weir::PipelineOptions o;
   o.batch_size = 8;
@@ -738,12 +819,8 @@ TEST_CASE("cancel stops a push source that was never closed and what it emitted 
   CHECK(delivered.load() == 20);
 }
 
-// BUG: PushSource::wake() (operators/include/weir/ops/sources.hpp), called when a run is cancelled
-// or fails, only queues a wake-up marker: the source is not marked closed, so push()/try_push()
-// still return true after the run has stopped and the items are silently dropped (and a producer
-// blocked in push() on a full queue waits until someone calls close()). wake() should also set
-// closed_ (or a stopped flag that push/try_push check) so producers learn that nobody reads.
-TEST_CASE("a push source refuses items once its run was cancelled" * doctest::skip()) {
+// Once a run stops, producers must learn that nobody reads: pushes fail instead of being dropped.
+TEST_CASE("a push source refuses items once its run was cancelled") {
   weir::Pipeline p("cancel_then_push");
   auto push = std::make_shared<weir::PushSource<int>>(16);
   std::atomic<int> delivered{0};
@@ -772,9 +849,9 @@ TEST_CASE("cancel before start changes nothing and a pipeline destroyed while ru
   {
     weir::Pipeline p("destroyed");
     std::uint64_t n = 0;
-    p.source(weir::from_generator{[&n]() -> std::optional<std::uint64_t> { return n++; }}).sink([&](std::uint64_t) {
-      delivered.fetch_add(1);
-    });
+    p.source(weir::from_generator{[&n]() -> std::optional<std::uint64_t> {
+       return n++;
+     }}).sink([&](std::uint64_t) { delivered.fetch_add(1); });
     p.start();
     CHECK(eventually([&] { return delivered.load() > 0; }));
   }  // the destructor cancels and joins

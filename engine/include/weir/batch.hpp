@@ -18,8 +18,6 @@ class AnyBatch {
   AnyBatch& operator=(const AnyBatch&) = default;
   virtual ~AnyBatch() = default;
   [[nodiscard]] virtual std::size_t size() const noexcept = 0;
-  /// A deep copy, for a branch that must change a batch another branch still reads.
-  [[nodiscard]] virtual std::shared_ptr<AnyBatch> clone() const = 0;
   /// Keeps the source's in-flight slot taken while any batch derived from it is alive.
   std::shared_ptr<Ticket> ticket;
 };
@@ -34,7 +32,6 @@ class Batch final : public detail::AnyBatch {
   Batch() = default;
   explicit Batch(std::vector<T> v) : items(std::move(v)) {}
   [[nodiscard]] std::size_t size() const noexcept override { return items.size(); }
-  [[nodiscard]] detail::BatchPtr clone() const override { return std::make_shared<Batch<T>>(*this); }
   std::vector<T> items;
 };
 

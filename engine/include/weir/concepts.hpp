@@ -35,13 +35,19 @@ template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
 }  // namespace detail
 
+/// What a stream can carry: items are moved where they can be and copied where a fan-out branch
+/// or a dead-letter sink needs its own copy, so they must be copyable.
+template <class T>
+concept Item = std::copy_constructible<T> && std::is_copy_assignable_v<T> && std::movable<T>;
+
 /// A generator for `from_generator`: called with no argument, returns std::optional<T>; nullopt ends it.
 template <class F>
-concept GeneratorFn = std::invocable<F&> && detail::is_optional<std::invoke_result_t<F&>>::value;
+concept GeneratorFn = std::invocable<F&> && detail::is_optional<std::invoke_result_t<F&>>::value &&
+                      Item<typename std::invoke_result_t<F&>::value_type>;
 
 /// A range a source can own or view: its elements are copied or moved into batches.
 template <class R>
 concept SourceRange = std::ranges::input_range<R> && std::ranges::viewable_range<R> &&
-                      std::movable<std::remove_cvref_t<std::ranges::range_reference_t<R>>>;
+                      Item<std::remove_cvref_t<std::ranges::range_reference_t<R>>>;
 
 }  // namespace weir

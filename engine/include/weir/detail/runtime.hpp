@@ -132,6 +132,9 @@ class StageRuntime {
   /// The calling thread's slot index (see slot()).
   [[nodiscard]] std::size_t slot_index() const noexcept;
   void add_blocked(std::chrono::nanoseconds d);
+  /// Items a stage delivered after its batch was counted (the async sink's own thread): adds the
+  /// outcome and the busy time without counting another batch or calling the hooks again.
+  void add_delivered(std::uint64_t out, const BatchTally& t, std::int64_t busy_ns);
   void emit(const Event& e);
   [[nodiscard]] bool stopping() const noexcept;
   [[nodiscard]] bool hooks() const noexcept { return timing || !chain.empty(); }
@@ -237,7 +240,7 @@ class SourceBase {
   virtual void wake() noexcept {}
 };
 
-/// Pulls items from `next(T&) -> bool` into batches; flushes full batches at once and partial ones when
+/// Pulls items from `next(std::vector<T>&) -> bool` (which appends one item or returns false) into batches; flushes full batches at once and partial ones when
 /// the linger time has passed (the clock is read every few items, more often when items trickle in).
 template <class T, class Next>
 void pull_batches(SourceContext& ctx, Next&& next) {
@@ -250,13 +253,11 @@ void pull_batches(SourceContext& ctx, Next&& next) {
     auto deadline = ctx.clock().steady_now() + linger;
     bool more = true;
     bool full = true;
-    T value{};
     while (items.size() < cap) {
-      if (!next(value)) {
+      if (!next(items)) {
         more = false;
         break;
       }
-      items.push_back(std::move(value));
       if (items.size() % stride == 0 && ctx.clock().steady_now() >= deadline) {
         full = false;
         break;

@@ -175,7 +175,7 @@ class AsyncSink final : public detail::Kernel {
       const std::int64_t t0 = st.hooks() ? st.now_ns() : 0;
       deliver<T>(fn_, std::move(b), st, tally);
       const std::int64_t t1 = st.hooks() ? st.now_ns() : 0;
-      st.finish_batch(0, tally.delivered, tally, t0, t1);
+      st.add_delivered(tally.delivered, tally, t1 - t0);
     }
   }
 

@@ -80,10 +80,10 @@ class GeneratorSource final : public detail::SourceBase {
   using T = typename std::invoke_result_t<F&>::value_type;
   explicit GeneratorSource(F fn) : fn_(std::move(fn)) {}
   void run(detail::SourceContext& ctx) override {
-    detail::pull_batches<T>(ctx, [this](T& out) {
+    detail::pull_batches<T>(ctx, [this](std::vector<T>& out) {
       auto v = std::invoke(fn_);
       if (!v) return false;
-      out = std::move(*v);
+      out.push_back(std::move(*v));
       return true;
     });
   }
@@ -99,9 +99,11 @@ class LinesSource final : public detail::SourceBase {
   void run(detail::SourceContext& ctx) override {
     std::ifstream in(path_, std::ios::binary);
     if (!in) throw std::runtime_error("cannot open " + path_.string() + ": " + std::strerror(errno));
-    detail::pull_batches<std::string>(ctx, [&in](std::string& line) {
+    std::string line;
+    detail::pull_batches<std::string>(ctx, [&in, &line](std::vector<std::string>& out) {
       if (!std::getline(in, line)) return false;
       if (!line.empty() && line.back() == '\r') line.pop_back();
+      out.push_back(line);
       return true;
     });
     if (in.bad()) throw std::runtime_error("cannot read " + path_.string());
@@ -184,7 +186,11 @@ class PushSource final : public detail::SourceBase {
       if (!batch->items.empty()) ctx.emit(std::move(batch));
     }
   }
-  void wake() noexcept override { queue_.enqueue(std::nullopt); }
+  /// The run is stopping: later pushes fail, a waiting push returns false, the source stops waiting.
+  void wake() noexcept override {
+    closed_.store(true, std::memory_order_release);
+    queue_.enqueue(std::nullopt);
+  }
 
  private:
   bool enqueue(T&& item) {
