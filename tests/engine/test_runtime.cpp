@@ -857,3 +857,34 @@ TEST_CASE("cancel before start changes nothing and a pipeline destroyed while ru
   }  // the destructor cancels and joins
   CHECK(delivered.load() > 0);
 }
+
+TEST_CASE("a chain longer than one fused loop is cut into several loops and computes every stage") {
+  weir::Pipeline p("long_chain", with_batch(16));
+  std::vector<int> got;
+  auto inc = [](int x) { return x + 1; };
+  // Ten operators in one expression: more than one fused loop holds (8), so the plan cuts it.
+  weir::Stream<int> s = p.source(std::views::iota(0, 100))
+                            .map(inc)
+                            .map(inc)
+                            .map(inc)
+                            .map(inc)
+                            .map(inc)
+                            .filter([](int x) { return x % 2 == 0; })
+                            .map(inc)
+                            .map(inc)
+                            .map(inc)
+                            .map(inc);
+  // Then thirty more through plain Stream<int> handles, each starting a chain of its own.
+  for (int i = 0; i < 30; ++i) s = s.map(inc);
+  s.sink(weir::collect_into(got));
+  const auto r = p.run();
+  std::vector<int> expected;
+  for (int i = 0; i < 100; ++i) {
+    if ((i + 5) % 2 == 0) expected.push_back(i + 39);
+  }
+  CHECK(got == expected);
+  CHECK(r.stages.size() == 42);
+  CHECK(r.stage("filter#6").filtered == 50);
+  CHECK(r.stage("map#40").items_out == 50);
+  CHECK(r.stage("collect#41").items_in == 50);
+}
