@@ -29,7 +29,9 @@ ChainResult run(std::uint64_t n, bool telemetry, int parallelism) {
 }  // namespace
 
 // Default settings: parallelism 1, so the fused loop runs on the source's thread.
-ChainResult run_weir(std::uint64_t n, bool telemetry) { return run(n, telemetry, 1); }
+ChainResult run_weir(std::uint64_t n, bool telemetry) {
+  return run(n, telemetry, 1);
+}
 
 ChainResult run_weir_parallel(std::uint64_t n) {
   return run(n, true, static_cast<int>(std::thread::hardware_concurrency()));

@@ -93,7 +93,8 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
   if (nodes.empty()) throw std::logic_error("the pipeline has no stages");
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
-      if (nodes[i]->name == nodes[j]->name) throw std::logic_error("stage name '" + nodes[i]->name + "' is used twice");
+      if (nodes[i]->name == nodes[j]->name)
+        throw std::logic_error("stage name '" + nodes[i]->name + "' is used twice");
     }
   }
   for (const auto& n : nodes) {
@@ -101,7 +102,8 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
     if (n->source == nullptr && n->inputs.size() == 1 && n->kernel->stateless()) {
       const auto& up = *nodes[static_cast<std::size_t>(n->inputs[0])];
       const int ug = plan.group_of[static_cast<std::size_t>(up.id)];
-      const auto& tail = *nodes[static_cast<std::size_t>(plan.groups[static_cast<std::size_t>(ug)].stages.back())];
+      const auto& tail =
+          *nodes[static_cast<std::size_t>(plan.groups[static_cast<std::size_t>(ug)].stages.back())];
       // Fuse into the upstream group when n is its only consumer and runs with the same parallelism.
       // A source's own group takes stateless stages of parallelism 1: they run on the source's thread.
       if (&tail == &up && up.outputs.size() == 1 && up.parallelism == n->parallelism &&
@@ -123,7 +125,8 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
       for (std::size_t q = g.stages.size() - 1; q > p; --q) {
         const auto& n = *nodes[static_cast<std::size_t>(g.stages[q])];
         if (n.fused && n.fused_ids.size() == q - p + 1 && q - p + 1 <= max_segment &&
-            std::equal(n.fused_ids.begin(), n.fused_ids.end(), g.stages.begin() + static_cast<std::ptrdiff_t>(p))) {
+            std::equal(n.fused_ids.begin(), n.fused_ids.end(),
+                       g.stages.begin() + static_cast<std::ptrdiff_t>(p))) {
           seg = Segment{p, q - p + 1, n.fused.get()};
           break;
         }
@@ -158,7 +161,8 @@ using FlowNode = tbb::flow::function_node<Msg, tbb::flow::continue_msg>;
 
 class Execution {
  public:
-  Execution(Pipeline& p, std::vector<std::unique_ptr<LogicalNode>>& nodes, const std::vector<LogicalNode::Hook>& hooks)
+  Execution(Pipeline& p, std::vector<std::unique_ptr<LogicalNode>>& nodes,
+            const std::vector<LogicalNode::Hook>& hooks)
       : pipeline_(p), nodes_(nodes), plan_(make_plan(nodes)) {
     const auto& o = p.options();
     clock_ = o.clock ? o.clock : system_clock();
@@ -168,8 +172,8 @@ class Execution {
     stages_.reserve(nodes.size());
     for (const auto& n : nodes) {
       auto st = std::make_unique<StageRuntime>();
-      st->info = StageInfo{p.name(), n->name, n->kind, n->id, plan_.group_of[static_cast<std::size_t>(n->id)],
-                           n->parallelism};
+      st->info = StageInfo{
+          p.name(), n->name, n->kind, n->id, plan_.group_of[static_cast<std::size_t>(n->id)], n->parallelism};
       st->policy = n->policy;
       std::vector<LogicalNode::Hook> all(hooks.begin(), hooks.end());
       all.insert(all.end(), n->interceptors.begin(), n->interceptors.end());
@@ -210,7 +214,8 @@ class Execution {
   void fail_internal(const std::string& stage, std::exception_ptr e) noexcept;
   RunReport report(std::chrono::nanoseconds wall) const;
   [[nodiscard]] std::int64_t now_ns() const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->steady_now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->steady_now().time_since_epoch())
+        .count();
   }
 
   Pipeline& pipeline_;
@@ -240,7 +245,11 @@ std::string Execution::make_run_id() {
 class Execution::SourceCtx final : public SourceContext {
  public:
   SourceCtx(Execution& e, std::size_t group, StageRuntime& st, TicketPool& pool)
-      : exec_(e), group_(group), stage_(st), pool_(pool), leaves_(!e.plan_.groups[group].successors.empty()) {}
+      : exec_(e),
+        group_(group),
+        stage_(st),
+        pool_(pool),
+        leaves_(!e.plan_.groups[group].successors.empty()) {}
   void emit(BatchPtr batch) override {
     const auto n = batch->size();
     for (const auto& i : stage_.chain) i->before_batch(stage_.info, n);
@@ -269,7 +278,9 @@ class Execution::SourceCtx final : public SourceContext {
   }
   BatchPtr take_spare() noexcept override { return std::move(spare_); }
   [[nodiscard]] bool stopping() const noexcept override { return exec_.control_.stopping(); }
-  [[nodiscard]] std::size_t batch_size() const noexcept override { return exec_.pipeline_.options().batch_size; }
+  [[nodiscard]] std::size_t batch_size() const noexcept override {
+    return exec_.pipeline_.options().batch_size;
+  }
   [[nodiscard]] std::chrono::nanoseconds linger() const noexcept override {
     return exec_.pipeline_.options().linger;
   }
@@ -328,13 +339,15 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
       if (seg.fused != nullptr) {
         out = seg.fused->run(b, sts.data(), tallies.data(), counts.data());
       } else {
-        out = nodes_[static_cast<std::size_t>(g.stages[seg.first])]->kernel->apply(std::move(b), *sts[0], tallies[0]);
+        out = nodes_[static_cast<std::size_t>(g.stages[seg.first])]->kernel->apply(std::move(b), *sts[0],
+                                                                                   tallies[0]);
         counts[0] = in;
         counts[1] = out ? out->size() : tallies[0].delivered;
       }
       const std::int64_t t2 = timed ? now_ns() : 0;
       // A fused loop is timed as a whole: each of its stages reports the loop's time.
-      for (std::size_t k = 0; k < seg.count; ++k) sts[k]->finish_batch(slot, counts[k], counts[k + 1], tallies[k], t, t2);
+      for (std::size_t k = 0; k < seg.count; ++k)
+        sts[k]->finish_batch(slot, counts[k], counts[k + 1], tallies[k], t, t2);
       t = t2;
       if (!out) return t;
       b = std::move(out);
@@ -374,7 +387,8 @@ RunReport Execution::run() {
         control_.watch(pools_[gi].get(), nodes_[static_cast<std::size_t>(g.stages.front())]->source.get());
         continue;
       }
-      const std::size_t conc = g.parallelism <= 1 ? std::size_t{tbb::flow::serial} : static_cast<std::size_t>(g.parallelism);
+      const std::size_t conc =
+          g.parallelism <= 1 ? std::size_t{tbb::flow::serial} : static_cast<std::size_t>(g.parallelism);
       flow_[gi] = std::make_unique<FlowNode>(*graph_, conc, [this, gi](const Msg& m) {
         process(gi, m.batch);
         return tbb::flow::continue_msg{};
@@ -532,7 +546,8 @@ void check_name(const std::string& n) {
 }
 }  // namespace
 
-Pipeline::Pipeline(std::string name, PipelineOptions options) : name_(std::move(name)), options_(std::move(options)) {
+Pipeline::Pipeline(std::string name, PipelineOptions options)
+    : name_(std::move(name)), options_(std::move(options)) {
   if (name_.empty()) throw std::invalid_argument("a pipeline needs a name");
   if (options_.batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   if (options_.threads < 0) throw std::invalid_argument("threads cannot be negative");
@@ -549,7 +564,9 @@ void Pipeline::check_building() const {
   if (exec_) throw std::logic_error("pipeline '" + name_ + "' has already run; build a new one");
 }
 
-detail::LogicalNode& Pipeline::node(int id) { return *nodes_.at(static_cast<std::size_t>(id)); }
+detail::LogicalNode& Pipeline::node(int id) {
+  return *nodes_.at(static_cast<std::size_t>(id));
+}
 
 int Pipeline::add_node(std::string kind, std::vector<int> inputs, const std::type_info* in_type,
                        std::unique_ptr<detail::Kernel> kernel, bool single_threaded, bool is_sink) {
@@ -609,7 +626,8 @@ RunReport Pipeline::wait() {
   if (!exec_) throw std::logic_error("pipeline '" + name_ + "' was not started");
   if (exec_->runner_.joinable()) exec_->runner_.join();
   if (exec_->runner_error_) std::rethrow_exception(exec_->runner_error_);
-  if (!exec_->runner_report_) throw std::logic_error("pipeline '" + name_ + "' has no report: wait() called twice?");
+  if (!exec_->runner_report_)
+    throw std::logic_error("pipeline '" + name_ + "' has no report: wait() called twice?");
   auto r = std::move(*exec_->runner_report_);
   exec_->runner_report_.reset();
   return detail::finish(std::move(r));
@@ -625,7 +643,10 @@ std::string Pipeline::explain() const {
   os << "pipeline '" << name_ << "': " << nodes_.size() << " stages in " << plan.groups.size() << " nodes\n";
   for (std::size_t gi = 0; gi < plan.groups.size(); ++gi) {
     const auto& g = plan.groups[gi];
-    os << "  node " << gi << (g.source ? " [source thread]" : g.stages.size() > 1 ? " [fused]" : "")
+    os << "  node " << gi
+       << (g.source              ? " [source thread]"
+           : g.stages.size() > 1 ? " [fused]"
+                                 : "")
        << " parallelism " << g.parallelism << ":";
     for (std::size_t k = 0; k < g.stages.size(); ++k) {
       const auto& n = *nodes_[static_cast<std::size_t>(g.stages[k])];
@@ -645,14 +666,17 @@ std::string Pipeline::explain() const {
 
 namespace detail {
 
-const std::string& StageRef::stage_name() const { return pipeline_->node(id_).name; }
+const std::string& StageRef::stage_name() const {
+  return pipeline_->node(id_).name;
+}
 
 void StageRef::set_name(std::string name) {
   check_name(name);
   pipeline_->check_building();
   for (const auto& n : pipeline_->nodes_) {
     if (n->id != id_ && n->name == name) {
-      throw std::invalid_argument("stage name '" + name + "' is already used in pipeline '" + pipeline_->name() + "'");
+      throw std::invalid_argument("stage name '" + name + "' is already used in pipeline '" +
+                                  pipeline_->name() + "'");
     }
   }
   pipeline_->node(id_).name = std::move(name);
@@ -671,8 +695,11 @@ void StageRef::set_parallelism(int n) {
 void StageRef::set_policy(ErrorPolicy policy) {
   pipeline_->check_building();
   auto& node = pipeline_->node(id_);
-  if (node.source) throw std::invalid_argument("source '" + node.name + "' has no error policy: a failing source fails the run");
-  const bool wants_dlq = policy.kind == ErrorPolicy::Kind::dead_letter || policy.exhausted == ErrorPolicy::Kind::dead_letter;
+  if (node.source)
+    throw std::invalid_argument("source '" + node.name +
+                                "' has no error policy: a failing source fails the run");
+  const bool wants_dlq =
+      policy.kind == ErrorPolicy::Kind::dead_letter || policy.exhausted == ErrorPolicy::Kind::dead_letter;
   if (wants_dlq && (policy.dead_letter == nullptr || policy.dead_letter->item_type() != *node.in_type)) {
     throw std::invalid_argument("the dead-letter sink of stage '" + node.name +
                                 "' must take weir::DeadLetter<T> with T the stage's input type");

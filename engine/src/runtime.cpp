@@ -42,7 +42,9 @@ std::size_t StageRuntime::slot_index() const noexcept {
   return static_cast<std::size_t>(idx >= 0 && idx < last ? idx : last);
 }
 
-CounterSlot& StageRuntime::slot() noexcept { return *slots_[slot_index()]; }
+CounterSlot& StageRuntime::slot() noexcept {
+  return *slots_[slot_index()];
+}
 
 void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_t out, const BatchTally& t,
                                 std::int64_t start_ns, std::int64_t end_ns) {
@@ -61,18 +63,24 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
   const std::int64_t d = end_ns - start_ns;
   if (timing) {
     bump(s.busy_ns, d);
-    if (start_ns < s.first_ns.load(std::memory_order_relaxed)) s.first_ns.store(start_ns, std::memory_order_relaxed);
-    if (end_ns > s.last_ns.load(std::memory_order_relaxed)) s.last_ns.store(end_ns, std::memory_order_relaxed);
-    const auto bucket = std::min<int>(histogram_buckets - 1, std::bit_width(static_cast<std::uint64_t>(d > 0 ? d : 0)));
+    if (start_ns < s.first_ns.load(std::memory_order_relaxed))
+      s.first_ns.store(start_ns, std::memory_order_relaxed);
+    if (end_ns > s.last_ns.load(std::memory_order_relaxed))
+      s.last_ns.store(end_ns, std::memory_order_relaxed);
+    const auto bucket =
+        std::min<int>(histogram_buckets - 1, std::bit_width(static_cast<std::uint64_t>(d > 0 ? d : 0)));
     bump(s.batch_ns_log2[static_cast<std::size_t>(bucket)], 1U);
   }
   if (!chain.empty()) {
-    const BatchStats bs{in, out, t.filtered, t.errors, t.skipped, t.dead_lettered, std::chrono::nanoseconds{d}};
+    const BatchStats bs{
+        in, out, t.filtered, t.errors, t.skipped, t.dead_lettered, std::chrono::nanoseconds{d}};
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) (*it)->after_batch(info, bs);
   }
 }
 
-void StageRuntime::add_blocked(std::chrono::nanoseconds d) { bump(slot().blocked_ns, d.count()); }
+void StageRuntime::add_blocked(std::chrono::nanoseconds d) {
+  bump(slot().blocked_ns, d.count());
+}
 
 void StageRuntime::add_delivered(std::uint64_t out, const BatchTally& t, std::int64_t busy_ns) {
   auto& s = slot();
@@ -90,7 +98,9 @@ void StageRuntime::emit(const Event& e) {
   for (const auto& i : chain) i->on_event(info, e);
 }
 
-bool StageRuntime::stopping() const noexcept { return run->stopping(); }
+bool StageRuntime::stopping() const noexcept {
+  return run->stopping();
+}
 
 void StageRuntime::note_retry(std::exception_ptr err, int attempt, std::chrono::nanoseconds backoff) {
   if (chain.empty()) return;
@@ -98,8 +108,8 @@ void StageRuntime::note_retry(std::exception_ptr err, int attempt, std::chrono::
   emit(events::RetryAttempt{attempt, backoff, text.type, text.message});
 }
 
-void StageRuntime::fail_item(const void* item, const std::type_info& type, std::exception_ptr err, int attempts,
-                             BatchTally& tally) {
+void StageRuntime::fail_item(const void* item, const std::type_info& type, std::exception_ptr err,
+                             int attempts, BatchTally& tally) {
   const auto text = describe(err);
   const bool retried = policy.kind == ErrorPolicy::Kind::retry;
   const auto action = retried ? policy.exhausted : policy.kind;

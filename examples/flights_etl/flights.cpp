@@ -52,7 +52,8 @@ std::string source_name(const std::filesystem::path& path) {
 /// 1-based line number of byte offset `pos`.
 std::size_t line_of(std::string_view text, std::size_t pos) {
   pos = std::min(pos, text.size());
-  return 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
+  return 1 + static_cast<std::size_t>(
+                 std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
 }
 
 [[noreturn]] void fail_input(std::string_view source, std::string_view what) {
@@ -108,9 +109,13 @@ std::string read_whole_file(const std::filesystem::path& path) {
 
 constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
 
-std::size_t skip_bom(std::string_view text) { return text.starts_with(utf8_bom) ? utf8_bom.size() : 0; }
+std::size_t skip_bom(std::string_view text) {
+  return text.starts_with(utf8_bom) ? utf8_bom.size() : 0;
+}
 
-constexpr bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+constexpr bool is_json_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 std::size_t skip_space(std::string_view text, std::size_t pos) {
   while (pos < text.size() && is_json_space(text[pos])) {
@@ -204,8 +209,9 @@ class CsvReader {
     if (c == '\r') {
       fail_input_at(source_, line_, "stray carriage return");
     }
-    fail_input_at(source_, line_, "unexpected character '" + printable(std::string_view(&text_[pos_], 1)) + "' " +
-                                      std::string(after_what));
+    fail_input_at(source_, line_,
+                  "unexpected character '" + printable(std::string_view(&text_[pos_], 1)) + "' " +
+                      std::string(after_what));
   }
 
   bool read_plain(std::string& field) {
@@ -360,7 +366,9 @@ std::vector<RawRecord> split_lines(std::string_view text, std::size_t start) {
 // ---------------------------------------------------------------------------
 // Flights
 
-constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 int digits_value(std::string_view text, std::size_t offset, std::size_t count) {
   int value = 0;
@@ -530,20 +538,25 @@ AirportTable AirportTable::from_csv(std::string_view text, std::string_view sour
     header += fields[i];
   }
   if (header != expected_header) {
-    fail_input_at(source, line,
-                  "wrong header \"" + printable(header, 96) + "\"; expected \"" + std::string(expected_header) + "\"");
+    fail_input_at(
+        source, line,
+        "wrong header \"" + printable(header, 96) + "\"; expected \"" + std::string(expected_header) + "\"");
   }
 
   AirportTable table;
   while (reader.next(fields, line)) {
     if (fields.size() != column_count) {
-      fail_input_at(source, line,
-                    "expected " + std::to_string(column_count) + " fields, found " + std::to_string(fields.size()));
+      fail_input_at(
+          source, line,
+          "expected " + std::to_string(column_count) + " fields, found " + std::to_string(fields.size()));
     }
     if (fields[0].empty()) {
       fail_input_at(source, line, "empty iata code");
     }
-    Airport airport{std::move(fields[0]), std::move(fields[1]), std::move(fields[2]), std::move(fields[3]),
+    Airport airport{std::move(fields[0]),
+                    std::move(fields[1]),
+                    std::move(fields[2]),
+                    std::move(fields[3]),
                     std::move(fields[4]),
                     parse_coordinate(fields[5], 90, source, line, "latitude"),
                     parse_coordinate(fields[6], 180, source, line, "longitude")};
@@ -606,7 +619,8 @@ std::int64_t parse_date(std::string_view text) {
   const int hour = digits_value(text, 11, 2);
   const int minute = digits_value(text, 14, 2);
 
-  const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+  const std::chrono::year_month_day date{std::chrono::year{year},
+                                         std::chrono::month{static_cast<unsigned>(month)},
                                          std::chrono::day{static_cast<unsigned>(day)}};
   if (!date.ok() || hour > 23 || minute > 59) {
     fail_record("impossible date: ", printable(text));
@@ -703,8 +717,9 @@ void append_json(std::string& out, const EnrichedFlight& flight) {
 
 std::int64_t parse_duration(std::string_view text) {
   const auto invalid = [&](std::string_view why) {
-    return std::invalid_argument("invalid duration '" + printable(text) + "': " + std::string(why) +
-                                 " (expected a positive whole number and a unit s, m, h, d or w, e.g. 30s, 15m, 1h, 1d)");
+    return std::invalid_argument(
+        "invalid duration '" + printable(text) + "': " + std::string(why) +
+        " (expected a positive whole number and a unit s, m, h, d or w, e.g. 30s, 15m, 1h, 1d)");
   };
   std::int64_t value = 0;
   const char* const end = text.data() + text.size();

@@ -86,10 +86,10 @@ std::vector<RawRecord> read_records(const std::filesystem::path& path);
 
 /// One validated flight. A plain value; not synchronised.
 struct Flight {
-  std::int64_t index;        ///< Position of the record in the input.
-  std::int64_t time;         ///< Unix seconds, the "date" read as UTC.
-  std::int32_t delay;        ///< Minutes; negative when early.
-  std::int32_t distance;     ///< Miles; never negative.
+  std::int64_t index;     ///< Position of the record in the input.
+  std::int64_t time;      ///< Unix seconds, the "date" read as UTC.
+  std::int32_t delay;     ///< Minutes; negative when early.
+  std::int32_t distance;  ///< Miles; never negative.
   std::string origin, destination;
 };
 

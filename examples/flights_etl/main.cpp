@@ -55,8 +55,10 @@ int main(int argc, char** argv) {
   std::filesystem::path airports_path = "data/airports.csv";
   std::filesystem::path out_dir = "out/flights";
   int parallelism = 1;
-  app.add_option("--flights", flights_path, "flight records: a JSON array or JSON lines")->capture_default_str();
-  app.add_option("--airports", airports_path, "airports CSV (iata,name,city,state,country,latitude,longitude)")
+  app.add_option("--flights", flights_path, "flight records: a JSON array or JSON lines")
+      ->capture_default_str();
+  app.add_option("--airports", airports_path,
+                 "airports CSV (iata,name,city,state,country,latitude,longitude)")
       ->capture_default_str();
   app.add_option("--out", out_dir, "output directory")->capture_default_str();
   app.add_option("--parallelism", parallelism, "threads for the parse and enrich stages")
@@ -78,8 +80,9 @@ int main(int argc, char** argv) {
         .map([&records](std::size_t i) { return flights::parse_flight(records[i]); })
         .name("parse")
         .parallelism(parallelism)
-        .on_error(weir::on_error::dead_letter(
-            [&](weir::DeadLetter<std::size_t> d) { dead_letters.write(static_cast<std::int64_t>(d.item), d.message); }))
+        .on_error(weir::on_error::dead_letter([&](weir::DeadLetter<std::size_t> d) {
+          dead_letters.write(static_cast<std::int64_t>(d.item), d.message);
+        }))
         .map([&airports](flights::Flight&& f) { return flights::enrich(std::move(f), airports); })
         .name("enrich")
         .parallelism(parallelism)
@@ -100,7 +103,8 @@ int main(int argc, char** argv) {
     std::cout << "records " << records.size() << ", enriched " << written << ", dead letters "
               << dead_letters.count() << " -> " << out_dir.string() << "\n";
     if (written + dead_letters.count() != records.size()) {
-      std::cerr << "flights_etl: " << records.size() - written - dead_letters.count() << " records unaccounted for\n";
+      std::cerr << "flights_etl: " << records.size() - written - dead_letters.count()
+                << " records unaccounted for\n";
       return 1;
     }
     return 0;

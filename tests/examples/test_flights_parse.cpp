@@ -4,8 +4,8 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <initializer_list>
 #include <fstream>
+#include <initializer_list>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -35,8 +35,7 @@ std::string cat(std::initializer_list<std::string_view> parts) {
 class TempFile {
  public:
   TempFile(std::string_view name, std::string_view content)
-      : path_(fs::temp_directory_path() /
-              cat({"weir_flights_", std::to_string(::getpid()), "_", name})) {
+      : path_(fs::temp_directory_path() / cat({"weir_flights_", std::to_string(::getpid()), "_", name})) {
     std::ofstream out(path_, std::ios::binary);
     out << content;
   }
@@ -65,13 +64,18 @@ std::string reason_for(std::string_view json) {
 }
 
 /// `text` in double quotes.
-std::string quoted(std::string_view text) { return cat({"\"", text, "\""}); }
+std::string quoted(std::string_view text) {
+  return cat({"\"", text, "\""});
+}
 
 /// A valid flight record with one field's raw JSON value replaced.
 std::string flight_with(std::string_view field, std::string_view raw_value) {
   const std::vector<std::pair<std::string_view, std::string_view>> fields = {
-      {"date", R"("2001/01/14 21:55")"}, {"delay", "0"},  {"distance", "480"},
-      {"origin", R"("SAN")"},             {"destination", R"("SMF")"}};
+      {"date", R"("2001/01/14 21:55")"},
+      {"delay", "0"},
+      {"distance", "480"},
+      {"origin", R"("SAN")"},
+      {"destination", R"("SMF")"}};
   std::string out = "{";
   for (const auto& [name, value] : fields) {
     if (out.size() > 1) {
@@ -109,10 +113,11 @@ std::string input_error_of(const auto& action) {
 }
 
 flights::AirportTable small_table() {
-  return flights::AirportTable::from_csv(std::string(header) +
-                                          "SAN,San Diego International-Lindbergh,San Diego,CA,USA,32.7,-117.2\n"
-                                          "SMF,Sacramento International,Sacramento,CA,USA,38.7,-121.6\n"
-                                          "LAS,McCarran International,Las Vegas,NV,USA,36.1,-115.2\n");
+  return flights::AirportTable::from_csv(
+      std::string(header) +
+      "SAN,San Diego International-Lindbergh,San Diego,CA,USA,32.7,-117.2\n"
+      "SMF,Sacramento International,Sacramento,CA,USA,38.7,-121.6\n"
+      "LAS,McCarran International,Las Vegas,NV,USA,36.1,-115.2\n");
 }
 
 }  // namespace
@@ -177,7 +182,8 @@ TEST_CASE("find returns null for an unknown or differently cased code") {
 }
 
 TEST_CASE("an airport file with a wrong header is rejected naming the file") {
-  const TempFile file("wrong_header.csv", "code,name,city,state,country,latitude,longitude\nAAA,A,B,C,D,1,2\n");
+  const TempFile file("wrong_header.csv",
+                      "code,name,city,state,country,latitude,longitude\nAAA,A,B,C,D,1,2\n");
   const std::string message = input_error_of([&] { (void)flights::AirportTable::load(file.path()); });
   CHECK(message.find(file.path().string()) != std::string::npos);
   CHECK(message.find("wrong header") != std::string::npos);
@@ -187,7 +193,8 @@ TEST_CASE("an airport file with a wrong header is rejected naming the file") {
 TEST_CASE("an airport file with a header in another order is rejected") {
   CHECK_THROWS_AS(flights::AirportTable::from_csv("name,iata,city,state,country,latitude,longitude\n"),
                   flights::InputError);
-  CHECK_THROWS_AS(flights::AirportTable::from_csv("iata,name,city,state,country,latitude\n"), flights::InputError);
+  CHECK_THROWS_AS(flights::AirportTable::from_csv("iata,name,city,state,country,latitude\n"),
+                  flights::InputError);
 }
 
 TEST_CASE("an empty airport file is rejected") {
@@ -202,8 +209,9 @@ TEST_CASE("a header-only airport file gives an empty table") {
 }
 
 TEST_CASE("an unterminated quote is rejected with the file and the line where it opens") {
-  const TempFile file("unterminated.csv",
-                      std::string(header) + "AAA,A,B,C,D,1,2\nBBB,\"never closed,B,C,D,1,2\nCCC,A,B,C,D,1,2\n");
+  const TempFile file(
+      "unterminated.csv",
+      std::string(header) + "AAA,A,B,C,D,1,2\nBBB,\"never closed,B,C,D,1,2\nCCC,A,B,C,D,1,2\n");
   const std::string message = input_error_of([&] { (void)flights::AirportTable::load(file.path()); });
   CHECK(message.find(file.path().string()) != std::string::npos);
   CHECK(message.find("line 3") != std::string::npos);
@@ -213,7 +221,8 @@ TEST_CASE("an unterminated quote is rejected with the file and the line where it
 
 TEST_CASE("malformed airport rows are rejected with their line") {
   const auto message_for = [](std::string_view rows) {
-    return input_error_of([&] { (void)flights::AirportTable::from_csv(std::string(header) + std::string(rows), "a.csv"); });
+    return input_error_of(
+        [&] { (void)flights::AirportTable::from_csv(std::string(header) + std::string(rows), "a.csv"); });
   };
   CHECK(message_for("AAA,A,B,C,D,1,2\nBBB,A,B,C,D,1\n") == "a.csv: line 3: expected 7 fields, found 6");
   CHECK(message_for("AAA,A,B,C,D,1,2,extra\n") == "a.csv: line 2: expected 7 fields, found 8");
@@ -281,7 +290,7 @@ TEST_CASE("a file of flights is detected as an array or as JSON lines from its f
 
 TEST_CASE("a malformed element in the middle of an array does not lose its neighbours") {
   const std::string text = cat({"[", flight_with("delay", "1"), R"(, {"date": oops, "delay": } ,)",
-                                  flight_with("delay", "3"), ",", flight_with("delay", "4"), "]"});
+                                flight_with("delay", "3"), ",", flight_with("delay", "4"), "]"});
   const auto records = flights::split_records(text);
   REQUIRE(records.size() == 4);
   CHECK(flights::parse_flight(records[0]).delay == 1);
@@ -305,7 +314,8 @@ TEST_CASE("input that is neither an array nor JSON lines is rejected naming the 
   const TempFile empty("empty.json", "");
   const TempFile blank("blank.json", " \n\t\n");
   const TempFile csv("flights.csv", "date,delay\n2001/01/01 00:00,1\n");
-  const TempFile open_array("open.json", cat({"[", flight_with("delay", "1"), ",\n", flight_with("delay", "2")}));
+  const TempFile open_array("open.json",
+                            cat({"[", flight_with("delay", "1"), ",\n", flight_with("delay", "2")}));
   const TempFile open_string("open_string.json", "[{\"date\":\"2001/01/01 00:00}]");
   for (const TempFile* file : {&empty, &blank, &csv, &open_array, &open_string}) {
     CAPTURE(file->path());
@@ -313,9 +323,11 @@ TEST_CASE("input that is neither an array nor JSON lines is rejected naming the 
     CHECK(message.find(file->path().string()) != std::string::npos);
     CHECK(message.find('\n') == std::string::npos);
   }
-  CHECK(input_error_of([&] { (void)flights::read_records(open_array.path()); }).find("unterminated JSON array") !=
+  CHECK(input_error_of([&] {
+          (void)flights::read_records(open_array.path());
+        }).find("unterminated JSON array") != std::string::npos);
+  CHECK(input_error_of([&] { (void)flights::read_records(csv.path()); }).find("found 'd'") !=
         std::string::npos);
-  CHECK(input_error_of([&] { (void)flights::read_records(csv.path()); }).find("found 'd'") != std::string::npos);
 }
 
 TEST_CASE("data after the end of a JSON array is rejected") {
@@ -333,7 +345,8 @@ TEST_CASE("a missing records file is rejected naming the file") {
 
 TEST_CASE("a valid flight record is parsed with its date read as UTC") {
   const flights::Flight flight = flights::parse_flight(
-      {42, R"({"date":"2001/01/14 21:55","delay":-7,"distance":480,"origin":"SAN","destination":"SMF","extra":[1]})"});
+      {42,
+       R"({"date":"2001/01/14 21:55","delay":-7,"distance":480,"origin":"SAN","destination":"SMF","extra":[1]})"});
   CHECK(flight.index == 42);
   CHECK(flight.time == 979509300);
   CHECK(flight.delay == -7);
@@ -384,21 +397,20 @@ TEST_CASE("numbers outside their range and empty airport codes are rejected") {
 }
 
 TEST_CASE("a date not in the form YYYY/MM/DD HH:MM is rejected as malformed") {
-  for (const std::string_view date : {"2001-01-14 21:55", "2001/1/14 21:55", "2001/01/14 21:55:00", "2001/01/14T21:55",
-                                      "2001/01/14 2155", "", "2001/01/14 21:5x", "+001/01/14 21:55"}) {
+  for (const std::string_view date :
+       {"2001-01-14 21:55", "2001/1/14 21:55", "2001/01/14 21:55:00", "2001/01/14T21:55", "2001/01/14 2155",
+        "", "2001/01/14 21:5x", "+001/01/14 21:55"}) {
     CAPTURE(date);
-    CHECK(reason_for(flight_with("date", quoted(date))) ==
-          cat({"malformed date: ", date}));
+    CHECK(reason_for(flight_with("date", quoted(date))) == cat({"malformed date: ", date}));
   }
 }
 
 TEST_CASE("an impossible date is rejected with its text in the reason") {
-  for (const std::string_view date : {"2001/02/30 10:00", "2001/02/29 10:00", "1900/02/29 00:00", "2001/13/01 00:00",
-                                      "2001/00/10 00:00", "2001/04/31 00:00", "2001/01/00 00:00", "2001/01/14 24:00",
-                                      "2001/01/14 23:60"}) {
+  for (const std::string_view date :
+       {"2001/02/30 10:00", "2001/02/29 10:00", "1900/02/29 00:00", "2001/13/01 00:00", "2001/00/10 00:00",
+        "2001/04/31 00:00", "2001/01/00 00:00", "2001/01/14 24:00", "2001/01/14 23:60"}) {
     CAPTURE(date);
-    CHECK(reason_for(flight_with("date", quoted(date))) ==
-          cat({"impossible date: ", date}));
+    CHECK(reason_for(flight_with("date", quoted(date))) == cat({"impossible date: ", date}));
   }
 }
 
@@ -440,16 +452,17 @@ TEST_CASE("an unknown origin or destination airport is rejected with its code") 
   const auto table = small_table();
   CHECK_THROWS_WITH_AS(flights::enrich(flights::parse_flight({0, flight_with("origin", R"("XYZ")")}), table),
                        "unknown airport: XYZ", flights::RecordError);
-  CHECK_THROWS_WITH_AS(flights::enrich(flights::parse_flight({0, flight_with("destination", R"("QQQ")")}), table),
-                       "unknown airport: QQQ", flights::RecordError);
+  CHECK_THROWS_WITH_AS(
+      flights::enrich(flights::parse_flight({0, flight_with("destination", R"("QQQ")")}), table),
+      "unknown airport: QQQ", flights::RecordError);
 }
 
 TEST_CASE("an enriched flight is written as JSON with an RFC 3339 date") {
   const auto table = small_table();
   const auto enriched = flights::enrich(flights::parse_flight({5, flight_with("delay", "-3")}), table);
-  const nlohmann::json expected = {{"index", 5},       {"date", "2001-01-14T21:55:00Z"},
-                                   {"delay", -3},      {"distance", 480},
-                                   {"origin", "SAN"},  {"destination", "SMF"},
+  const nlohmann::json expected = {{"index", 5},           {"date", "2001-01-14T21:55:00Z"},
+                                   {"delay", -3},          {"distance", 480},
+                                   {"origin", "SAN"},      {"destination", "SMF"},
                                    {"origin_state", "CA"}, {"destination_state", "CA"}};
   CHECK(flights::to_json(enriched) == expected);
   const nlohmann::json implicit = enriched;
@@ -462,13 +475,16 @@ TEST_CASE("append_json writes the same text as dumping to_json") {
   std::string out = "prefix ";
   flights::append_json(out, enriched);
   CHECK(out == "prefix " + flights::to_json(enriched).dump());
-  CHECK(out == R"(prefix {"date":"2001-01-14T21:55:00Z","delay":-3,"destination":"SMF","destination_state":"CA",)"
-               R"("distance":480,"index":5,"origin":"SAN","origin_state":"CA"})");
+  CHECK(out ==
+        R"(prefix {"date":"2001-01-14T21:55:00Z","delay":-3,"destination":"SMF","destination_state":"CA",)"
+        R"("distance":480,"index":5,"origin":"SAN","origin_state":"CA"})");
 }
 
 TEST_CASE("append_json escapes strings the way nlohmann does") {
-  flights::EnrichedFlight odd{{-1, -60, -2147483647 - 1, 2147483647, "A\"B\\C", std::string("\x01\b\f\n\r\t\x1f\x7f", 8)},
-                              "\xc3\xa9t\xc3\xa9", "/"};
+  flights::EnrichedFlight odd{
+      {-1, -60, -2147483647 - 1, 2147483647, "A\"B\\C", std::string("\x01\b\f\n\r\t\x1f\x7f", 8)},
+      "\xc3\xa9t\xc3\xa9",
+      "/"};
   std::string out;
   flights::append_json(out, odd);
   CHECK(out == flights::to_json(odd).dump());
@@ -509,8 +525,8 @@ TEST_CASE("parse_duration reads a number and a unit as seconds") {
 }
 
 TEST_CASE("parse_duration rejects zero, negative and malformed durations with a clear message") {
-  for (const std::string_view bad : {"", "0s", "-5m", "+5m", "h", "5", "5x", "5 m", " 5m", "5mm", "1.5h", "5H",
-                                     "99999999999999999999s", "9223372036854775807w"}) {
+  for (const std::string_view bad : {"", "0s", "-5m", "+5m", "h", "5", "5x", "5 m", " 5m", "5mm", "1.5h",
+                                     "5H", "99999999999999999999s", "9223372036854775807w"}) {
     CAPTURE(bad);
     CHECK_THROWS_AS((void)flights::parse_duration(bad), std::invalid_argument);
   }

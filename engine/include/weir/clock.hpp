@@ -43,11 +43,13 @@ class SystemClock final : public Clock {
 /// Thread-safe: time is held in atomics.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(std::chrono::system_clock::time_point wall_start = std::chrono::system_clock::time_point{})
+  explicit ManualClock(
+      std::chrono::system_clock::time_point wall_start = std::chrono::system_clock::time_point{})
       : wall_offset_ns_(wall_start.time_since_epoch().count()) {}
 
   [[nodiscard]] std::chrono::steady_clock::time_point steady_now() const noexcept override {
-    return std::chrono::steady_clock::time_point{std::chrono::nanoseconds{now_ns_.load(std::memory_order_acquire)}};
+    return std::chrono::steady_clock::time_point{
+        std::chrono::nanoseconds{now_ns_.load(std::memory_order_acquire)}};
   }
   [[nodiscard]] std::chrono::system_clock::time_point system_now() const noexcept override {
     const auto ns = std::chrono::nanoseconds{now_ns_.load(std::memory_order_acquire)};
@@ -57,7 +59,9 @@ class ManualClock final : public Clock {
   }
   void sleep_for(std::chrono::nanoseconds d) override { advance(d); }
   /// Moves both clocks forward by `d`.
-  void advance(std::chrono::nanoseconds d) noexcept { now_ns_.fetch_add(d.count(), std::memory_order_acq_rel); }
+  void advance(std::chrono::nanoseconds d) noexcept {
+    now_ns_.fetch_add(d.count(), std::memory_order_acq_rel);
+  }
 
  private:
   std::atomic<std::int64_t> now_ns_{0};

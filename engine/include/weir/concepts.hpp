@@ -12,8 +12,8 @@ namespace weir {
 /// A function for `map`: takes a T (by value, const& or &&) and returns a non-void value.
 template <class F, class T>
 concept MapFn = std::copy_constructible<F> && std::invocable<F&, T&&> &&
-               
-                !std::is_void_v<std::invoke_result_t<F&, T&&>>;
+
+    !std::is_void_v<std::invoke_result_t<F&, T&&>>;
 
 /// A predicate for `filter`: takes a const T& and returns something testable as bool.
 template <class F, class T>
@@ -22,7 +22,7 @@ concept FilterFn = std::copy_constructible<F> && std::predicate<F&, const T&>;
 /// A function for `flat_map`: takes a T and returns a range whose elements are emitted in order.
 template <class F, class T>
 concept FlatMapFn = std::copy_constructible<F> && std::invocable<F&, T&&> &&
-                    std::ranges::input_range<std::invoke_result_t<F&, T&&>>;
+    std::ranges::input_range<std::invoke_result_t<F&, T&&>>;
 
 /// A function for `sink`: takes a T; its result is ignored.
 template <class F, class T>
@@ -43,11 +43,11 @@ concept Item = std::copy_constructible<T> && std::is_copy_assignable_v<T> && std
 /// A generator for `from_generator`: called with no argument, returns std::optional<T>; nullopt ends it.
 template <class F>
 concept GeneratorFn = std::invocable<F&> && detail::is_optional<std::invoke_result_t<F&>>::value &&
-                      Item<typename std::invoke_result_t<F&>::value_type>;
+    Item<typename std::invoke_result_t<F&>::value_type>;
 
 /// A range a source can own or view: its elements are copied or moved into batches.
 template <class R>
 concept SourceRange = std::ranges::input_range<R> && std::ranges::viewable_range<R> &&
-                      Item<std::remove_cvref_t<std::ranges::range_reference_t<R>>>;
+    Item<std::remove_cvref_t<std::ranges::range_reference_t<R>>>;
 
 }  // namespace weir

@@ -27,7 +27,7 @@ struct DeadLetter {
 struct ErrorSummary {
   std::string stage;
   std::string type;
-  std::string message;  ///< the first message seen
+  std::string message;     ///< the first message seen
   bool retryable = false;  ///< the stage's policy retried this error
   std::uint64_t count = 0;
   std::chrono::system_clock::time_point first_seen{};
@@ -91,10 +91,10 @@ struct dead_letter_item<DeadLetter<T>> {
 struct ErrorPolicy {
   enum class Kind { fail, skip, retry, dead_letter };
   Kind kind = Kind::fail;
-  int max_attempts = 1;                          ///< retry: total calls, the first included
-  std::chrono::nanoseconds backoff{0};           ///< retry: wait before the second call
-  double multiplier = 2.0;                       ///< retry: growth of the wait per attempt
-  Kind exhausted = Kind::fail;                   ///< retry: what happens when attempts run out
+  int max_attempts = 1;                                   ///< retry: total calls, the first included
+  std::chrono::nanoseconds backoff{0};                    ///< retry: wait before the second call
+  double multiplier = 2.0;                                ///< retry: growth of the wait per attempt
+  Kind exhausted = Kind::fail;                            ///< retry: what happens when attempts run out
   std::shared_ptr<detail::DeadLetterTarget> dead_letter;  ///< dead_letter (or exhausted == dead_letter)
 };
 
@@ -102,7 +102,9 @@ struct ErrorPolicy {
 namespace on_error {
 
 /// Fail the run (the default): the pipeline drains and `run()` throws PipelineError.
-[[nodiscard]] inline ErrorPolicy fail() { return {}; }
+[[nodiscard]] inline ErrorPolicy fail() {
+  return {};
+}
 
 /// Count the item as skipped and go on.
 [[nodiscard]] inline ErrorPolicy skip() {
@@ -129,9 +131,11 @@ template <class F>
 
 /// Call again up to `attempts` times in all, waiting `backoff`, then `backoff * 2`, ...;
 /// when every attempt failed, apply `then` (fail, skip or dead_letter).
-[[nodiscard]] inline ErrorPolicy retry(int attempts, std::chrono::nanoseconds backoff, ErrorPolicy then = fail()) {
+[[nodiscard]] inline ErrorPolicy retry(int attempts, std::chrono::nanoseconds backoff,
+                                       ErrorPolicy then = fail()) {
   if (attempts < 1) throw std::invalid_argument("weir::on_error::retry needs at least one attempt");
-  if (then.kind == ErrorPolicy::Kind::retry) throw std::invalid_argument("weir::on_error::retry cannot end in retry");
+  if (then.kind == ErrorPolicy::Kind::retry)
+    throw std::invalid_argument("weir::on_error::retry cannot end in retry");
   ErrorPolicy p = std::move(then);
   p.exhausted = p.kind;
   p.kind = ErrorPolicy::Kind::retry;

@@ -18,8 +18,8 @@ struct StageInfo {
   std::string pipeline;
   std::string name;
   std::string kind;
-  int index = 0;        ///< position in the pipeline's stage list
-  int node = 0;         ///< physical node (fused group)
+  int index = 0;  ///< position in the pipeline's stage list
+  int node = 0;   ///< physical node (fused group)
   int parallelism = 1;
 };
 
@@ -82,8 +82,9 @@ struct FanIn {
 }  // namespace events
 
 /// Every operator event, as one variant; stateful operators add their own alternatives.
-using Event = std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
-                           events::DeadLetterHandlerError, events::Backpressure, events::FanOut, events::FanIn>;
+using Event =
+    std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
+                 events::DeadLetterHandlerError, events::Backpressure, events::FanOut, events::FanIn>;
 
 /// Observes stages, batches and operator events. Register one on a pipeline (every stage) or on one stage.
 /// Hooks run on the thread running the stage, possibly on several threads at once for a parallel stage,

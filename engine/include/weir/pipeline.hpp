@@ -34,12 +34,12 @@ namespace weir {
 
 /// Settings of a pipeline; every field has a sane default.
 struct PipelineOptions {
-  std::size_t batch_size = 256;                ///< items per batch
-  std::chrono::microseconds linger{1000};      ///< a partial batch leaves a source after this long
-  std::size_t max_in_flight = 0;               ///< batches a source may have in flight; 0 = 8 per thread
-  int threads = 0;                             ///< oneTBB arena size; 0 = all cores
-  bool telemetry = true;                       ///< built-in counting interceptor times batches
-  std::shared_ptr<Clock> clock;                ///< null = the system clock
+  std::size_t batch_size = 256;            ///< items per batch
+  std::chrono::microseconds linger{1000};  ///< a partial batch leaves a source after this long
+  std::size_t max_in_flight = 0;           ///< batches a source may have in flight; 0 = 8 per thread
+  int threads = 0;                         ///< oneTBB arena size; 0 = all cores
+  bool telemetry = true;                   ///< built-in counting interceptor times batches
+  std::shared_ptr<Clock> clock;            ///< null = the system clock
 };
 
 /// Sources for `Pipeline::source`.
@@ -171,7 +171,8 @@ class Pipeline {
   auto source(R&& range) {
     using V = decltype(std::views::all(std::forward<R>(range)));
     using T = std::remove_cvref_t<std::ranges::range_reference_t<V>>;
-    return add_source<T>("range", std::make_shared<ops::RangeSource<V>>(std::views::all(std::forward<R>(range))));
+    return add_source<T>("range",
+                         std::make_shared<ops::RangeSource<V>>(std::views::all(std::forward<R>(range))));
   }
   /// A source calling a generator until it returns std::nullopt.
   template <class F>
@@ -254,8 +255,7 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   Stream(Pipeline* p, int id, std::shared_ptr<const Chain> chain) : Base(p, id), chain_(std::move(chain)) {}
   /// Forgets the chain (the next operator starts a new fused loop).
   template <class C2>
-    requires std::is_void_v<Chain>
-  Stream(const Stream<T, C2>& other) : Base(&other.pipeline(), other.id()) {}
+  requires std::is_void_v<Chain> Stream(const Stream<T, C2>& other) : Base(&other.pipeline(), other.id()) {}
 
   /// One output per input: `fn(item)`.
   template <MapFn<T> F>
@@ -286,14 +286,15 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
     const Stream<T> hub = boundary("fan_out", std::make_unique<ops::FanOutKernel>(names.size()));
     FanOut<T> out;
     for (const auto& n : names) {
-      if (!out.branches_.emplace(n, hub).second) throw std::invalid_argument("fan_out branch named twice: " + n);
+      if (!out.branches_.emplace(n, hub).second)
+        throw std::invalid_argument("fan_out branch named twice: " + n);
     }
     return out;
   }
   /// One stream of the items of this and `others` (same item type); each input keeps its order.
   template <class... S>
-    requires(std::same_as<typename S::value_type, T> && ...)
-  Stream<T> merge(const S&... others) const {
+  requires(std::same_as<typename S::value_type, T>&&...) Stream<T> merge(const S&... others)
+  const {
     std::vector<int> inputs{this->id(), others.id()...};
     auto& p = this->pipeline();
     const int id = p.add_node("merge", inputs, &typeid(T), std::make_unique<ops::MergeKernel>(inputs.size()),
@@ -313,7 +314,8 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   /// Writes every item as one JSON line.
   template <class Fmt>
   SinkStage sink(jsonl_file<Fmt> f) const {
-    return sink_node("jsonl_file", std::make_unique<ops::JsonlFileSink<T, Fmt>>(std::move(f.path), std::move(f.fmt)));
+    return sink_node("jsonl_file",
+                     std::make_unique<ops::JsonlFileSink<T, Fmt>>(std::move(f.path), std::move(f.fmt)));
   }
   /// Calls `fn(item)` on a thread of its own behind a bounded queue.
   template <SinkFn<T> F>
@@ -331,7 +333,8 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
                               std::make_unique<detail::OpKernel<T, Op>>(op), false, sink);
     auto& node = p.node(id);
     if constexpr (std::is_void_v<Chain>) {
-      auto f = std::make_shared<const detail::Fusion<T, Op>>(detail::Fusion<T, Op>{std::tuple<Op>(std::move(op)), {id}});
+      auto f = std::make_shared<const detail::Fusion<T, Op>>(
+          detail::Fusion<T, Op>{std::tuple<Op>(std::move(op)), {id}});
       node.fused = f->kernel();
       node.fused_ids = f->ids;
       return std::pair{id, std::move(f)};

@@ -14,17 +14,17 @@ namespace weir {
 /// Totals of one stage over one run. A plain value.
 struct StageReport {
   std::string name;
-  std::string kind;           ///< "source", "map", "filter", "flat_map", "fan_out", "merge", "sink", ...
-  int node = 0;               ///< physical node (fused group) the stage ran in
+  std::string kind;  ///< "source", "map", "filter", "flat_map", "fan_out", "merge", "sink", ...
+  int node = 0;      ///< physical node (fused group) the stage ran in
   int parallelism = 1;
   std::uint64_t items_in = 0;
   std::uint64_t items_out = 0;
-  std::uint64_t filtered = 0;       ///< dropped by a filter predicate
-  std::uint64_t errors = 0;         ///< items whose call failed (after retries)
-  std::uint64_t skipped = 0;        ///< failed items dropped by the skip policy
-  std::uint64_t dead_lettered = 0;  ///< failed items delivered to the dead-letter sink
+  std::uint64_t filtered = 0;              ///< dropped by a filter predicate
+  std::uint64_t errors = 0;                ///< items whose call failed (after retries)
+  std::uint64_t skipped = 0;               ///< failed items dropped by the skip policy
+  std::uint64_t dead_lettered = 0;         ///< failed items delivered to the dead-letter sink
   std::uint64_t dead_letter_failures = 0;  ///< failed items whose dead-letter sink threw as well
-  std::uint64_t retries = 0;        ///< extra calls made by the retry policy
+  std::uint64_t retries = 0;               ///< extra calls made by the retry policy
   std::uint64_t batches = 0;
   std::chrono::nanoseconds busy{0};     ///< time spent in the stage's batches
   std::chrono::nanoseconds blocked{0};  ///< time spent waiting on a full downstream

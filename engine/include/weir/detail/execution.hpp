@@ -20,8 +20,8 @@ class RunControl {
   /// Stops the sources; a failure outranks a cancellation.
   void request_stop(RunStatus why) noexcept;
   [[nodiscard]] RunStatus status() const noexcept { return static_cast<RunStatus>(status_.load()); }
-  void record_error(const std::string& stage, const std::string& type, const std::string& message, bool retryable,
-                    const Clock& clock);
+  void record_error(const std::string& stage, const std::string& type, const std::string& message,
+                    bool retryable, const Clock& clock);
   [[nodiscard]] std::vector<ErrorSummary> errors() const;
   /// What to wake when the run stops.
   void watch(TicketPool* pool, SourceBase* source);

@@ -51,7 +51,8 @@ class FusedBase {
   /// stage k and `in[size()]` the items that left the last one (for a sink: delivered). The output
   /// batch may be `batch` itself (then `batch` is left empty); otherwise `batch` stays with the caller,
   /// its items consumed, for reuse.
-  virtual BatchPtr run(BatchPtr& batch, StageRuntime* const* stages, BatchTally* tallies, std::uint64_t* in) = 0;
+  virtual BatchPtr run(BatchPtr& batch, StageRuntime* const* stages, BatchTally* tallies,
+                       std::uint64_t* in) = 0;
   [[nodiscard]] virtual std::size_t size() const noexcept = 0;
 };
 
@@ -66,7 +67,8 @@ class FusedKernel final : public FusedBase {
 
   [[nodiscard]] std::size_t size() const noexcept override { return N; }
 
-  BatchPtr run(BatchPtr& batch, StageRuntime* const* stages, BatchTally* tallies, std::uint64_t* in) override {
+  BatchPtr run(BatchPtr& batch, StageRuntime* const* stages, BatchTally* tallies,
+               std::uint64_t* in) override {
     auto& v = static_cast<Batch<In>&>(*batch).items;
     bool keep = batch.use_count() > 1;
     for (std::size_t k = 0; k < N; ++k) keep = keep || stages[k]->keeps_failed_items();
@@ -82,7 +84,8 @@ class FusedKernel final : public FusedBase {
         std::size_t w = 0;
         In* const d = v.data();
         auto put = [&](auto&& y) {
-          if (static_cast<const void*>(&d[w]) != static_cast<const void*>(&y)) d[w] = std::forward<decltype(y)>(y);
+          if (static_cast<const void*>(&d[w]) != static_cast<const void*>(&y))
+            d[w] = std::forward<decltype(y)>(y);
           ++w;
         };
         keep ? loop<true>(v, ctx, put) : loop<false>(v, ctx, put);
@@ -164,7 +167,9 @@ struct Fusion {
     return std::make_shared<const Fusion<In, Ops..., Op>>(
         Fusion<In, Ops..., Op>{std::tuple_cat(ops, std::tuple<Op>(std::move(op))), std::move(more)});
   }
-  [[nodiscard]] std::shared_ptr<FusedBase> kernel() const { return std::make_shared<FusedKernel<In, Ops...>>(ops); }
+  [[nodiscard]] std::shared_ptr<FusedBase> kernel() const {
+    return std::make_shared<FusedKernel<In, Ops...>>(ops);
+  }
 };
 
 /// A single operator used as a stage kernel on its own (when its stage is not part of a longer chain).

@@ -32,8 +32,8 @@ struct LogicalNode {
     std::shared_ptr<Interceptor> interceptor;
   };
   std::vector<Hook> interceptors;
-  std::unique_ptr<Kernel> kernel;          ///< every stage but sources
-  std::shared_ptr<SourceBase> source;      ///< sources only
+  std::unique_ptr<Kernel> kernel;      ///< every stage but sources
+  std::shared_ptr<SourceBase> source;  ///< sources only
   /// The chain of stateless stages ending here, fused into one loop, and the stages it covers.
   std::shared_ptr<FusedBase> fused;
   std::vector<int> fused_ids;

@@ -4,12 +4,12 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <condition_variable>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
@@ -74,7 +74,8 @@ class Ticket {
 };
 
 /// Per-batch tallies of the rare outcomes, kept in locals and folded into the stage counters per batch.
-/// No member initialisers, so arrays of them cost nothing until used: always value-initialise (`BatchTally t{};`).
+/// No member initialisers, so arrays of them cost nothing until used: always value-initialise (`BatchTally
+/// t{};`).
 struct BatchTally {
   std::uint64_t filtered;
   std::uint64_t errors;
@@ -139,7 +140,8 @@ class StageRuntime {
   [[nodiscard]] bool stopping() const noexcept;
   [[nodiscard]] bool hooks() const noexcept { return timing || !chain.empty(); }
   [[nodiscard]] std::int64_t now_ns() const noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock->steady_now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock->steady_now().time_since_epoch())
+        .count();
   }
   [[nodiscard]] bool keeps_failed_items() const noexcept {
     return policy.kind == ErrorPolicy::Kind::retry || policy.kind == ErrorPolicy::Kind::dead_letter;
@@ -156,7 +158,8 @@ class StageRuntime {
       while (attempts < policy.max_attempts && !stopping()) {
         note_retry(err, attempts + 1, wait);
         clock_mut()->sleep_for(wait);
-        wait = std::chrono::nanoseconds{static_cast<std::int64_t>(static_cast<double>(wait.count()) * policy.multiplier)};
+        wait = std::chrono::nanoseconds{
+            static_cast<std::int64_t>(static_cast<double>(wait.count()) * policy.multiplier)};
         ++attempts;
         ++tally.retries;
         try {
@@ -240,8 +243,9 @@ class SourceBase {
   virtual void wake() noexcept {}
 };
 
-/// Pulls items from `next(std::vector<T>&) -> bool` (which appends one item or returns false) into batches; flushes full batches at once and partial ones when
-/// the linger time has passed (the clock is read every few items, more often when items trickle in).
+/// Pulls items from `next(std::vector<T>&) -> bool` (which appends one item or returns false) into batches;
+/// flushes full batches at once and partial ones when the linger time has passed (the clock is read every few
+/// items, more often when items trickle in).
 template <class T, class Next>
 void pull_batches(SourceContext& ctx, Next&& next) {
   const std::size_t cap = ctx.batch_size();

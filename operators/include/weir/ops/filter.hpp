@@ -24,7 +24,8 @@ struct FilterOp {
     try {
       pass = static_cast<bool>(std::invoke(pred, std::as_const(x)));
     } catch (...) {
-      c.stage->recover(x, [&] { pass = static_cast<bool>(std::invoke(pred, std::as_const(x))); }, *c.tally);
+      c.stage->recover(
+          x, [&] { pass = static_cast<bool>(std::invoke(pred, std::as_const(x))); }, *c.tally);
     }
     if (pass) {
       ++c.emitted;

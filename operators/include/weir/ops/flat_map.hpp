@@ -35,7 +35,9 @@ struct FlatMapOp {
         r.emplace(std::invoke(fn, std::forward<X>(x)));
       }
     } catch (...) {
-      if (!c.stage->recover(x, [&] { r.emplace(std::invoke(fn, detail::pass_kept(fn, x))); }, *c.tally)) return;
+      if (!c.stage->recover(
+              x, [&] { r.emplace(std::invoke(fn, detail::pass_kept(fn, x))); }, *c.tally))
+        return;
     }
     for (auto&& u : *r) {
       ++c.emitted;

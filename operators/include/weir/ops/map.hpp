@@ -31,7 +31,9 @@ struct MapOp {
         y.emplace(std::invoke(fn, std::forward<X>(x)));
       }
     } catch (...) {
-      if (!c.stage->recover(x, [&] { y.emplace(std::invoke(fn, detail::pass_kept(fn, x))); }, *c.tally)) return;
+      if (!c.stage->recover(
+              x, [&] { y.emplace(std::invoke(fn, detail::pass_kept(fn, x))); }, *c.tally))
+        return;
     }
     next(std::move(*y));
   }

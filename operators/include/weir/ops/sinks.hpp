@@ -40,7 +40,8 @@ struct SinkOp {
         std::invoke(fn, std::forward<X>(x));
       }
     } catch (...) {
-      c.stage->recover(x, [&] { std::invoke(fn, detail::pass_kept(fn, x)); }, *c.tally);
+      c.stage->recover(
+          x, [&] { std::invoke(fn, detail::pass_kept(fn, x)); }, *c.tally);
     }
   }
 };
@@ -48,7 +49,8 @@ struct SinkOp {
 /// Feeds every item of `in` to `fn` under the stage's error policy; adds the delivered count to `tally`.
 template <class T, class Fn>
 void deliver(Fn& fn, detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) {
-  detail::FusedKernel<T, SinkOp<std::reference_wrapper<Fn>>> k(std::tuple{SinkOp<std::reference_wrapper<Fn>>{std::ref(fn)}});
+  detail::FusedKernel<T, SinkOp<std::reference_wrapper<Fn>>> k(
+      std::tuple{SinkOp<std::reference_wrapper<Fn>>{std::ref(fn)}});
   detail::StageRuntime* stages[1] = {&st};
   std::uint64_t counts[2] = {0, 0};
   k.run(in, stages, &tally, counts);
@@ -89,7 +91,8 @@ class JsonlFileSink final : public detail::Kernel {
 
   void open(detail::StageRuntime&) override {
     file_ = std::fopen(path_.c_str(), "wb");
-    if (file_ == nullptr) throw std::runtime_error("cannot open " + path_.string() + ": " + std::strerror(errno));
+    if (file_ == nullptr)
+      throw std::runtime_error("cannot open " + path_.string() + ": " + std::strerror(errno));
     buffer_.resize(1 << 16);
     std::setvbuf(file_, buffer_.data(), _IOFBF, buffer_.size());
   }

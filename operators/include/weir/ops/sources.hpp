@@ -52,7 +52,8 @@ class RangeSource final : public detail::SourceBase {
         const auto left = static_cast<std::size_t>(end - it);
         const auto take = left < cap ? left : cap;
         if constexpr (owns_elements) {
-          std::ranges::copy(std::make_move_iterator(it), std::make_move_iterator(it + static_cast<std::ptrdiff_t>(take)),
+          std::ranges::copy(std::make_move_iterator(it),
+                            std::make_move_iterator(it + static_cast<std::ptrdiff_t>(take)),
                             std::back_inserter(items));
         } else if constexpr (std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>) {
           items.resize(take);
@@ -168,7 +169,8 @@ class PushSource final : public detail::SourceBase {
           take(*batch, queue_.wait_dequeue_bulk_timed(got.begin(), want, linger_us));
           deadline = ctx.clock().steady_now() + ctx.linger();  // the linger starts with the first item
         } else {
-          const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - ctx.clock().steady_now());
+          const auto left =
+              std::chrono::duration_cast<std::chrono::microseconds>(deadline - ctx.clock().steady_now());
           if (left.count() <= 0) break;
           take(*batch, queue_.wait_dequeue_bulk_timed(got.begin(), want, left.count()));
         }
