@@ -17,6 +17,15 @@ std::string demangle(const char* name) {
   std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
   return (status == 0 && out) ? std::string(out.get()) : std::string(name);
 }
+/// Adds a batch's rare outcomes to the calling thread's slot.
+void add_outcome(CounterSlot& s, const BatchTally& t) {
+  bump(s.filtered, t.filtered);
+  bump(s.errors, t.errors);
+  bump(s.skipped, t.skipped);
+  bump(s.dead_lettered, t.dead_lettered);
+  bump(s.dead_letter_failures, t.dead_letter_failures);
+  bump(s.retries, t.retries);
+}
 }  // namespace
 
 ErrorText describe(std::exception_ptr e) {
@@ -52,14 +61,7 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
   bump(s.items_in, in);
   bump(s.items_out, out);
   bump(s.batches, 1U);
-  if ((t.filtered | t.errors | t.retries) != 0) {
-    bump(s.filtered, t.filtered);
-    bump(s.errors, t.errors);
-    bump(s.skipped, t.skipped);
-    bump(s.dead_lettered, t.dead_lettered);
-    bump(s.dead_letter_failures, t.dead_letter_failures);
-    bump(s.retries, t.retries);
-  }
+  if ((t.filtered | t.errors | t.retries) != 0) add_outcome(s, t);
   const std::int64_t d = end_ns - start_ns;
   if (timing) {
     bump(s.busy_ns, d);
@@ -85,12 +87,7 @@ void StageRuntime::add_blocked(std::chrono::nanoseconds d) {
 void StageRuntime::add_delivered(std::uint64_t out, const BatchTally& t, std::int64_t busy_ns) {
   auto& s = slot();
   bump(s.items_out, out);
-  bump(s.filtered, t.filtered);
-  bump(s.errors, t.errors);
-  bump(s.skipped, t.skipped);
-  bump(s.dead_lettered, t.dead_lettered);
-  bump(s.dead_letter_failures, t.dead_letter_failures);
-  bump(s.retries, t.retries);
+  add_outcome(s, t);
   if (timing) bump(s.busy_ns, busy_ns);
 }
 

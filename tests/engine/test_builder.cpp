@@ -11,12 +11,11 @@
 #include <vector>
 #include <weir/weir.hpp>
 
+#include "weir_test.hpp"
+
 namespace {
 
-/// True when `text` contains `part`.
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using weir_test::contains;
 
 /// The message of the exception of type E that `fn` throws, or "" when it throws nothing.
 template <class E, class F>

@@ -20,6 +20,8 @@
 #include <vector>
 #include <weir/weir.hpp>
 
+#include "weir_test.hpp"
+
 #include <unistd.h>
 
 namespace errors_test {
@@ -31,11 +33,10 @@ struct ParseError : std::runtime_error {
 
 namespace {
 
-using namespace std::chrono_literals;
+using weir_test::contains;
+using weir_test::with_batch;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using namespace std::chrono_literals;
 
 /// The parts joined (GCC 12 warns falsely about `"literal" + std::string` at -O3).
 template <class... Parts>
@@ -43,12 +44,6 @@ std::string cat(const Parts&... parts) {
   std::string out;
   ((out += parts), ...);
   return out;
-}
-
-weir::PipelineOptions with_batch(std::size_t batch_size) {
-  weir::PipelineOptions o;
-  o.batch_size = batch_size;
-  return o;
 }
 
 /// Options with a ManualClock, which is returned through `clock`.

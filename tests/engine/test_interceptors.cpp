@@ -19,25 +19,14 @@
 #include <vector>
 #include <weir/weir.hpp>
 
+#include "weir_test.hpp"
+
 namespace {
 
+using weir_test::eventually;
+using weir_test::with_batch;
+
 using namespace std::chrono_literals;
-
-template <class Pred>
-bool eventually(Pred&& pred, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(100us);
-  }
-  return true;
-}
-
-weir::PipelineOptions with_batch(std::size_t batch_size) {
-  weir::PipelineOptions o;
-  o.batch_size = batch_size;
-  return o;
-}
 
 std::vector<int> iota(int from, int to) {
   std::vector<int> v(static_cast<std::size_t>(to - from));

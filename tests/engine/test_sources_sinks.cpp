@@ -24,6 +24,8 @@
 #include <vector>
 #include <weir/weir.hpp>
 
+#include "weir_test.hpp"
+
 #include <unistd.h>
 
 namespace sources_sinks_test {
@@ -40,6 +42,10 @@ inline void to_json(nlohmann::json& j, const Reading& r) {
 
 namespace {
 
+using weir_test::contains;
+using weir_test::eventually;
+using weir_test::with_batch;
+
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using sources_sinks_test::Reading;
@@ -50,26 +56,6 @@ std::string cat(const Parts&... parts) {
   std::string out;
   ((out += parts), ...);
   return out;
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-template <class Pred>
-bool eventually(Pred&& pred, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(100us);
-  }
-  return true;
-}
-
-weir::PipelineOptions with_batch(std::size_t batch_size) {
-  weir::PipelineOptions o;
-  o.batch_size = batch_size;
-  return o;
 }
 
 /// A unique path in the temporary directory, removed when the object dies.
