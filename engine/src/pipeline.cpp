@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <iomanip>
 #include <mutex>
 #include <optional>
@@ -69,12 +70,21 @@ struct Segment {
 
 inline constexpr std::size_t max_segment = max_fused_ops + 1;  // a full chain plus its sink
 
+/// An edge between groups: which output of the group's last stage, into which input of the next.
+struct Edge {
+  int group = 0;
+  int out_port = 0;
+  int in_port = 0;
+};
+
 struct Group {
   std::vector<int> stages;
   int parallelism = 1;
-  std::vector<int> successors;
+  std::vector<Edge> successors;
   bool source = false;
   std::vector<Segment> segments;  ///< cover the stages after the source (if any)
+  bool keyed = false;             ///< one serial node per partition, fed through the head's partitioners
+  bool multi = false;             ///< the last stage has several outputs (its batches are MultiBatches)
 };
 
 struct Plan {
@@ -99,21 +109,25 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
   }
   for (const auto& n : nodes) {
     int g = -1;
-    if (n->source == nullptr && n->inputs.size() == 1 && n->kernel->stateless()) {
+    if (n->source == nullptr && n->inputs.size() == 1 && n->kernel->stateless() && n->partitioners.empty()) {
       const auto& up = *nodes[static_cast<std::size_t>(n->inputs[0])];
       const int ug = plan.group_of[static_cast<std::size_t>(up.id)];
       const auto& tail =
           *nodes[static_cast<std::size_t>(plan.groups[static_cast<std::size_t>(ug)].stages.back())];
       // Fuse into the upstream group when n is its only consumer and runs with the same parallelism.
       // A source's own group takes stateless stages of parallelism 1: they run on the source's thread.
+      // Nothing fuses after a stateful stage or a stage with several outputs.
       if (&tail == &up && up.outputs.size() == 1 && up.parallelism == n->parallelism &&
-          (up.source != nullptr || up.kernel->stateless())) {
+          (up.source != nullptr || (up.kernel->stateless() && up.kernel->outputs() == 1))) {
         g = ug;
       }
     }
     if (g < 0) {
       g = static_cast<int>(plan.groups.size());
-      plan.groups.push_back(Group{{}, n->parallelism, {}, n->source != nullptr, {}});
+      const bool stateful = n->source == nullptr && !n->kernel->stateless();
+      const bool keyed = !n->partitioners.empty();
+      plan.groups.push_back(
+          Group{{}, stateful && !keyed ? 1 : n->parallelism, {}, n->source != nullptr, {}, keyed});
     }
     plan.groups[static_cast<std::size_t>(g)].stages.push_back(n->id);
     plan.group_of[static_cast<std::size_t>(n->id)] = g;
@@ -135,8 +149,24 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
       p += seg.count;
     }
     const auto& last = *nodes[static_cast<std::size_t>(g.stages.back())];
-    // One edge per output: a stage that merges a stream with itself receives each batch twice.
-    for (int out : last.outputs) g.successors.push_back(plan.group_of[static_cast<std::size_t>(out)]);
+    g.multi = last.kernel && last.kernel->outputs() > 1;
+    // One edge per consumer: a stage that merges a stream with itself receives each batch twice.
+    // The edge's input port counts the consumer's earlier inputs from the same output.
+    for (std::size_t j = 0; j < last.outputs.size(); ++j) {
+      const int c = last.outputs[j];
+      const int port = last.output_ports[j];
+      int seen = 0;
+      for (std::size_t k = 0; k < j; ++k) seen += last.outputs[k] == c && last.output_ports[k] == port;
+      const auto& consumer = *nodes[static_cast<std::size_t>(c)];
+      int in_port = 0;
+      for (std::size_t k = 0; k < consumer.inputs.size(); ++k) {
+        if (consumer.inputs[k] == last.id && consumer.input_ports[k] == port && seen-- == 0) {
+          in_port = static_cast<int>(k);
+          break;
+        }
+      }
+      g.successors.push_back(Edge{plan.group_of[static_cast<std::size_t>(c)], port, in_port});
+    }
   }
   return plan;
 }
@@ -146,13 +176,21 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
 
 /// A batch message whose copy transfers ownership, so the batch a node body receives is not also held
 /// by the sender (the flow graph copies messages; Weir forwards each one to exactly one node).
+/// A message with no batch asks a stateful stage to flush what it holds (end of input).
 struct Msg {
   mutable BatchPtr batch;
+  std::uint32_t partition = 0;
   Msg() = default;
   explicit Msg(BatchPtr b) : batch(std::move(b)) {}
-  Msg(const Msg& o) noexcept : batch(std::move(o.batch)) {}
+  static Msg flush(std::uint32_t partition) {
+    Msg m;
+    m.partition = partition;
+    return m;
+  }
+  Msg(const Msg& o) noexcept : batch(std::move(o.batch)), partition(o.partition) {}
   Msg& operator=(const Msg& o) noexcept {
     batch = std::move(o.batch);
+    partition = o.partition;
     return *this;
   }
 };
@@ -169,6 +207,7 @@ class Execution {
     threads_ = o.threads > 0 ? o.threads : tbb::info::default_concurrency();
     in_flight_ = o.max_in_flight > 0 ? o.max_in_flight : static_cast<std::size_t>(8 * threads_);
     run_id_ = make_run_id();
+    for (const auto& n : nodes) stamps_ = stamps_ || (n->kernel && n->kernel->uses_stamps());
     stages_.reserve(nodes.size());
     for (const auto& n : nodes) {
       auto st = std::make_unique<StageRuntime>();
@@ -210,6 +249,10 @@ class Execution {
   /// reading taken at the end, so consecutive steps share clock reads.
   std::int64_t process(std::size_t group, BatchPtr& b, std::int64_t start_ns = 0) noexcept;
   void forward(const Group& g, BatchPtr b);
+  /// Sends `b` along one edge: to the next group's node, or split by key among its partitions.
+  void send(const Edge& e, BatchPtr b);
+  /// End of input for a stateful group's partition: its flush() output goes on like a batch.
+  void flush(std::size_t group, std::uint32_t partition) noexcept;
   void run_source(std::size_t group) noexcept;
   void fail_internal(const std::string& stage, std::exception_ptr e) noexcept;
   RunReport report(std::chrono::nanoseconds wall) const;
@@ -224,13 +267,14 @@ class Execution {
   std::shared_ptr<Clock> clock_;
   int threads_ = 1;
   std::size_t in_flight_ = 8;
+  bool stamps_ = false;  ///< sources stamp their batches with the system time
   std::string run_id_;
   RunControl control_;
   std::vector<std::unique_ptr<StageRuntime>> stages_;
   std::vector<std::unique_ptr<TicketPool>> pools_;
   std::unique_ptr<tbb::task_arena> arena_;
-  std::unique_ptr<tbb::flow::graph> graph_;      // declared before the nodes: destroyed after them
-  std::vector<std::unique_ptr<FlowNode>> flow_;  // per group; null for sources
+  std::unique_ptr<tbb::flow::graph> graph_;  // declared before the nodes: destroyed after them
+  std::vector<std::vector<std::unique_ptr<FlowNode>>> flow_;  // per group, per partition; none for sources
 };
 
 std::string Execution::make_run_id() {
@@ -267,6 +311,10 @@ class Execution::SourceCtx final : public SourceContext {
       }
       batch->ticket = std::make_shared<Ticket>(pool_);
     }
+    if (exec_.stamps_)
+      batch->stamp_ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(exec_.clock_->system_now().time_since_epoch())
+              .count();
     // The stateless stages fused into the source's group run here, on the source's thread.
     const AnyBatch* sent = batch.get();
     const std::int64_t t1 = exec_.process(group_, batch, t0);
@@ -309,9 +357,49 @@ void Execution::fail_internal(const std::string& stage, std::exception_ptr e) no
 
 void Execution::forward(const Group& g, BatchPtr b) {
   const auto n = g.successors.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    auto& node = *flow_[static_cast<std::size_t>(g.successors[i])];
-    node.try_put(Msg(i + 1 == n ? std::move(b) : b));
+  if (g.multi) {
+    auto* multi = static_cast<MultiBatch*>(b.get());
+    // Each edge takes the batch of the output it reads; edges reading one output share it.
+    for (const auto& e : g.successors) {
+      const auto& part = multi->outputs[static_cast<std::size_t>(e.out_port)];
+      if (part && part->size() > 0) send(e, part);
+    }
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) send(g.successors[i], i + 1 == n ? std::move(b) : b);
+}
+
+void Execution::send(const Edge& e, BatchPtr b) {
+  auto& nodes = flow_[static_cast<std::size_t>(e.group)];
+  const auto& target = plan_.groups[static_cast<std::size_t>(e.group)];
+  if (!target.keyed) {
+    nodes[0]->try_put(Msg(std::move(b)));
+    return;
+  }
+  const auto& head = *nodes_[static_cast<std::size_t>(target.stages.front())];
+  std::vector<BatchPtr> parts(nodes.size());
+  head.partitioners[static_cast<std::size_t>(e.in_port)]->split(std::move(b), parts,
+                                                                static_cast<std::uint32_t>(e.in_port));
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    if (parts[p] && parts[p]->size() > 0) nodes[p]->try_put(Msg(std::move(parts[p])));
+  }
+}
+
+void Execution::flush(std::size_t group, std::uint32_t partition) noexcept {
+  const auto& g = plan_.groups[group];
+  auto& st = *stages_[static_cast<std::size_t>(g.stages.front())];
+  try {
+    const std::int64_t t0 = st.hooks() ? now_ns() : 0;
+    BatchTally tally{};
+    BatchPtr out = nodes_[static_cast<std::size_t>(g.stages.front())]->kernel->flush(partition, st, tally);
+    const std::uint64_t n = out ? out->size() : 0;
+    const BatchTally none{};
+    if (n == 0 && std::memcmp(&tally, &none, sizeof tally) == 0) return;  // nothing held: no batch to report
+    for (const auto& i : st.chain) i->before_batch(st.info, 0);
+    st.finish_batch(st.slot_index(), 0, n, tally, t0, st.hooks() ? now_ns() : 0);
+    if (n > 0) forward(g, std::move(out));
+  } catch (...) {
+    fail_internal(st.info.name, std::current_exception());
   }
 }
 
@@ -387,12 +475,21 @@ RunReport Execution::run() {
         control_.watch(pools_[gi].get(), nodes_[static_cast<std::size_t>(g.stages.front())]->source.get());
         continue;
       }
-      const std::size_t conc =
-          g.parallelism <= 1 ? std::size_t{tbb::flow::serial} : static_cast<std::size_t>(g.parallelism);
-      flow_[gi] = std::make_unique<FlowNode>(*graph_, conc, [this, gi](const Msg& m) {
-        process(gi, m.batch);
-        return tbb::flow::continue_msg{};
-      });
+      // A keyed group has one serial node per partition: a partition's state is only ever touched by
+      // one thread. Other groups have one node, serial or parallel.
+      const int copies = g.keyed ? g.parallelism : 1;
+      const std::size_t conc = g.keyed || g.parallelism <= 1 ? std::size_t{tbb::flow::serial}
+                                                             : static_cast<std::size_t>(g.parallelism);
+      for (int part = 0; part < copies; ++part) {
+        flow_[gi].push_back(std::make_unique<FlowNode>(*graph_, conc, [this, gi](const Msg& m) {
+          if (m.batch) {
+            process(gi, m.batch);
+          } else {
+            flush(gi, m.partition);
+          }
+          return tbb::flow::continue_msg{};
+        }));
+      }
     }
   });
 
@@ -427,6 +524,17 @@ RunReport Execution::run() {
     }
     arena_->execute([&] { graph_->wait_for_all(); });
     for (auto& t : sources) t.join();
+    // End of input: stateful stages flush in topological order (groups are numbered that way), each
+    // after everything upstream, its flushes included, has arrived.
+    for (std::size_t gi = 0; gi < plan_.groups.size() && control_.status() != RunStatus::failed; ++gi) {
+      const auto& g = plan_.groups[gi];
+      if (g.source || nodes_[static_cast<std::size_t>(g.stages.front())]->kernel->stateless()) continue;
+      arena_->execute([&] {
+        for (std::size_t part = 0; part < flow_[gi].size(); ++part)
+          flow_[gi][part]->try_put(Msg::flush(static_cast<std::uint32_t>(part)));
+        graph_->wait_for_all();
+      });
+    }
   }
 
   // Close in order: a stage's close() may still deliver (async sinks drain), so wait after each.
@@ -484,6 +592,7 @@ RunReport Execution::report(std::chrono::nanoseconds wall) const {
       s.dead_lettered += get(slot->dead_lettered);
       s.dead_letter_failures += get(slot->dead_letter_failures);
       s.retries += get(slot->retries);
+      s.late += get(slot->late);
       s.batches += get(slot->batches);
       s.busy += std::chrono::nanoseconds{get(slot->busy_ns)};
       s.blocked += std::chrono::nanoseconds{get(slot->blocked_ns)};
@@ -569,7 +678,8 @@ detail::LogicalNode& Pipeline::node(int id) {
 }
 
 int Pipeline::add_node(std::string kind, std::vector<int> inputs, const std::type_info* in_type,
-                       std::unique_ptr<detail::Kernel> kernel, bool single_threaded, bool is_sink) {
+                       std::unique_ptr<detail::Kernel> kernel, bool single_threaded, bool is_sink,
+                       std::vector<int> ports) {
   check_building();
   auto n = std::make_unique<detail::LogicalNode>();
   n->id = static_cast<int>(nodes_.size());
@@ -580,7 +690,16 @@ int Pipeline::add_node(std::string kind, std::vector<int> inputs, const std::typ
   n->kernel = std::move(kernel);
   n->single_threaded = single_threaded;
   n->is_sink = is_sink;
-  for (int in : n->inputs) node(in).outputs.push_back(n->id);
+  ports.resize(n->inputs.size(), 0);
+  for (std::size_t k = 0; k < n->inputs.size(); ++k) {
+    auto& up = node(n->inputs[k]);
+    const std::size_t outs = up.source ? 1U : up.kernel->outputs();
+    if (ports[k] < 0 || static_cast<std::size_t>(ports[k]) >= outs)
+      throw std::logic_error("stage '" + up.name + "' has no output " + std::to_string(ports[k]));
+    up.outputs.push_back(n->id);
+    up.output_ports.push_back(ports[k]);
+  }
+  n->input_ports = std::move(ports);
   nodes_.push_back(std::move(n));
   return nodes_.back()->id;
 }
@@ -647,14 +766,14 @@ std::string Pipeline::explain() const {
        << (g.source              ? " [source thread]"
            : g.stages.size() > 1 ? " [fused]"
                                  : "")
-       << " parallelism " << g.parallelism << ":";
+       << (g.keyed ? " partitions " : " parallelism ") << g.parallelism << ":";
     for (std::size_t k = 0; k < g.stages.size(); ++k) {
       const auto& n = *nodes_[static_cast<std::size_t>(g.stages[k])];
       os << (k == 0 ? " " : " -> ") << n.name << " (" << n.kind << ")";
     }
     if (!g.successors.empty()) {
       os << "  => node";
-      for (int s : g.successors) os << ' ' << s;
+      for (const auto& e : g.successors) os << ' ' << e.group;
     }
     os << '\n';
   }

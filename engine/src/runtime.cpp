@@ -25,6 +25,7 @@ void add_outcome(CounterSlot& s, const BatchTally& t) {
   bump(s.dead_lettered, t.dead_lettered);
   bump(s.dead_letter_failures, t.dead_letter_failures);
   bump(s.retries, t.retries);
+  bump(s.late, t.late);
 }
 }  // namespace
 
@@ -61,7 +62,7 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
   bump(s.items_in, in);
   bump(s.items_out, out);
   bump(s.batches, 1U);
-  if ((t.filtered | t.errors | t.retries) != 0) add_outcome(s, t);
+  if ((t.filtered | t.errors | t.retries | t.late) != 0) add_outcome(s, t);
   const std::int64_t d = end_ns - start_ns;
   if (timing) {
     bump(s.busy_ns, d);

@@ -2,6 +2,7 @@
 /// \file The unit that crosses thread boundaries: a batch of items.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -20,8 +21,31 @@ class AnyBatch {
   [[nodiscard]] virtual std::size_t size() const noexcept = 0;
   /// Keeps the source's in-flight slot taken while any batch derived from it is alive.
   std::shared_ptr<Ticket> ticket;
+  /// Set on the batches a key partitioner makes: the partition that owns their keys, and which input
+  /// of a stage with several inputs (a join) they came through.
+  std::uint32_t partition = 0;
+  std::uint32_t port = 0;
+  /// When the batch left its source, in system-clock nanoseconds since the epoch; set only when a
+  /// stage of the pipeline uses it (processing-time windows), 0 otherwise.
+  std::int64_t stamp_ns = 0;
+  /// Batches split for a time-windowed stage: the highest item time its partitioner had seen up to
+  /// and with this batch, which carries the watermark to the partition in order with the data.
+  std::int64_t time_high_ns = 0;
 };
 using BatchPtr = std::shared_ptr<AnyBatch>;
+
+/// What a stage with several outputs (route, a window with a late-item output) returns: one batch
+/// per output, null where that output gets nothing.
+class MultiBatch final : public AnyBatch {
+ public:
+  explicit MultiBatch(std::size_t count) : outputs(count) {}
+  [[nodiscard]] std::size_t size() const noexcept override {
+    std::size_t n = 0;
+    for (const auto& b : outputs) n += b ? b->size() : 0;
+    return n;
+  }
+  std::vector<BatchPtr> outputs;
+};
 }  // namespace detail
 
 /// A batch of items moving between physical nodes (default up to 256 items).

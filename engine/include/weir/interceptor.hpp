@@ -79,12 +79,29 @@ struct FanIn {
   std::size_t inputs = 0;
   std::size_t items = 0;
 };
+/// A window closed and its results left the stage (one event per window and partition).
+struct WindowEmitted {
+  std::size_t keys = 0;     ///< results emitted, one per key
+  std::uint64_t items = 0;  ///< items aggregated into them
+  std::chrono::system_clock::time_point start{};
+  std::chrono::system_clock::time_point end{};
+};
+/// Items of a batch arrived after their window had closed (counted per batch).
+struct LateItems {
+  std::uint64_t count = 0;
+  bool side_output = false;  ///< they went to the stage's late-item output rather than being dropped
+};
+/// The event-time watermark of a window stage moved forward (at most once per batch).
+struct WatermarkAdvanced {
+  std::chrono::system_clock::time_point watermark{};
+};
 }  // namespace events
 
 /// Every operator event, as one variant; stateful operators add their own alternatives.
 using Event =
     std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
-                 events::DeadLetterHandlerError, events::Backpressure, events::FanOut, events::FanIn>;
+                 events::DeadLetterHandlerError, events::Backpressure, events::FanOut, events::FanIn,
+                 events::WindowEmitted, events::LateItems, events::WatermarkAdvanced>;
 
 /// Observes stages, batches and operator events. Register one on a pipeline (every stage) or on one stage.
 /// Hooks run on the thread running the stage, possibly on several threads at once for a parallel stage,

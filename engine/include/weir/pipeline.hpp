@@ -24,10 +24,12 @@
 #include "weir/interceptor.hpp"
 #include "weir/ops/filter.hpp"
 #include "weir/ops/flat_map.hpp"
+#include "weir/ops/key_by.hpp"
 #include "weir/ops/map.hpp"
 #include "weir/ops/pass.hpp"
 #include "weir/ops/sinks.hpp"
 #include "weir/ops/sources.hpp"
+#include "weir/ops/window.hpp"
 #include "weir/report.hpp"
 
 namespace weir {
@@ -96,13 +98,24 @@ async_sink(F, std::size_t) -> async_sink<F>;
 class Pipeline;
 template <class T, class Chain = void>
 class Stream;
+template <class T, class KeyF>
+class KeyedStream;
+
+namespace detail {
+/// Which output of a stage a stream reads (route branches, a window's late items).
+struct OutputPort {
+  int index = 0;
+};
+}  // namespace detail
 
 namespace detail {
 /// Shared part of Stream and SinkStage: a reference to one stage of a pipeline.
 class StageRef {
  public:
-  StageRef(Pipeline* p, int id) : pipeline_(p), id_(id) {}
+  StageRef(Pipeline* p, int id, int port = 0) : pipeline_(p), id_(id), port_(port) {}
   [[nodiscard]] int id() const noexcept { return id_; }
+  /// Which output of the stage this handle reads (route branches, side outputs); 0 otherwise.
+  [[nodiscard]] int port() const noexcept { return port_; }
   [[nodiscard]] Pipeline& pipeline() const noexcept { return *pipeline_; }
   [[nodiscard]] const std::string& stage_name() const;
 
@@ -113,6 +126,7 @@ class StageRef {
   void add_interceptor(std::shared_ptr<Interceptor> i, int priority);
   Pipeline* pipeline_;
   int id_;
+  int port_;
 };
 
 /// Fluent setters shared by streams and sinks; each applies to the stage the handle refers to.
@@ -208,7 +222,8 @@ class Pipeline {
   // Builder internals used by Stream; not API.
   detail::LogicalNode& node(int id);
   int add_node(std::string kind, std::vector<int> inputs, const std::type_info* in_type,
-               std::unique_ptr<detail::Kernel> kernel, bool single_threaded, bool is_sink);
+               std::unique_ptr<detail::Kernel> kernel, bool single_threaded, bool is_sink,
+               std::vector<int> ports = {});
 
  private:
   template <class T>
@@ -253,9 +268,11 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   using value_type = T;
   Stream(Pipeline* p, int id) : Base(p, id) {}
   Stream(Pipeline* p, int id, std::shared_ptr<const Chain> chain) : Base(p, id), chain_(std::move(chain)) {}
+  Stream(Pipeline* p, int id, detail::OutputPort port) : Base(p, id, port.index) {}
   /// Forgets the chain (the next operator starts a new fused loop).
   template <class C2>
-  requires std::is_void_v<Chain> Stream(const Stream<T, C2>& other) : Base(&other.pipeline(), other.id()) {}
+  requires std::is_void_v<Chain> Stream(const Stream<T, C2>& other)
+      : Base(&other.pipeline(), other.id(), other.port()) {}
 
   /// One output per input: `fn(item)`.
   template <MapFn<T> F>
@@ -273,6 +290,12 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   auto flat_map(F fn) const {
     using U = typename ops::FlatMapOp<F>::template output<T>;
     return extend<U>("flat_map", ops::FlatMapOp<F>{std::move(fn)});
+  }
+  /// Partitions the stream by `key(item)`: the keyed operators that follow (window, ...) keep their state
+  /// in serial partitions, every item of a key in the same one. Their parallelism is the partition count.
+  template <KeyFn<T> F>
+  KeyedStream<T, F> key_by(F key) const {
+    return KeyedStream<T, F>(Stream<T>(*this), std::move(key));
   }
   /// The same items to `n` branches (no copy unless a branch changes items in place).
   std::vector<Stream<T>> fan_out(std::size_t n) const {
@@ -298,7 +321,7 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
     std::vector<int> inputs{this->id(), others.id()...};
     auto& p = this->pipeline();
     const int id = p.add_node("merge", inputs, &typeid(T), std::make_unique<ops::MergeKernel>(inputs.size()),
-                              false, false);
+                              false, false, {this->port(), others.port()...});
     return Stream<T>(&p, id);
   }
 
@@ -330,7 +353,7 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   auto extend_node(std::string kind, Op op, bool sink) const {
     auto& p = this->pipeline();
     const int id = p.add_node(std::move(kind), {this->id()}, &typeid(T),
-                              std::make_unique<detail::OpKernel<T, Op>>(op), false, sink);
+                              std::make_unique<detail::OpKernel<T, Op>>(op), false, sink, {this->port()});
     auto& node = p.node(id);
     if constexpr (std::is_void_v<Chain>) {
       auto f = std::make_shared<const detail::Fusion<T, Op>>(
@@ -363,17 +386,135 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   /// can still join its input's node.
   Stream<T> boundary(std::string kind, std::unique_ptr<detail::Kernel> k) const {
     auto& p = this->pipeline();
-    const int id = p.add_node(std::move(kind), {this->id()}, &typeid(T), std::move(k), false, false);
+    const int id =
+        p.add_node(std::move(kind), {this->id()}, &typeid(T), std::move(k), false, false, {this->port()});
     if (p.node(this->id()).source == nullptr) p.node(id).parallelism = p.node(this->id()).parallelism;
     return Stream<T>(&p, id);
   }
   SinkStage sink_node(std::string kind, std::unique_ptr<detail::Kernel> k) const {
     auto& p = this->pipeline();
-    const int id = p.add_node(std::move(kind), {this->id()}, &typeid(T), std::move(k), true, true);
+    const int id =
+        p.add_node(std::move(kind), {this->id()}, &typeid(T), std::move(k), true, true, {this->port()});
     return SinkStage(&p, id);
   }
 
   std::shared_ptr<const Chain> chain_;
+};
+
+/// The results of a window stage. `late()` is the stream of the items that came after their window
+/// closed; without it they are counted (StageReport::late) and dropped.
+template <class R, class T>
+class WindowStream : public Stream<R> {
+ public:
+  WindowStream(Pipeline* p, int id) : Stream<R>(p, id) {}
+  /// The late items, as a stream of their own.
+  [[nodiscard]] Stream<T> late() const {
+    auto& node = this->pipeline().node(this->id());
+    dynamic_cast<ops::WindowControl&>(*node.kernel).send_late_items(true);
+    return Stream<T>(&this->pipeline(), this->id(), detail::OutputPort{1});
+  }
+};
+
+/// A keyed stream with a window: pick event time and lateness if wanted, then an aggregation.
+/// A builder value; the stage is added by count(), reduce() or aggregate().
+template <class T, class KeyF, class TsF = ops::NoTimestamp>
+class WindowedStream {
+ public:
+  using key_type = key_t<KeyF, T>;
+  WindowedStream(Stream<T> in, KeyF key, ops::WindowSpec spec, TsF ts = {})
+      : in_(std::move(in)), key_(std::move(key)), ts_(std::move(ts)), spec_(spec) {}
+
+  /// Event time: `ts(item)` is the item's time; the watermark trails the highest time seen by
+  /// `max_out_of_orderness`, and a window closes when the watermark passes its end.
+  template <TimestampFn<T> F>
+  WindowedStream<T, KeyF, F> event_time(F ts, std::chrono::nanoseconds max_out_of_orderness = {}) const {
+    if (spec_.kind == ops::WindowSpec::Kind::count)
+      throw std::invalid_argument("count windows have no event time");
+    if (max_out_of_orderness.count() < 0)
+      throw std::invalid_argument("max_out_of_orderness cannot be negative");
+    auto spec = spec_;
+    spec.kind = ops::WindowSpec::Kind::event_time;
+    spec.out_of_orderness_ns = max_out_of_orderness.count();
+    return WindowedStream<T, KeyF, F>(in_, key_, spec, std::move(ts));
+  }
+  /// Keeps each window open for `d` after the watermark passed its end, so items up to `d` late still
+  /// count; the window is emitted once, when that time has passed too.
+  WindowedStream allowed_lateness(std::chrono::nanoseconds d) const {
+    if (d.count() < 0) throw std::invalid_argument("allowed_lateness cannot be negative");
+    auto w = *this;
+    w.spec_.lateness_ns = d.count();
+    return w;
+  }
+
+  /// Items per key and window.
+  auto count() const { return add(ops::CountAgg{}); }
+  /// `fn(const T& accumulated, const T& next) -> T` over the items of each key and window.
+  template <class F>
+  requires std::invocable<F&, const T&, const T&> &&
+      std::convertible_to<std::invoke_result_t<F&, const T&, const T&>, T>
+  auto reduce(F fn) const { return add(ops::ReduceAgg<T, F>{std::move(fn)}); }
+  /// Starts from a copy of `init`, calls `add(A&, const T&)` per item, and emits `result(const A&)`.
+  template <class A, class Add, class Res = ops::Identity>
+  requires std::invocable<Add&, A&, const T&> && std::invocable<Res&, const A&>
+  auto aggregate(A init, Add add_fn, Res result = {}) const {
+    return add(ops::AggregateAgg<A, Add, Res>{std::move(init), std::move(add_fn), std::move(result)});
+  }
+
+ private:
+  template <class Agg>
+  auto add(Agg agg) const {
+    using K = ops::WindowKernel<T, KeyF, Agg, TsF>;
+    auto& p = in_.pipeline();
+    const int id =
+        p.add_node("window", {in_.id()}, &typeid(T), std::make_unique<K>(key_, std::move(agg), spec_, ts_),
+                   false, false, {in_.port()});
+    if (spec_.kind == ops::WindowSpec::Kind::count) {
+      p.node(id).partitioners.push_back(std::make_shared<ops::KeyPartitioner<T, KeyF>>(key_));
+    } else if constexpr (std::is_same_v<TsF, ops::NoTimestamp>) {
+      p.node(id).partitioners.push_back(
+          std::make_shared<ops::KeyPartitioner<T, KeyF, ops::BatchStamp>>(key_, ops::BatchStamp{}));
+    } else {
+      p.node(id).partitioners.push_back(std::make_shared<ops::KeyPartitioner<T, KeyF, TsF>>(key_, ts_));
+    }
+    return WindowStream<typename K::Result, T>(&p, id);
+  }
+
+  Stream<T> in_;
+  KeyF key_;
+  TsF ts_;
+  ops::WindowSpec spec_;
+};
+
+/// A stream partitioned by key (see Stream::key_by). A builder value.
+template <class T, class KeyF>
+class KeyedStream {
+ public:
+  using key_type = key_t<KeyF, T>;
+  KeyedStream(Stream<T> in, KeyF key) : in_(std::move(in)), key_(std::move(key)) {}
+
+  /// Tumbling windows of `w.size` (processing time until event_time() is called).
+  WindowedStream<T, KeyF> window(tumbling w) const {
+    if (w.size.count() <= 0) throw std::invalid_argument("a tumbling window needs a positive size");
+    ops::WindowSpec spec;
+    spec.kind = ops::WindowSpec::Kind::processing_time;
+    spec.size_ns = w.size.count();
+    return WindowedStream<T, KeyF>(in_, key_, spec);
+  }
+  /// Windows of `w.size` items per key.
+  WindowedStream<T, KeyF> window(tumbling_count w) const {
+    if (w.size < 1) throw std::invalid_argument("a count window needs at least one item");
+    ops::WindowSpec spec;
+    spec.kind = ops::WindowSpec::Kind::count;
+    spec.count = w.size;
+    return WindowedStream<T, KeyF>(in_, key_, spec);
+  }
+
+  [[nodiscard]] const Stream<T>& stream() const noexcept { return in_; }
+  [[nodiscard]] const KeyF& key() const noexcept { return key_; }
+
+ private:
+  Stream<T> in_;
+  KeyF key_;
 };
 
 template <class T>

@@ -25,6 +25,7 @@ struct StageReport {
   std::uint64_t dead_lettered = 0;         ///< failed items delivered to the dead-letter sink
   std::uint64_t dead_letter_failures = 0;  ///< failed items whose dead-letter sink threw as well
   std::uint64_t retries = 0;               ///< extra calls made by the retry policy
+  std::uint64_t late = 0;                  ///< windows: items that arrived after their window closed
   std::uint64_t batches = 0;
   std::chrono::nanoseconds busy{0};     ///< time spent in the stage's batches
   std::chrono::nanoseconds blocked{0};  ///< time spent waiting on a full downstream

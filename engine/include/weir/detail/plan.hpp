@@ -20,7 +20,11 @@ struct LogicalNode {
   std::string name;
   std::string kind;
   std::vector<int> inputs;
+  std::vector<int> input_ports;  ///< per input: which output of that stage it reads (route branches)
   std::vector<int> outputs;
+  std::vector<int> output_ports;  ///< per consumer: which of this stage's outputs it reads
+  /// Keyed stages: per input, the partitioner that splits it by key (empty for other stages).
+  std::vector<std::shared_ptr<Partitioner>> partitioners;
   int parallelism = 1;
   bool single_threaded = false;  ///< the stage only works with parallelism 1 (sources, ordered sinks)
   bool is_sink = false;

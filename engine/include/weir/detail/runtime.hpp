@@ -83,6 +83,7 @@ struct BatchTally {
   std::uint64_t dead_lettered;
   std::uint64_t dead_letter_failures;
   std::uint64_t retries;
+  std::uint64_t late;       ///< windows: items that arrived after their window closed
   std::uint64_t delivered;  ///< sinks: items written
 };
 
@@ -92,7 +93,7 @@ inline constexpr int histogram_buckets = 48;  ///< log2 buckets of nanoseconds
 /// no read-modify-write); readers sum all slots.
 struct alignas(64) CounterSlot {
   std::atomic<std::uint64_t> items_in{0}, items_out{0}, filtered{0}, errors{0}, skipped{0}, dead_lettered{0},
-      dead_letter_failures{0}, retries{0}, batches{0};
+      dead_letter_failures{0}, retries{0}, late{0}, batches{0};
   std::atomic<std::int64_t> busy_ns{0}, blocked_ns{0};
   std::atomic<std::int64_t> first_ns{std::numeric_limits<std::int64_t>::max()}, last_ns{0};
   std::array<std::atomic<std::uint32_t>, histogram_buckets> batch_ns_log2{};
@@ -200,11 +201,37 @@ class Kernel {
   virtual void open(StageRuntime&) {}
   /// Transforms one batch; returns the output batch or nullptr when nothing goes on.
   virtual BatchPtr apply(BatchPtr in, StageRuntime& st, BatchTally& tally) = 0;
-  /// After the last batch (flush, close, join).
+  /// At end of input, once per partition, after every upstream stage has flushed: returns what the
+  /// stage still holds (open windows, a partial buffer) to send downstream, or nullptr. Runs serialised
+  /// with apply() on that partition.
+  virtual BatchPtr flush(std::uint32_t /*partition*/, StageRuntime&, BatchTally&) { return nullptr; }
+  /// After the last batch and the flush (close files, join threads); cannot send anything on.
   virtual void close(StageRuntime&) {}
-  /// Stateless kernels run in parallel and fuse with their neighbours.
+  /// Stateless kernels run in parallel and fuse with their neighbours. A stateful kernel runs as one
+  /// serial node, or as one serial node per partition when its inputs are keyed.
   [[nodiscard]] virtual bool stateless() const noexcept { return true; }
+  /// Outputs of the stage; with more than one, apply() and flush() return a MultiBatch.
+  [[nodiscard]] virtual std::size_t outputs() const noexcept { return 1; }
+  /// The stage reads AnyBatch::stamp_ns, so sources must stamp their batches.
+  [[nodiscard]] virtual bool uses_stamps() const noexcept { return false; }
 };
+
+/// Splits the batches on one input of a keyed stage into one batch per partition, by key hash, so
+/// that every item of a key reaches the same partition. Thread-safe (called by upstream threads).
+class Partitioner {
+ public:
+  virtual ~Partitioner() = default;
+  /// Fills `out[p]` (one slot per partition, null on entry) with the items of `in` whose key hashes
+  /// to p, tagged with `port`; moves the items when `in` is not shared.
+  virtual void split(BatchPtr in, std::vector<BatchPtr>& out, std::uint32_t port) const = 0;
+};
+
+/// The partition of a key hash among `n` (the hash is mixed first: std::hash of an integer is the
+/// integer itself).
+[[nodiscard]] inline std::size_t partition_of(std::size_t hash, std::size_t n) noexcept {
+  const std::uint64_t h = static_cast<std::uint64_t>(hash) * 0x9E3779B97F4A7C15ULL;
+  return static_cast<std::size_t>((h >> 32) % n);
+}
 
 /// What a source's thread uses to hand batches to the graph.
 class SourceContext {
@@ -307,6 +334,7 @@ template <class U>
 std::shared_ptr<Batch<U>> derived_batch(const AnyBatch& from, std::size_t reserve) {
   auto out = std::make_shared<Batch<U>>();
   out->ticket = from.ticket;
+  out->stamp_ns = from.stamp_ns;
   out->items.reserve(reserve);
   return out;
 }
