@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <iomanip>
 #include <mutex>
@@ -176,21 +177,25 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
 
 /// A batch message whose copy transfers ownership, so the batch a node body receives is not also held
 /// by the sender (the flow graph copies messages; Weir forwards each one to exactly one node).
-/// A message with no batch asks a stateful stage to flush what it holds (end of input).
+/// A message with no batch asks a stateful stage's partition to flush what it holds (end of input)
+/// or to do what is due (a timer tick).
 struct Msg {
   mutable BatchPtr batch;
   std::uint32_t partition = 0;
+  bool timer = false;
   Msg() = default;
   explicit Msg(BatchPtr b) : batch(std::move(b)) {}
-  static Msg flush(std::uint32_t partition) {
+  static Msg control(std::uint32_t partition, bool timer) {
     Msg m;
     m.partition = partition;
+    m.timer = timer;
     return m;
   }
-  Msg(const Msg& o) noexcept : batch(std::move(o.batch)), partition(o.partition) {}
+  Msg(const Msg& o) noexcept : batch(std::move(o.batch)), partition(o.partition), timer(o.timer) {}
   Msg& operator=(const Msg& o) noexcept {
     batch = std::move(o.batch);
     partition = o.partition;
+    timer = o.timer;
     return *this;
   }
 };
@@ -251,8 +256,11 @@ class Execution {
   void forward(const Group& g, BatchPtr b);
   /// Sends `b` along one edge: to the next group's node, or split by key among its partitions.
   void send(const Edge& e, BatchPtr b);
-  /// End of input for a stateful group's partition: its flush() output goes on like a batch.
-  void flush(std::size_t group, std::uint32_t partition) noexcept;
+  /// End of input (or a timer tick) for a stateful group's partition: the output of its kernel's
+  /// flush() (or on_timer()) goes on like a batch.
+  void flush(std::size_t group, std::uint32_t partition, bool timer) noexcept;
+  /// Sends timer ticks to the time-driven groups until every source has ended.
+  void run_timer(std::vector<std::size_t> groups);
   void run_source(std::size_t group) noexcept;
   void fail_internal(const std::string& stage, std::exception_ptr e) noexcept;
   RunReport report(std::chrono::nanoseconds wall) const;
@@ -268,6 +276,9 @@ class Execution {
   int threads_ = 1;
   std::size_t in_flight_ = 8;
   bool stamps_ = false;  ///< sources stamp their batches with the system time
+  std::mutex timer_mutex_;
+  std::condition_variable timer_cv_;
+  int live_sources_ = 0;  ///< guarded by timer_mutex_
   std::string run_id_;
   RunControl control_;
   std::vector<std::unique_ptr<StageRuntime>> stages_;
@@ -385,13 +396,14 @@ void Execution::send(const Edge& e, BatchPtr b) {
   }
 }
 
-void Execution::flush(std::size_t group, std::uint32_t partition) noexcept {
+void Execution::flush(std::size_t group, std::uint32_t partition, bool timer) noexcept {
   const auto& g = plan_.groups[group];
   auto& st = *stages_[static_cast<std::size_t>(g.stages.front())];
   try {
     const std::int64_t t0 = st.hooks() ? now_ns() : 0;
     BatchTally tally{};
-    BatchPtr out = nodes_[static_cast<std::size_t>(g.stages.front())]->kernel->flush(partition, st, tally);
+    auto& kernel = *nodes_[static_cast<std::size_t>(g.stages.front())]->kernel;
+    BatchPtr out = timer ? kernel.on_timer(partition, st, tally) : kernel.flush(partition, st, tally);
     const std::uint64_t n = out ? out->size() : 0;
     const BatchTally none{};
     if (n == 0 && std::memcmp(&tally, &none, sizeof tally) == 0) return;  // nothing held: no batch to report
@@ -458,6 +470,23 @@ void Execution::run_source(std::size_t group) noexcept {
   } catch (...) {
     fail_internal(st.info.name, std::current_exception());
   }
+  {
+    const std::lock_guard lock(timer_mutex_);
+    --live_sources_;
+  }
+  timer_cv_.notify_all();
+  graph_->release_wait();
+}
+
+void Execution::run_timer(std::vector<std::size_t> groups) {
+  const auto interval = pipeline_.options().timer_interval;
+  std::unique_lock lock(timer_mutex_);
+  while (!timer_cv_.wait_for(lock, interval, [this] { return live_sources_ == 0; })) {
+    for (auto gi : groups) {
+      for (std::size_t part = 0; part < flow_[gi].size(); ++part)
+        flow_[gi][part]->try_put(Msg::control(static_cast<std::uint32_t>(part), true));
+    }
+  }
   graph_->release_wait();
 }
 
@@ -485,7 +514,7 @@ RunReport Execution::run() {
           if (m.batch) {
             process(gi, m.batch);
           } else {
-            flush(gi, m.partition);
+            flush(gi, m.partition, m.timer);
           }
           return tbb::flow::continue_msg{};
         }));
@@ -517,10 +546,21 @@ RunReport Execution::run() {
 
   if (!control_.stopping()) {
     std::vector<std::thread> sources;
+    std::vector<std::size_t> timed;
     for (std::size_t gi = 0; gi < plan_.groups.size(); ++gi) {
-      if (!plan_.groups[gi].source) continue;
+      const auto& g = plan_.groups[gi];
+      if (!g.source && nodes_[static_cast<std::size_t>(g.stages.front())]->kernel->wants_timer())
+        timed.push_back(gi);
+      if (!g.source) continue;
       graph_->reserve_wait();
-      sources.emplace_back([this, gi] { run_source(gi); });
+      ++live_sources_;
+    }
+    for (std::size_t gi = 0; gi < plan_.groups.size(); ++gi) {
+      if (plan_.groups[gi].source) sources.emplace_back([this, gi] { run_source(gi); });
+    }
+    if (!timed.empty() && pipeline_.options().timer_interval.count() > 0) {
+      graph_->reserve_wait();
+      sources.emplace_back([this, timed] { run_timer(timed); });
     }
     arena_->execute([&] { graph_->wait_for_all(); });
     for (auto& t : sources) t.join();
@@ -531,7 +571,7 @@ RunReport Execution::run() {
       if (g.source || nodes_[static_cast<std::size_t>(g.stages.front())]->kernel->stateless()) continue;
       arena_->execute([&] {
         for (std::size_t part = 0; part < flow_[gi].size(); ++part)
-          flow_[gi][part]->try_put(Msg::flush(static_cast<std::uint32_t>(part)));
+          flow_[gi][part]->try_put(Msg::control(static_cast<std::uint32_t>(part), false));
         graph_->wait_for_all();
       });
     }

@@ -281,6 +281,7 @@ TEST_CASE("processing-time windows use the time each batch left its source") {
   auto clock = std::make_shared<weir::ManualClock>(at(1000));
   weir::PipelineOptions o = with_batch(1);
   o.clock = clock;
+  o.timer_interval = 0ms;  // windows close on the stamps of the batches alone
   int i = 0;
   std::vector<weir::WindowResult<std::string, std::uint64_t>> out;
   weir::Pipeline p("processing-time", o);
@@ -329,4 +330,29 @@ TEST_CASE("window builders reject sizes that make no sense") {
   CHECK_THROWS_AS(k.window(weir::tumbling_count{0}), std::invalid_argument);
   CHECK_THROWS_AS(k.window(weir::tumbling{1s}).allowed_lateness(-1s), std::invalid_argument);
   CHECK_THROWS_AS(k.window(weir::tumbling_count{2}).event_time(time_of), std::invalid_argument);
+}
+
+TEST_CASE("the pipeline timer closes processing-time windows while the source is idle") {
+  auto push = std::make_shared<weir::ops::PushSource<Ev>>(16);
+  std::mutex m;
+  std::vector<weir::WindowResult<std::string, std::uint64_t>> out;
+  weir::PipelineOptions o;
+  o.timer_interval = 5ms;
+  weir::Pipeline p("idle-windows", o);
+  p.source(push).key_by(key_of).window(weir::tumbling{20ms}).count().sink([&](const auto& r) {
+    const std::lock_guard lock(m);
+    out.push_back(r);
+  });
+  p.start();
+  push->push(Ev{"a", 0});
+  push->push(Ev{"a", 0});
+  CHECK(weir_test::eventually([&] {
+    const std::lock_guard lock(m);
+    return !out.empty();
+  }));
+  push->close();
+  p.wait();
+  std::uint64_t total = 0;
+  for (const auto& r : out) total += r.value;
+  CHECK(total == 2);
 }

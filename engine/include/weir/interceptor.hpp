@@ -95,13 +95,27 @@ struct LateItems {
 struct WatermarkAdvanced {
   std::chrono::system_clock::time_point watermark{};
 };
+/// A route sent items of a batch to one of its branches (per branch and batch).
+struct RouteSelected {
+  std::string_view route;
+  std::size_t items = 0;
+};
+/// Items of a batch that no route accepted and that had no `otherwise` branch: dropped.
+struct NoRoute {
+  std::size_t items = 0;
+};
+/// A buffer stage emitted a vector of items.
+struct BufferFlushed {
+  std::size_t size = 0;
+  std::chrono::nanoseconds waited{0};  ///< from its first item to its emission
+};
 }  // namespace events
 
 /// Every operator event, as one variant; stateful operators add their own alternatives.
-using Event =
-    std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
-                 events::DeadLetterHandlerError, events::Backpressure, events::FanOut, events::FanIn,
-                 events::WindowEmitted, events::LateItems, events::WatermarkAdvanced>;
+using Event = std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
+                           events::DeadLetterHandlerError, events::Backpressure, events::FanOut,
+                           events::FanIn, events::WindowEmitted, events::LateItems, events::WatermarkAdvanced,
+                           events::RouteSelected, events::NoRoute, events::BufferFlushed>;
 
 /// Observes stages, batches and operator events. Register one on a pipeline (every stage) or on one stage.
 /// Hooks run on the thread running the stage, possibly on several threads at once for a parallel stage,

@@ -22,11 +22,13 @@
 #include "weir/detail/plan.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
+#include "weir/ops/buffer.hpp"
 #include "weir/ops/filter.hpp"
 #include "weir/ops/flat_map.hpp"
 #include "weir/ops/key_by.hpp"
 #include "weir/ops/map.hpp"
 #include "weir/ops/pass.hpp"
+#include "weir/ops/route.hpp"
 #include "weir/ops/sinks.hpp"
 #include "weir/ops/sources.hpp"
 #include "weir/ops/window.hpp"
@@ -41,7 +43,10 @@ struct PipelineOptions {
   std::size_t max_in_flight = 0;           ///< batches a source may have in flight; 0 = 8 per thread
   int threads = 0;                         ///< oneTBB arena size; 0 = all cores
   bool telemetry = true;                   ///< built-in counting interceptor times batches
-  std::shared_ptr<Clock> clock;            ///< null = the system clock
+  /// How often time-driven stages (processing-time windows, buffers) are woken when no batch comes;
+  /// zero turns the timer off (they then act only when a batch arrives and at end of input).
+  std::chrono::milliseconds timer_interval{50};
+  std::shared_ptr<Clock> clock;  ///< null = the system clock
 };
 
 /// Sources for `Pipeline::source`.
@@ -240,10 +245,12 @@ class Pipeline {
   friend class detail::StageRef;
 };
 
-/// Named branches of a fan-out.
+/// Named branches of a fan-out or a route; the setters (name, on_error, ...) apply to the fan-out or
+/// route stage itself.
 template <class T>
-class FanOut {
+class Branches : public detail::StageSetters<Branches<T>> {
  public:
+  Branches(Pipeline* p, int id) : detail::StageSetters<Branches<T>>(p, id) {}
   /// The branch called `name`; throws std::out_of_range for an unknown name.
   Stream<T> operator[](const std::string& name) const { return branches_.at(name); }
   [[nodiscard]] std::size_t size() const noexcept { return branches_.size(); }
@@ -253,6 +260,11 @@ class FanOut {
   friend class Stream;
   std::map<std::string, Stream<T>> branches_;
 };
+
+template <class T>
+using FanOut = Branches<T>;
+template <class T>
+using Routes = Branches<T>;
 
 /// A stream of T leaving a stage. A cheap handle: copy it freely; every operator appends a stage.
 /// Using one stream as input to several stages gives each the same items (as fan_out does).
@@ -304,15 +316,49 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
     return std::vector<Stream<T>>(n, hub);
   }
   /// The same items to branches with names.
-  FanOut<T> fan_out(std::initializer_list<std::string> names) const {
+  Branches<T> fan_out(std::initializer_list<std::string> names) const {
     if (names.size() < 1) throw std::invalid_argument("fan_out needs at least one branch");
     const Stream<T> hub = boundary("fan_out", std::make_unique<ops::FanOutKernel>(names.size()));
-    FanOut<T> out;
+    Branches<T> out(&this->pipeline(), hub.id());
     for (const auto& n : names) {
       if (!out.branches_.emplace(n, hub).second)
         throw std::invalid_argument("fan_out branch named twice: " + n);
     }
     return out;
+  }
+  /// Sends each item to the branches whose predicate accepts it: the first such (the default) or all
+  /// of them; items no branch takes go to `options.otherwise` or are dropped and counted as filtered.
+  /// `route(weir::RouteOptions{}, weir::when{"big", is_big}, weir::when{"small", is_small})["big"]`.
+  template <class... P>
+  requires(FilterFn<P, T>&&...) Routes<T> route(RouteOptions options, when<P>... branches)
+  const {
+    std::vector<std::string> names{branches.name...};
+    if (!options.otherwise.empty()) names.push_back(options.otherwise);
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      if (names[k].empty()) throw std::invalid_argument("a route branch needs a name");
+      for (std::size_t j = 0; j < k; ++j) {
+        if (names[j] == names[k]) throw std::invalid_argument("route branch named twice: " + names[k]);
+      }
+    }
+    auto kernel = std::make_unique<ops::RouteKernel<T, P...>>(options, names,
+                                                              std::tuple<P...>(std::move(branches.pred)...));
+    const Stream<T> hub = boundary("route", std::move(kernel));
+    Routes<T> out(&this->pipeline(), hub.id());
+    for (std::size_t k = 0; k < names.size(); ++k)
+      out.branches_.emplace(names[k],
+                            Stream<T>(&this->pipeline(), hub.id(), detail::OutputPort{static_cast<int>(k)}));
+    return out;
+  }
+  /// Groups items into vectors of up to `size`, emitted when full, when the oldest has waited
+  /// `max_delay` (zero: no limit), and at end of input; for sinks that want big writes. Serial.
+  Stream<std::vector<T>> buffer(std::size_t size, std::chrono::nanoseconds max_delay = {}) const {
+    if (size < 1) throw std::invalid_argument("buffer needs a size of at least one");
+    if (max_delay.count() < 0) throw std::invalid_argument("buffer max_delay cannot be negative");
+    auto& p = this->pipeline();
+    const int id =
+        p.add_node("buffer", {this->id()}, &typeid(T),
+                   std::make_unique<ops::BufferKernel<T>>(size, max_delay), true, false, {this->port()});
+    return Stream<std::vector<T>>(&p, id);
   }
   /// One stream of the items of this and `others` (same item type); each input keeps its order.
   template <class... S>

@@ -205,6 +205,10 @@ class Kernel {
   /// stage still holds (open windows, a partial buffer) to send downstream, or nullptr. Runs serialised
   /// with apply() on that partition.
   virtual BatchPtr flush(std::uint32_t /*partition*/, StageRuntime&, BatchTally&) { return nullptr; }
+  /// While the run goes on, every PipelineOptions::timer_interval when wants_timer() (processing-time
+  /// windows, buffers with a maximum delay): returns what is due, or nullptr. Serialised with apply().
+  virtual BatchPtr on_timer(std::uint32_t /*partition*/, StageRuntime&, BatchTally&) { return nullptr; }
+  [[nodiscard]] virtual bool wants_timer() const noexcept { return false; }
   /// After the last batch and the flush (close files, join threads); cannot send anything on.
   virtual void close(StageRuntime&) {}
   /// Stateless kernels run in parallel and fuse with their neighbours. A stateful kernel runs as one

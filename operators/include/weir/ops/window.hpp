@@ -148,6 +148,28 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     return spec_.kind != WindowSpec::Kind::event_time;
   }
   void send_late_items(bool on) noexcept override { late_output_ = on; }
+  [[nodiscard]] bool wants_timer() const noexcept override {
+    return spec_.kind == WindowSpec::Kind::processing_time;
+  }
+
+  /// How far behind the clock a timer tick moves a processing-time watermark: batches stamped just
+  /// before the tick may still be on their way.
+  static constexpr std::int64_t timer_grace_ns = 100'000'000;
+
+  /// Processing time goes on when no batch comes: windows whose end has passed on the clock close.
+  detail::BatchPtr on_timer(std::uint32_t partition, detail::StageRuntime& st,
+                            detail::BatchTally& tally) override {
+    if (partition >= parts_.size()) return nullptr;
+    auto& part = parts_[partition];
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(st.clock->system_now().time_since_epoch())
+            .count();
+    // Items stamped before this point that arrive later are late, so a window never closes twice.
+    part.seen = std::max(part.seen, now - timer_grace_ns);
+    Out out;
+    fire(part, part.seen - spec_.lateness_ns, out, st);
+    return out.finish(st, tally, late_output_);
+  }
 
   void open(detail::StageRuntime& st) override {
     parts_.clear();
