@@ -391,8 +391,9 @@ void Execution::send(const Edge& e, BatchPtr b) {
   std::vector<BatchPtr> parts(nodes.size());
   head.partitioners[static_cast<std::size_t>(e.in_port)]->split(std::move(b), parts,
                                                                 static_cast<std::uint32_t>(e.in_port));
+  // A partitioner may add batches past the partition count (failed items): they go round again.
   for (std::size_t p = 0; p < parts.size(); ++p) {
-    if (parts[p] && parts[p]->size() > 0) nodes[p]->try_put(Msg(std::move(parts[p])));
+    if (parts[p] && parts[p]->size() > 0) nodes[p % nodes.size()]->try_put(Msg(std::move(parts[p])));
   }
 }
 

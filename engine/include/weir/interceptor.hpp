@@ -1,6 +1,7 @@
 #pragma once
 /// \file The interceptor chain: hooks around every stage, batch and operator event.
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -109,13 +110,38 @@ struct BufferFlushed {
   std::size_t size = 0;
   std::chrono::nanoseconds waited{0};  ///< from its first item to its emission
 };
+/// A phase of a map-reduce finished ("map", "shuffle": once per run; "reduce": once per partition).
+struct MapReducePhase {
+  std::string_view phase;
+  std::uint64_t items = 0;               ///< items mapped, pairs shuffled, pairs reduced
+  std::size_t keys = 0;                  ///< reduce: distinct keys of the partition
+  std::chrono::nanoseconds duration{0};  ///< time spent in the phase, summed over threads
+};
+/// How many values the keys of a reduce partition had: log2 buckets (bucket b counts keys with
+/// 2^b to 2^(b+1)-1 values), never one series per key.
+struct KeyGroupSizes {
+  std::array<std::uint64_t, 32> log2_counts{};
+};
+/// A join built a group: for a lookup join, its table (groups = distinct keys, size = rows), once per run;
+/// for a windowed join, the items of one key in one window on both sides.
+struct JoinGroupCreated {
+  std::size_t groups = 0;
+  std::size_t size = 0;
+};
+/// A join finished a batch (lookup) or a window (windowed join): keys matched and items emitted.
+struct JoinCompleted {
+  std::size_t keys = 0;
+  std::size_t items = 0;
+};
 }  // namespace events
 
 /// Every operator event, as one variant; stateful operators add their own alternatives.
-using Event = std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
-                           events::DeadLetterHandlerError, events::Backpressure, events::FanOut,
-                           events::FanIn, events::WindowEmitted, events::LateItems, events::WatermarkAdvanced,
-                           events::RouteSelected, events::NoRoute, events::BufferFlushed>;
+using Event =
+    std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
+                 events::DeadLetterHandlerError, events::Backpressure, events::FanOut, events::FanIn,
+                 events::WindowEmitted, events::LateItems, events::WatermarkAdvanced, events::RouteSelected,
+                 events::NoRoute, events::BufferFlushed, events::MapReducePhase, events::KeyGroupSizes,
+                 events::JoinGroupCreated, events::JoinCompleted>;
 
 /// Observes stages, batches and operator events. Register one on a pipeline (every stage) or on one stage.
 /// Hooks run on the thread running the stage, possibly on several threads at once for a parallel stage,

@@ -25,8 +25,10 @@
 #include "weir/ops/buffer.hpp"
 #include "weir/ops/filter.hpp"
 #include "weir/ops/flat_map.hpp"
+#include "weir/ops/join.hpp"
 #include "weir/ops/key_by.hpp"
 #include "weir/ops/map.hpp"
+#include "weir/ops/map_reduce.hpp"
 #include "weir/ops/pass.hpp"
 #include "weir/ops/route.hpp"
 #include "weir/ops/sinks.hpp"
@@ -348,6 +350,37 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
       out.branches_.emplace(names[k],
                             Stream<T>(&this->pipeline(), hub.id(), detail::OutputPort{static_cast<int>(k)}));
     return out;
+  }
+  /// Joins each item with the row of `table` whose `key_b(row)` equals `key_a(item)`, emitting
+  /// `combine(item, row)`; items without a row are dropped (counted as filtered) or failed with
+  /// weir::JoinMissError (options.unmatched). The table is indexed now; keys must be unique.
+  template <class R, KeyFn<T> KA, KeyFn<R> KB, class C>
+  requires std::same_as<key_t<KA, T>, key_t<KB, R>> && std::invocable<C&, const T&, const R&>
+  auto join_by_key(table<R> tbl, KA key_a, KB key_b, C combine, JoinOptions options = {}) const {
+    using K = ops::LookupJoinKernel<T, R, KA, KB, C>;
+    using U = std::remove_cvref_t<std::invoke_result_t<C&, const T&, const R&>>;
+    auto kernel = std::make_unique<K>(std::move(tbl.rows), std::move(key_a), std::move(key_b),
+                                      std::move(combine), options);
+    return Stream<U>(&this->pipeline(), boundary("join", std::move(kernel)).id());
+  }
+  /// Maps every item to key-value pairs (`map(const T&)` returns a std::pair<K, V> or a range of them),
+  /// shuffles them by key and folds the values of each key with `reduce(V, V) -> V`; at end of input the
+  /// stream carries one std::pair<K, V> per key, in no particular order. The map and the shuffle run on
+  /// the threads of the stage before, the reduce in `parallelism(n)` partitions.
+  template <MapReduceMapFn<T> M, class Rd>
+  requires std::invocable < Rd&, typename map_reduce_pair_t<M, T>::second_type,
+  typename map_reduce_pair_t<M, T>::second_type >
+      Stream<map_reduce_pair_t<M, T>> map_reduce(M map_fn, Rd reduce) const {
+    using Pair = map_reduce_pair_t<M, T>;
+    auto& p = this->pipeline();
+    auto stats = std::make_shared<ops::MapReduceStats>();
+    const int id = p.add_node("map_reduce", {this->id()}, &typeid(T),
+                              std::make_unique<ops::ReduceKernel<T, Pair, Rd>>(std::move(reduce), stats),
+                              false, false, {this->port()});
+    auto clock = p.options().clock ? p.options().clock : system_clock();
+    p.node(id).partitioners.push_back(
+        std::make_shared<ops::MapShuffle<T, M>>(std::move(map_fn), clock, stats));
+    return Stream<Pair>(&p, id);
   }
   /// Groups items into vectors of up to `size`, emitted when full, when the oldest has waited
   /// `max_delay` (zero: no limit), and at end of input; for sinks that want big writes. Serial.
