@@ -34,6 +34,7 @@
 #include "weir/ops/sinks.hpp"
 #include "weir/ops/sources.hpp"
 #include "weir/ops/window.hpp"
+#include "weir/ops/window_join.hpp"
 #include "weir/report.hpp"
 
 namespace weir {
@@ -362,6 +363,26 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
     auto kernel = std::make_unique<K>(std::move(tbl.rows), std::move(key_a), std::move(key_b),
                                       std::move(combine), options);
     return Stream<U>(&this->pipeline(), boundary("join", std::move(kernel)).id());
+  }
+  /// Joins this stream with `other` in event-time tumbling windows: for each key and window, every
+  /// pair of an item of this stream and one of `other` gives `combine(const T&, const R&)`, emitted
+  /// when the window closes (or at end of input). Keyed: `parallelism(n)` partitions.
+  template <class R, class C2, KeyFn<T> KA, KeyFn<R> KB, TimestampFn<T> TsA, TimestampFn<R> TsB, class C>
+  requires std::same_as<key_t<KA, T>, key_t<KB, R>> && std::invocable<C&, const T&, const R&>
+  auto join_by_key(const Stream<R, C2>& other, KA key_a, KB key_b, C combine, join_window<TsA, TsB> w) const {
+    if (w.size.count() <= 0) throw std::invalid_argument("a join window needs a positive size");
+    if (w.max_out_of_orderness.count() < 0)
+      throw std::invalid_argument("max_out_of_orderness cannot be negative");
+    using K = ops::WindowJoinKernel<T, R, KA, KB, TsA, TsB, C>;
+    auto& p = this->pipeline();
+    auto pa = std::make_shared<ops::KeyPartitioner<T, KA, TsA>>(key_a, w.time_a);
+    auto pb = std::make_shared<ops::KeyPartitioner<R, KB, TsB>>(key_b, w.time_b);
+    const int id =
+        p.add_node("join", {this->id(), other.id()}, &typeid(T),
+                   std::make_unique<K>(std::move(key_a), std::move(key_b), std::move(w), std::move(combine)),
+                   false, false, {this->port(), other.port()});
+    p.node(id).partitioners = {std::move(pa), std::move(pb)};
+    return Stream<typename K::Out>(&p, id);
   }
   /// Maps every item to key-value pairs (`map(const T&)` returns a std::pair<K, V> or a range of them),
   /// shuffles them by key and folds the values of each key with `reduce(V, V) -> V`; at end of input the

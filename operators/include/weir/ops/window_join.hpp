@@ -1,0 +1,162 @@
+#pragma once
+/// \file The windowed stream-stream join: items of two streams with equal keys in the same
+/// event-time tumbling window are paired.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "weir/detail/runtime.hpp"
+#include "weir/ops/key_by.hpp"
+
+namespace weir {
+
+/// The window of a stream-stream `join_by_key`: event-time tumbling windows of `size`, each side's
+/// item time given by `time_a` / `time_b` (returning std::chrono::system_clock::time_point). The
+/// watermark is the lower of the two sides' highest times, less `max_out_of_orderness`.
+template <class TsA, class TsB>
+struct join_window {
+  std::chrono::nanoseconds size;
+  TsA time_a;
+  TsB time_b;
+  std::chrono::nanoseconds max_out_of_orderness{0};
+};
+template <class TsA, class TsB>
+join_window(std::chrono::nanoseconds, TsA, TsB) -> join_window<TsA, TsB>;
+template <class TsA, class TsB>
+join_window(std::chrono::nanoseconds, TsA, TsB, std::chrono::nanoseconds) -> join_window<TsA, TsB>;
+
+}  // namespace weir
+
+namespace weir::ops {
+
+/// Keyed, partitioned like a window; input 0 is the left stream (T), input 1 the right one (R). When a
+/// window closes, every pair of a left and a right item of one key gives `combine(const T&, const R&)`.
+/// Items behind the watermark are late: counted (StageReport::late) and dropped.
+template <class T, class R, class KA, class KB, class TsA, class TsB, class C>
+class WindowJoinKernel final : public detail::Kernel {
+  using K = key_t<KA, T>;
+
+ public:
+  using Out = std::remove_cvref_t<std::invoke_result_t<C&, const T&, const R&>>;
+
+  WindowJoinKernel(KA key_a, KB key_b, join_window<TsA, TsB> w, C combine)
+      : key_a_(std::move(key_a)),
+        key_b_(std::move(key_b)),
+        w_(std::move(w)),
+        combine_(std::move(combine)),
+        size_(w_.size.count()),
+        ooo_(w_.max_out_of_orderness.count()) {}
+
+  [[nodiscard]] bool stateless() const noexcept override { return false; }
+  void open(detail::StageRuntime& st) override {
+    parts_.clear();
+    parts_.resize(static_cast<std::size_t>(std::max(1, st.info.parallelism)));
+  }
+
+  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
+    auto& part = parts_[in->partition];
+    const std::size_t side = in->port == 0 ? 0 : 1;
+    if (side == 0) {
+      add(part, static_cast<Batch<T>&>(*in).items, key_a_, w_.time_a, 0, st, tally);
+    } else {
+      add(part, static_cast<Batch<R>&>(*in).items, key_b_, w_.time_b, 1, st, tally);
+    }
+    part.seen[side] = std::max(part.seen[side], in->time_high_ns);
+    auto out = detail::derived_batch<Out>(*in, 0);
+    fire(part, watermark(part), *out, st);
+    if (out->items.empty()) return nullptr;
+    return out;
+  }
+
+  detail::BatchPtr flush(std::uint32_t partition, detail::StageRuntime& st, detail::BatchTally&) override {
+    if (partition >= parts_.size()) return nullptr;
+    auto out = std::make_shared<Batch<Out>>();
+    fire(parts_[partition], std::numeric_limits<std::int64_t>::max(), *out, st);
+    if (out->items.empty()) return nullptr;
+    return out;
+  }
+
+ private:
+  struct Group {
+    std::vector<T> a;
+    std::vector<R> b;
+  };
+  struct Part {
+    std::map<std::int64_t, std::unordered_map<K, Group>> windows;
+    std::int64_t seen[2] = {lowest, lowest};  ///< highest time known on each side
+  };
+  static constexpr std::int64_t lowest = std::numeric_limits<std::int64_t>::min() / 4;
+
+  [[nodiscard]] std::int64_t watermark(const Part& p) const noexcept {
+    return std::min(p.seen[0], p.seen[1]) - ooo_;
+  }
+
+  template <class X, class KeyF, class TimeF>
+  void add(Part& part, std::vector<X>& items, KeyF& key, TimeF& time, std::size_t side,
+           detail::StageRuntime& st, detail::BatchTally& tally) {
+    for (auto& x : items) {
+      try {
+        const std::chrono::system_clock::time_point t = std::invoke(time, std::as_const(x));
+        const std::int64_t ts =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+        part.seen[side] = std::max(part.seen[side], ts);
+        std::int64_t start = ts / size_ * size_;
+        if (ts % size_ < 0) start -= size_;
+        if (start + size_ <= watermark(part)) {
+          ++tally.late;
+          continue;
+        }
+        auto& group = part.windows[start][K(std::invoke(key, std::as_const(x)))];
+        if constexpr (std::is_same_v<X, T>) {
+          if (side == 0) group.a.push_back(std::move(x));
+        }
+        if constexpr (std::is_same_v<X, R>) {
+          if (side == 1) group.b.push_back(std::move(x));
+        }
+      } catch (...) {
+        st.fail_item(&x, typeid(X), std::current_exception(), 1, tally);
+      }
+    }
+  }
+
+  void fire(Part& part, std::int64_t limit, Batch<Out>& out, detail::StageRuntime& st) {
+    while (!part.windows.empty() && part.windows.begin()->first <= limit - size_) {
+      auto it = part.windows.begin();
+      std::size_t keys = 0;
+      std::size_t items = 0;
+      const std::size_t before = out.items.size();
+      for (auto& [k, g] : it->second) {
+        items += g.a.size() + g.b.size();
+        if (g.a.empty() || g.b.empty()) continue;
+        ++keys;
+        for (const auto& a : g.a) {
+          for (const auto& b : g.b) out.items.push_back(std::invoke(combine_, a, b));
+        }
+      }
+      if (!st.chain.empty()) {
+        st.emit(events::JoinGroupCreated{it->second.size(), items});
+        st.emit(events::JoinCompleted{keys, out.items.size() - before});
+      }
+      part.windows.erase(it);
+    }
+  }
+
+  KA key_a_;
+  KB key_b_;
+  join_window<TsA, TsB> w_;
+  C combine_;
+  std::int64_t size_;
+  std::int64_t ooo_;
+  std::vector<Part> parts_;
+};
+
+}  // namespace weir::ops
