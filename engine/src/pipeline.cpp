@@ -252,7 +252,11 @@ class Execution {
   /// nobody else references that the caller may reuse, or is null.
   /// `start_ns` is the clock reading the caller took just before (0: read it here); returns the
   /// reading taken at the end, so consecutive steps share clock reads.
-  std::int64_t process(std::size_t group, BatchPtr& b, std::int64_t start_ns = 0) noexcept;
+  /// With `direct`, the group's first segment reads `direct_n` items from the source's range instead
+  /// of `b` (null then), and its output takes `ticket`.
+  std::int64_t process(std::size_t group, BatchPtr& b, std::int64_t start_ns = 0,
+                       const DirectRun* direct = nullptr, std::size_t direct_n = 0,
+                       std::shared_ptr<Ticket> ticket = {}) noexcept;
   void forward(const Group& g, BatchPtr b);
   /// Sends `b` along one edge: to the next group's node, or split by key among its partitions.
   void send(const Edge& e, BatchPtr b);
@@ -300,11 +304,14 @@ std::string Execution::make_run_id() {
 class Execution::SourceCtx final : public SourceContext {
  public:
   SourceCtx(Execution& e, std::size_t group, StageRuntime& st, TicketPool& pool)
-      : exec_(e),
-        group_(group),
-        stage_(st),
-        pool_(pool),
-        leaves_(!e.plan_.groups[group].successors.empty()) {}
+      : exec_(e), group_(group), stage_(st), pool_(pool), leaves_(!e.plan_.groups[group].successors.empty()) {
+    // The chain after the source can read its range directly when one fused loop covers it.
+    const auto& g = e.plan_.groups[group];
+    if (g.segments.size() == 1 && g.segments[0].fused != nullptr && !e.stamps_) {
+      const auto& seg = g.segments[0];
+      direct_ = e.nodes_[static_cast<std::size_t>(g.stages[seg.first + seg.count - 1])]->fused_range.get();
+    }
+  }
   void emit(BatchPtr batch) override {
     const auto n = batch->size();
     for (const auto& i : stage_.chain) i->before_batch(stage_.info, n);
@@ -336,6 +343,29 @@ class Execution::SourceCtx final : public SourceContext {
     last_ns_ = t1;
   }
   BatchPtr take_spare() noexcept override { return std::move(spare_); }
+  [[nodiscard]] RangeConsumerBase* direct() noexcept override { return direct_; }
+  [[nodiscard]] std::size_t direct_slice() const noexcept override {
+    const std::size_t b = exec_.pipeline_.options().batch_size;
+    return leaves_ ? b : std::max<std::size_t>(b, 4096);
+  }
+  void emit_direct(std::size_t n, DirectRun run) override {
+    for (const auto& i : stage_.chain) i->before_batch(stage_.info, n);
+    std::int64_t t0 = stage_.timing ? exec_.now_ns() : 0;
+    BatchTally none{};
+    stage_.finish_batch(n, n, none, last_ns_ == 0 ? t0 : last_ns_, t0);
+    std::shared_ptr<Ticket> ticket;
+    if (leaves_) {
+      const auto waited = pool_.acquire(*exec_.clock_);
+      if (waited.count() > 0) {
+        stage_.add_blocked(waited);
+        if (!stage_.chain.empty()) stage_.emit(events::Backpressure{waited});
+        if (stage_.timing) t0 = exec_.now_ns();
+      }
+      ticket = std::make_shared<Ticket>(pool_);
+    }
+    BatchPtr none_in;
+    last_ns_ = exec_.process(group_, none_in, t0, &run, n, std::move(ticket));
+  }
   [[nodiscard]] bool stopping() const noexcept override { return exec_.control_.stopping(); }
   [[nodiscard]] std::size_t batch_size() const noexcept override {
     return exec_.pipeline_.options().batch_size;
@@ -355,6 +385,7 @@ class Execution::SourceCtx final : public SourceContext {
   bool leaves_;
   std::int64_t last_ns_ = 0;
   BatchPtr spare_;
+  RangeConsumerBase* direct_ = nullptr;
 };
 
 void Execution::fail_internal(const std::string& stage, std::exception_ptr e) noexcept {
@@ -416,7 +447,9 @@ void Execution::flush(std::size_t group, std::uint32_t partition, bool timer) no
   }
 }
 
-std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t start_ns) noexcept {
+std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t start_ns,
+                                const DirectRun* direct, std::size_t direct_n,
+                                std::shared_ptr<Ticket> ticket) noexcept {
   const auto& g = plan_.groups[group];
   const StageRuntime* current = nullptr;
   const auto& head = *stages_[static_cast<std::size_t>(g.stages.front())];
@@ -428,7 +461,7 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
     std::array<BatchTally, max_segment> tallies;
     std::array<std::uint64_t, max_segment + 1> counts;
     for (const auto& seg : g.segments) {
-      const std::size_t in = b->size();
+      const std::size_t in = direct != nullptr ? direct_n : b->size();
       for (std::size_t k = 0; k < seg.count; ++k) {
         tallies[k] = BatchTally{};
         auto& st = *stages_[static_cast<std::size_t>(g.stages[seg.first + k])];
@@ -437,7 +470,11 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
         for (const auto& i : st.chain) i->before_batch(st.info, in);
       }
       BatchPtr out;
-      if (seg.fused != nullptr) {
+      if (direct != nullptr) {
+        out = direct->call(direct->self, sts.data(), tallies.data(), counts.data());
+        if (out) out->ticket = std::move(ticket);
+        direct = nullptr;
+      } else if (seg.fused != nullptr) {
         out = seg.fused->run(b, sts.data(), tallies.data(), counts.data());
       } else {
         out = nodes_[static_cast<std::size_t>(g.stages[seg.first])]->kernel->apply(std::move(b), *sts[0],

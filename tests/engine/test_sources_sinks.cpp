@@ -478,3 +478,32 @@ TEST_CASE("an async sink after a serial stage keeps the input order exactly") {
   CHECK(r.stage("async_sink#1").items_out == input.size());
   CHECK(r.stage("async_sink#1").items_in == input.size());
 }
+
+TEST_CASE("a range source runs the fused chain after it over slices of the range, with no batches") {
+  std::vector<int> in(10000);
+  for (int i = 0; i < 10000; ++i) in[static_cast<std::size_t>(i)] = i;
+  long sum = 0;
+  weir::Pipeline p("direct");
+  p.source(in).map([](int x) { return x * 3; }).filter([](int x) { return x % 2 == 0; }).sink([&sum](int x) {
+    sum += x;
+  });
+  const auto rep = p.run();
+  long want = 0;
+  for (int x : in) want += (x * 3) % 2 == 0 ? x * 3 : 0;
+  CHECK(sum == want);
+  CHECK(rep.stage("range#0").items_out == 10000);
+  CHECK(rep.stage("filter#2").filtered == 5000);
+  CHECK(rep.stage("sink#3").items_in == 5000);
+  // Nothing leaves the source's thread, so the slices are 4096 items, not 256-item batches.
+  CHECK(rep.stage("map#1").batches == 3);
+}
+
+TEST_CASE("a viewed container is read in place and left as it was") {
+  std::vector<std::string> in{"a", "b", "c"};
+  std::vector<std::string> out;
+  weir::Pipeline p("view");
+  p.source(in).map([](std::string s) { return s + "!"; }).sink(weir::collect_into(out));
+  p.run();
+  CHECK(in == std::vector<std::string>{"a", "b", "c"});
+  CHECK(out == std::vector<std::string>{"a!", "b!", "c!"});
+}

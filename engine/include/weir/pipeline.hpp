@@ -193,8 +193,11 @@ class Pipeline {
   auto source(R&& range) {
     using V = decltype(std::views::all(std::forward<R>(range)));
     using T = std::remove_cvref_t<std::ranges::range_reference_t<V>>;
-    return add_source<T>("range",
-                         std::make_shared<ops::RangeSource<V>>(std::views::all(std::forward<R>(range))));
+    const int id = add_source_node(
+        "range", std::make_shared<ops::RangeSource<V>>(std::views::all(std::forward<R>(range))));
+    // The stateless operators that follow can read the range directly on the source's thread.
+    using F = detail::RangeFusion<V, T>;
+    return Stream<T, F>(this, id, std::make_shared<const F>());
   }
   /// A source calling a generator until it returns std::nullopt.
   template <class F>
@@ -465,6 +468,7 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
       auto f = chain_->extend(std::move(op), id);
       node.fused = f->kernel();
       node.fused_ids = f->ids;
+      node.fused_range = f->range_kernel();
       return std::pair{id, std::move(f)};
     }
   }

@@ -9,7 +9,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
+#include <ranges>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -66,6 +68,34 @@ class FusedKernel final : public FusedBase {
   explicit FusedKernel(std::tuple<Ops...> ops) : ops_(std::move(ops)) {}
 
   [[nodiscard]] std::size_t size() const noexcept override { return N; }
+
+  /// Runs the items [first, last) of a source's range through the chain, with no batch in between:
+  /// moved into the first operator when `movable` (an owned container, or a range yielding values)
+  /// and no stage needs failed items kept, otherwise passed as const&. Returns the output batch (null
+  /// for a sink or when nothing came out); counts as run() does.
+  template <class It>
+  BatchPtr run_range(It first, It last, bool movable, StageRuntime* const* stages, BatchTally* tallies,
+                     std::uint64_t* in) {
+    bool keep = !movable;
+    for (std::size_t k = 0; k < N; ++k) keep = keep || stages[k]->keeps_failed_items();
+    std::array<OpCtx, N> ctx;
+    for (std::size_t k = 0; k < N; ++k) ctx[k] = OpCtx{stages[k], &tallies[k], 0};
+    in[0] = static_cast<std::uint64_t>(std::ranges::distance(first, last));
+    BatchPtr out;
+    if constexpr (is_sink) {
+      keep ? loop_range<true>(first, last, ctx, [](auto&&) {})
+           : loop_range<false>(first, last, ctx, [](auto&&) {});
+    } else {
+      auto fresh = std::make_shared<Batch<Out>>();
+      auto& dst = fresh->items;
+      dst.reserve(static_cast<std::size_t>(in[0]));
+      auto put = [&dst](auto&& y) { dst.push_back(std::forward<decltype(y)>(y)); };
+      keep ? loop_range<true>(first, last, ctx, put) : loop_range<false>(first, last, ctx, put);
+      if (!dst.empty()) out = std::move(fresh);
+    }
+    count<0>(ctx, in);
+    return out;
+  }
 
   BatchPtr run(BatchPtr& batch, StageRuntime* const* stages, BatchTally* tallies,
                std::uint64_t* in) override {
@@ -129,6 +159,18 @@ class FusedKernel final : public FusedBase {
     }
   }
 
+  template <bool Keep, class It, class Put>
+  void loop_range(It first, It last, std::array<OpCtx, N>& ctx, Put&& put) {
+    for (; first != last; ++first) {
+      if constexpr (Keep) {
+        const In& x = *first;
+        push<0, Keep>(x, ctx, put);
+      } else {
+        push<0, Keep>(In(std::move(*first)), ctx, put);
+      }
+    }
+  }
+
   template <std::size_t K, bool Keep, class X, class Put>
   void push(X&& x, std::array<OpCtx, N>& ctx, Put& put) {
     if constexpr (K == N) {
@@ -153,6 +195,36 @@ class FusedKernel final : public FusedBase {
   std::tuple<Ops...> ops_;
 };
 
+/// A fused chain that reads straight from a range source (see RangeFusion). The non-template base
+/// lets the source find the one typed for its range.
+class RangeConsumerBase {
+ public:
+  virtual ~RangeConsumerBase() = default;
+};
+
+template <class R>
+class RangeConsumer : public RangeConsumerBase {
+ public:
+  using iterator = std::ranges::iterator_t<R>;
+  /// As FusedKernel::run_range.
+  virtual BatchPtr run_range(iterator first, iterator last, bool movable, StageRuntime* const* stages,
+                             BatchTally* tallies, std::uint64_t* in) = 0;
+};
+
+template <class R, class In, class... Ops>
+class FusedRangeKernel final : public RangeConsumer<R> {
+ public:
+  explicit FusedRangeKernel(std::tuple<Ops...> ops) : fused_(std::move(ops)) {}
+  BatchPtr run_range(typename RangeConsumer<R>::iterator first, typename RangeConsumer<R>::iterator last,
+                     bool movable, StageRuntime* const* stages, BatchTally* tallies,
+                     std::uint64_t* in) override {
+    return fused_.run_range(first, last, movable, stages, tallies, in);
+  }
+
+ private:
+  FusedKernel<In, Ops...> fused_;
+};
+
 /// The chain a Stream carries: the operators since the last fusion boundary and their stage ids.
 template <class In, class... Ops>
 struct Fusion {
@@ -169,6 +241,30 @@ struct Fusion {
   }
   [[nodiscard]] std::shared_ptr<FusedBase> kernel() const {
     return std::make_shared<FusedKernel<In, Ops...>>(ops);
+  }
+  [[nodiscard]] std::shared_ptr<RangeConsumerBase> range_kernel() const { return nullptr; }
+};
+
+/// A chain that starts at a range source of type R: besides the batch kernel, it makes one that
+/// the source's thread runs over slices of the range directly.
+template <class R, class In, class... Ops>
+struct RangeFusion {
+  using input = In;
+  std::tuple<Ops...> ops;
+  std::vector<int> ids;
+
+  template <class Op>
+  [[nodiscard]] std::shared_ptr<const RangeFusion<R, In, Ops..., Op>> extend(Op op, int id) const {
+    std::vector<int> more = ids;
+    more.push_back(id);
+    return std::make_shared<const RangeFusion<R, In, Ops..., Op>>(
+        RangeFusion<R, In, Ops..., Op>{std::tuple_cat(ops, std::tuple<Op>(std::move(op))), std::move(more)});
+  }
+  [[nodiscard]] std::shared_ptr<FusedBase> kernel() const {
+    return std::make_shared<FusedKernel<In, Ops...>>(ops);
+  }
+  [[nodiscard]] std::shared_ptr<RangeConsumerBase> range_kernel() const {
+    return std::make_shared<FusedRangeKernel<R, In, Ops...>>(ops);
   }
 };
 

@@ -41,6 +41,8 @@ struct LogicalNode {
   /// The chain of stateless stages ending here, fused into one loop, and the stages it covers.
   std::shared_ptr<FusedBase> fused;
   std::vector<int> fused_ids;
+  /// The same chain reading straight from its range source, when it starts at one.
+  std::shared_ptr<RangeConsumerBase> fused_range;
 };
 
 }  // namespace weir::detail

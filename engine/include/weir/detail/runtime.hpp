@@ -237,6 +237,15 @@ class Partitioner {
   return static_cast<std::size_t>((h >> 32) % n);
 }
 
+/// A call that runs a slice of a source's range through the fused chain after it (see
+/// RangeConsumer): `call(self, stages, tallies, counts)` returns the chain's output batch or null.
+struct DirectRun {
+  void* self;
+  BatchPtr (*call)(void* self, StageRuntime* const* stages, BatchTally* tallies, std::uint64_t* counts);
+};
+
+class RangeConsumerBase;
+
 /// What a source's thread uses to hand batches to the graph.
 class SourceContext {
  public:
@@ -250,6 +259,13 @@ class SourceContext {
   [[nodiscard]] virtual StageRuntime& stage() noexcept = 0;
   /// A batch of this source's type that came back unreferenced from the last emit, or null.
   virtual BatchPtr take_spare() noexcept { return nullptr; }
+  /// The fused chain that follows the source on its thread, when it can read the source's range
+  /// directly (no batch in between), or null.
+  [[nodiscard]] virtual RangeConsumerBase* direct() noexcept { return nullptr; }
+  /// Items per direct() slice: larger than a batch when nothing leaves the source's thread.
+  [[nodiscard]] virtual std::size_t direct_slice() const noexcept { return batch_size(); }
+  /// Hands `n` items to the graph through direct(): `run` feeds them to the chain.
+  virtual void emit_direct(std::size_t /*n*/, DirectRun /*run*/) {}
 };
 
 /// An empty batch for a source: the one its last emit gave back, or a new one.

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "weir/detail/fusion.hpp"
 #include "weir/detail/runtime.hpp"
 
 namespace weir::ops {
@@ -42,6 +43,12 @@ class RangeSource final : public detail::SourceBase {
   explicit RangeSource(R range) : range_(std::move(range)) {}
 
   void run(detail::SourceContext& ctx) override {
+    if constexpr (std::ranges::random_access_range<R> && std::ranges::sized_range<R>) {
+      if (auto* c = dynamic_cast<detail::RangeConsumer<R>*>(ctx.direct())) {
+        run_direct(ctx, *c);
+        return;
+      }
+    }
     const std::size_t cap = ctx.batch_size();
     auto it = std::ranges::begin(range_);
     auto end = std::ranges::end(range_);
@@ -71,6 +78,32 @@ class RangeSource final : public detail::SourceBase {
   }
 
  private:
+  /// The fused chain after the source reads slices of the range in place: no batch is filled.
+  void run_direct(detail::SourceContext& ctx, detail::RangeConsumer<R>& consumer) {
+    using It = std::ranges::iterator_t<R>;
+    struct Slice {
+      detail::RangeConsumer<R>* consumer;
+      It first;
+      It last;
+    };
+    constexpr bool movable = owns_elements || !std::is_lvalue_reference_v<std::ranges::range_reference_t<R>>;
+    const std::size_t slice = ctx.direct_slice();
+    auto it = std::ranges::begin(range_);
+    const auto end = std::ranges::end(range_);
+    while (it != end && !ctx.stopping()) {
+      const auto left = static_cast<std::size_t>(end - it);
+      const auto take = left < slice ? left : slice;
+      Slice s{&consumer, it, it + static_cast<std::ptrdiff_t>(take)};
+      ctx.emit_direct(take, detail::DirectRun{&s, [](void* self, detail::StageRuntime* const* stages,
+                                                     detail::BatchTally* tallies, std::uint64_t* counts) {
+                                                auto& sl = *static_cast<Slice*>(self);
+                                                return sl.consumer->run_range(sl.first, sl.last, movable,
+                                                                              stages, tallies, counts);
+                                              }});
+      it = s.last;
+    }
+  }
+
   R range_;
 };
 
