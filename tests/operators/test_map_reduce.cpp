@@ -156,3 +156,23 @@ TEST_CASE("items whose map function throws go to the map_reduce stage's dead-let
   CHECK(dead[0].stage == "count");
   CHECK(rep.stage("count").dead_lettered == 2);
 }
+
+TEST_CASE("map_reduce keys may be pairs") {
+  std::vector<std::pair<std::string, std::string>> in{{"MI", "CA"}, {"MI", "CA"}, {"CA", "MI"}};
+  std::vector<std::pair<std::pair<std::string, std::string>, long>> out;
+  weir::Pipeline p("pair-keys");
+  p.source(in)
+      .map_reduce(
+          [](const std::pair<std::string, std::string>& r) {
+            return std::pair{r, 1L};
+          },
+          [](long a, long b) { return a + b; })
+      .parallelism(2)
+      .sink(weir::collect_into(out));
+  p.run();
+  std::sort(out.begin(), out.end());
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].first.first == "CA");
+  CHECK(out[0].second == 1);
+  CHECK(out[1].second == 2);
+}

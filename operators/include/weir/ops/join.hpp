@@ -98,7 +98,7 @@ class LookupJoinKernel final : public detail::Kernel {
   KeyA key_a_;
   Combine combine_;
   JoinOptions options_;
-  std::unordered_map<K, R> rows_;
+  std::unordered_map<K, R, KeyHash<K>> rows_;
 };
 
 }  // namespace weir::ops

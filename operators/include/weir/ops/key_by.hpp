@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -16,12 +17,44 @@
 
 namespace weir {
 
-/// A key function for `key_by`: takes a const T& and returns a key that std::hash and == accept.
+/// The hash keyed stages use: std::hash, and for std::pair and std::tuple a combination of the
+/// hashes of their members (so a pair of strings is a key as it is). Specialise it for your types.
+template <class K>
+struct KeyHash : std::hash<K> {};
+
+namespace detail {
+inline std::size_t hash_combine(std::size_t seed, std::size_t h) noexcept {
+  return seed ^ (h + 0x9E3779B97F4A7C15ULL + (seed << 6) + (seed >> 2));
+}
+}  // namespace detail
+
+template <class A, class B>
+struct KeyHash<std::pair<A, B>> {
+  std::size_t operator()(const std::pair<A, B>& p) const {
+    return detail::hash_combine(KeyHash<A>{}(p.first), KeyHash<B>{}(p.second));
+  }
+};
+
+template <class... Ts>
+struct KeyHash<std::tuple<Ts...>> {
+  std::size_t operator()(const std::tuple<Ts...>& t) const {
+    return std::apply(
+        [](const auto&... x) {
+          std::size_t seed = 0;
+          ((seed = detail::hash_combine(seed, KeyHash<std::remove_cvref_t<decltype(x)>>{}(x))), ...);
+          return seed;
+        },
+        t);
+  }
+};
+
+/// A key function for `key_by`: takes a const T& and returns a key that weir::KeyHash (std::hash, or
+/// pairs and tuples of hashable types) and == accept.
 /// It may return a reference into the item (no copy is made until a new key is stored).
 template <class F, class T>
 concept KeyFn = std::copy_constructible<F> && std::invocable<F&, const T&> && requires(F& f, const T& x) {
   {
-    std::hash<std::remove_cvref_t<std::invoke_result_t<F&, const T&>>>{}(std::invoke(f, x))
+    KeyHash<std::remove_cvref_t<std::invoke_result_t<F&, const T&>>>{}(std::invoke(f, x))
     } -> std::convertible_to<std::size_t>;
   { std::invoke(f, x) == std::invoke(f, x) } -> std::convertible_to<bool>;
 };
@@ -118,7 +151,7 @@ class KeyPartitioner final : public detail::Partitioner {
   static constexpr std::int64_t lowest = std::numeric_limits<std::int64_t>::min() / 4;
   mutable F key_;
   mutable TimeF time_;
-  std::hash<key_t<F, T>> hash_{};
+  KeyHash<key_t<F, T>> hash_{};
   mutable std::atomic<std::int64_t> high_{lowest};
 };
 

@@ -20,6 +20,7 @@
 
 #include "weir/clock.hpp"
 #include "weir/detail/runtime.hpp"
+#include "weir/ops/key_by.hpp"
 
 namespace weir {
 
@@ -134,7 +135,7 @@ class MapShuffle final : public detail::Partitioner {
   mutable MapF fn_;
   std::shared_ptr<Clock> clock_;
   std::shared_ptr<MapReduceStats> stats_;
-  std::hash<K> hash_{};
+  KeyHash<K> hash_{};
 };
 
 /// The reduce phase: one hash map per partition folds the values of each key with `reduce(V, V) -> V`;
@@ -210,7 +211,7 @@ class ReduceKernel final : public detail::Kernel {
     std::uint64_t size = 0;  ///< values reduced into it
   };
   struct Part {
-    std::unordered_map<K, Group> values;
+    std::unordered_map<K, Group, KeyHash<K>> values;
     std::uint64_t pairs = 0;
     std::int64_t reduce_ns = 0;
   };

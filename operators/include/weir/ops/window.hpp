@@ -237,7 +237,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     std::int64_t first_ns = 0;  ///< count windows: stamps of the first and the latest item
     std::int64_t last_ns = 0;
   };
-  using Keys = std::unordered_map<K, Cell>;
+  using Keys = std::unordered_map<K, Cell, KeyHash<K>>;
   struct Part {
     std::map<std::int64_t, Keys> windows;  ///< open time windows by start
     std::int64_t last_start = std::numeric_limits<std::int64_t>::min();

@@ -91,7 +91,7 @@ class WindowJoinKernel final : public detail::Kernel {
     std::vector<R> b;
   };
   struct Part {
-    std::map<std::int64_t, std::unordered_map<K, Group>> windows;
+    std::map<std::int64_t, std::unordered_map<K, Group, KeyHash<K>>> windows;
     std::int64_t seen[2] = {lowest, lowest};  ///< highest time known on each side
   };
   static constexpr std::int64_t lowest = std::numeric_limits<std::int64_t>::min() / 4;
