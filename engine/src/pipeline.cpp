@@ -197,6 +197,8 @@ class Execution {
 
   RunReport run();
   void cancel() noexcept { control_.request_stop(RunStatus::cancelled); }
+  /// The run so far, from the live counters; any thread.
+  Snapshot snapshot() const;
   std::thread runner_;
   std::exception_ptr runner_error_;
   std::optional<RunReport> runner_report_;
@@ -212,7 +214,8 @@ class Execution {
   void forward(const Group& g, BatchPtr b);
   void run_source(std::size_t group) noexcept;
   void fail_internal(const std::string& stage, std::exception_ptr e) noexcept;
-  RunReport report(std::chrono::nanoseconds wall) const;
+  RunReport report(std::chrono::nanoseconds wall,
+                   std::vector<std::array<std::uint64_t, histogram_buckets>>* hists = nullptr) const;
   [[nodiscard]] std::int64_t now_ns() const {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->steady_now().time_since_epoch())
         .count();
@@ -231,6 +234,8 @@ class Execution {
   std::unique_ptr<tbb::task_arena> arena_;
   std::unique_ptr<tbb::flow::graph> graph_;      // declared before the nodes: destroyed after them
   std::vector<std::unique_ptr<FlowNode>> flow_;  // per group; null for sources
+  std::atomic<int> phase_{static_cast<int>(RunPhase::idle)};  // for snapshots
+  std::atomic<std::int64_t> start_ns_{0}, wall_ns_{-1};
 };
 
 std::string Execution::make_run_id() {
@@ -375,6 +380,8 @@ void Execution::run_source(std::size_t group) noexcept {
 
 RunReport Execution::run() {
   const auto t_start = clock_->steady_now();
+  start_ns_.store(now_ns());
+  phase_.store(static_cast<int>(RunPhase::running));
   arena_ = std::make_unique<tbb::task_arena>(threads_);
   flow_.resize(plan_.groups.size());
   pools_.resize(plan_.groups.size());
@@ -440,6 +447,8 @@ RunReport Execution::run() {
   }
 
   auto rep = report(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->steady_now() - t_start));
+  wall_ns_.store(rep.wall.count());
+  phase_.store(static_cast<int>(RunPhase::finished));
   for (std::size_t i = 0; i < stages_.size(); ++i) {
     for (const auto& ic : stages_[i]->chain) {
       try {
@@ -457,7 +466,21 @@ RunReport Execution::run() {
   return rep;
 }
 
-RunReport Execution::report(std::chrono::nanoseconds wall) const {
+Snapshot Execution::snapshot() const {
+  static_assert(histogram_buckets == batch_histogram_buckets);
+  Snapshot s;
+  s.phase = static_cast<RunPhase>(phase_.load());
+  const std::int64_t wall = wall_ns_.load();
+  const std::int64_t elapsed = wall >= 0                      ? wall
+                               : s.phase == RunPhase::running ? now_ns() - start_ns_.load()
+                                                              : 0;
+  s.report = report(std::chrono::nanoseconds{elapsed}, &s.batch_histogram);
+  for (const auto& n : nodes_) s.inputs.push_back(n->inputs);
+  return s;
+}
+
+RunReport Execution::report(std::chrono::nanoseconds wall,
+                            std::vector<std::array<std::uint64_t, histogram_buckets>>* hists) const {
   RunReport r;
   r.pipeline = pipeline_.name();
   r.run_id = run_id_;
@@ -492,6 +515,7 @@ RunReport Execution::report(std::chrono::nanoseconds wall) const {
       for (std::size_t b = 0; b < hist.size(); ++b) hist[b] += get(slot->batch_ns_log2[b]);
     }
     if (last > first) s.wall = std::chrono::nanoseconds{last - first};
+    if (hists != nullptr) hists->push_back(hist);
     std::uint64_t total = 0;
     for (auto h : hist) total += h;
     auto pct = [&](double q) {
@@ -538,6 +562,38 @@ RunReport finish(RunReport r) {
 }  // namespace detail
 
 // -----------------------------------------------------------------------------------------------------
+// Live view
+
+std::string_view to_string(RunPhase p) noexcept {
+  switch (p) {
+    case RunPhase::idle:
+      return "idle";
+    case RunPhase::running:
+      return "running";
+    case RunPhase::finished:
+      return "finished";
+  }
+  return "unknown";
+}
+
+Snapshot LiveView::snapshot() const {
+  const std::lock_guard lock(mutex_);
+  if (exec_ == nullptr) return last_;
+  return exec_->snapshot();
+}
+
+void LiveView::bind(const detail::Execution* e) {
+  const std::lock_guard lock(mutex_);
+  exec_ = e;
+}
+
+void LiveView::unbind() {
+  const std::lock_guard lock(mutex_);
+  if (exec_ != nullptr) last_ = exec_->snapshot();
+  exec_ = nullptr;
+}
+
+// -----------------------------------------------------------------------------------------------------
 // Builder
 
 namespace {
@@ -547,7 +603,9 @@ void check_name(const std::string& n) {
 }  // namespace
 
 Pipeline::Pipeline(std::string name, PipelineOptions options)
-    : name_(std::move(name)), options_(std::move(options)) {
+    : name_(std::move(name)),
+      options_(std::move(options)),
+      live_(std::make_shared<LiveView>(LiveView::Token{}, name_)) {
   if (name_.empty()) throw std::invalid_argument("a pipeline needs a name");
   if (options_.batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   if (options_.threads < 0) throw std::invalid_argument("threads cannot be negative");
@@ -558,6 +616,7 @@ Pipeline::~Pipeline() {
     exec_->cancel();
     exec_->runner_.join();
   }
+  live_->unbind();  // views that outlive the pipeline keep its last snapshot
 }
 
 void Pipeline::check_building() const {
@@ -612,6 +671,7 @@ RunReport Pipeline::run() {
 void Pipeline::start() {
   check_building();
   exec_ = std::make_unique<detail::Execution>(*this, nodes_, hooks_);
+  live_->bind(exec_.get());
   auto* e = exec_.get();
   e->runner_ = std::thread([e] {
     try {

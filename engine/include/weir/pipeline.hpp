@@ -29,6 +29,7 @@
 #include "weir/ops/sinks.hpp"
 #include "weir/ops/sources.hpp"
 #include "weir/report.hpp"
+#include "weir/snapshot.hpp"
 
 namespace weir {
 
@@ -204,6 +205,10 @@ class Pipeline {
   [[nodiscard]] std::string explain() const;
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] const PipelineOptions& options() const noexcept { return options_; }
+  /// The live counters of this pipeline's run, for telemetry backends; thread-safe, may outlive the pipeline.
+  [[nodiscard]] std::shared_ptr<const LiveView> live() const noexcept { return live_; }
+  /// The run as it is now (see LiveView::snapshot); callable from any thread.
+  [[nodiscard]] Snapshot snapshot() const { return live_->snapshot(); }
 
   // Builder internals used by Stream; not API.
   detail::LogicalNode& node(int id);
@@ -222,6 +227,7 @@ class Pipeline {
   std::vector<detail::LogicalNode::Hook> hooks_;
   int hook_order_ = 0;
   std::unique_ptr<detail::Execution> exec_;
+  std::shared_ptr<LiveView> live_;
   friend class detail::StageRef;
 };
 
