@@ -70,6 +70,7 @@ struct Segment {
 };
 
 inline constexpr std::size_t max_segment = max_fused_ops + 1;  // a full chain plus its sink
+inline constexpr std::size_t default_batch_size = 256;
 
 /// An edge between groups: which output of the group's last stage, into which input of the next.
 struct Edge {
@@ -241,6 +242,8 @@ class Execution {
 
   RunReport run();
   void cancel() noexcept { control_.request_stop(RunStatus::cancelled); }
+  /// The run so far, from the live counters; any thread.
+  Snapshot snapshot() const;
   std::thread runner_;
   std::exception_ptr runner_error_;
   std::optional<RunReport> runner_report_;
@@ -267,7 +270,8 @@ class Execution {
   void run_timer(std::vector<std::size_t> groups);
   void run_source(std::size_t group) noexcept;
   void fail_internal(const std::string& stage, std::exception_ptr e) noexcept;
-  RunReport report(std::chrono::nanoseconds wall) const;
+  RunReport report(std::chrono::nanoseconds wall,
+                   std::vector<std::array<std::uint64_t, histogram_buckets>>* hists = nullptr) const;
   [[nodiscard]] std::int64_t now_ns() const {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->steady_now().time_since_epoch())
         .count();
@@ -290,6 +294,8 @@ class Execution {
   std::unique_ptr<tbb::task_arena> arena_;
   std::unique_ptr<tbb::flow::graph> graph_;  // declared before the nodes: destroyed after them
   std::vector<std::vector<std::unique_ptr<FlowNode>>> flow_;  // per group, per partition; none for sources
+  std::atomic<int> phase_{static_cast<int>(RunPhase::idle)};  // for snapshots
+  std::atomic<std::int64_t> start_ns_{0}, wall_ns_{-1};
 };
 
 std::string Execution::make_run_id() {
@@ -346,7 +352,7 @@ class Execution::SourceCtx final : public SourceContext {
   [[nodiscard]] RangeConsumerBase* direct() noexcept override { return direct_; }
   [[nodiscard]] std::size_t direct_slice() const noexcept override {
     const std::size_t b = exec_.pipeline_.options().batch_size;
-    return leaves_ ? b : std::max<std::size_t>(b, 4096);
+    return b > 0 ? b : leaves_ ? default_batch_size : std::size_t{4096};
   }
   void emit_direct(std::size_t n, DirectRun run) override {
     for (const auto& i : stage_.chain) i->before_batch(stage_.info, n);
@@ -368,7 +374,8 @@ class Execution::SourceCtx final : public SourceContext {
   }
   [[nodiscard]] bool stopping() const noexcept override { return exec_.control_.stopping(); }
   [[nodiscard]] std::size_t batch_size() const noexcept override {
-    return exec_.pipeline_.options().batch_size;
+    const std::size_t b = exec_.pipeline_.options().batch_size;
+    return b > 0 ? b : default_batch_size;
   }
   [[nodiscard]] std::chrono::nanoseconds linger() const noexcept override {
     return exec_.pipeline_.options().linger;
@@ -530,6 +537,8 @@ void Execution::run_timer(std::vector<std::size_t> groups) {
 
 RunReport Execution::run() {
   const auto t_start = clock_->steady_now();
+  start_ns_.store(now_ns());
+  phase_.store(static_cast<int>(RunPhase::running));
   arena_ = std::make_unique<tbb::task_arena>(threads_);
   flow_.resize(plan_.groups.size());
   pools_.resize(plan_.groups.size());
@@ -626,6 +635,8 @@ RunReport Execution::run() {
   }
 
   auto rep = report(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->steady_now() - t_start));
+  wall_ns_.store(rep.wall.count());
+  phase_.store(static_cast<int>(RunPhase::finished));
   for (std::size_t i = 0; i < stages_.size(); ++i) {
     for (const auto& ic : stages_[i]->chain) {
       try {
@@ -643,7 +654,21 @@ RunReport Execution::run() {
   return rep;
 }
 
-RunReport Execution::report(std::chrono::nanoseconds wall) const {
+Snapshot Execution::snapshot() const {
+  static_assert(histogram_buckets == batch_histogram_buckets);
+  Snapshot s;
+  s.phase = static_cast<RunPhase>(phase_.load());
+  const std::int64_t wall = wall_ns_.load();
+  const std::int64_t elapsed = wall >= 0                      ? wall
+                               : s.phase == RunPhase::running ? now_ns() - start_ns_.load()
+                                                              : 0;
+  s.report = report(std::chrono::nanoseconds{elapsed}, &s.batch_histogram);
+  for (const auto& n : nodes_) s.inputs.push_back(n->inputs);
+  return s;
+}
+
+RunReport Execution::report(std::chrono::nanoseconds wall,
+                            std::vector<std::array<std::uint64_t, histogram_buckets>>* hists) const {
   RunReport r;
   r.pipeline = pipeline_.name();
   r.run_id = run_id_;
@@ -679,6 +704,7 @@ RunReport Execution::report(std::chrono::nanoseconds wall) const {
       for (std::size_t b = 0; b < hist.size(); ++b) hist[b] += get(slot->batch_ns_log2[b]);
     }
     if (last > first) s.wall = std::chrono::nanoseconds{last - first};
+    if (hists != nullptr) hists->push_back(hist);
     std::uint64_t total = 0;
     for (auto h : hist) total += h;
     auto pct = [&](double q) {
@@ -725,6 +751,38 @@ RunReport finish(RunReport r) {
 }  // namespace detail
 
 // -----------------------------------------------------------------------------------------------------
+// Live view
+
+std::string_view to_string(RunPhase p) noexcept {
+  switch (p) {
+    case RunPhase::idle:
+      return "idle";
+    case RunPhase::running:
+      return "running";
+    case RunPhase::finished:
+      return "finished";
+  }
+  return "unknown";
+}
+
+Snapshot LiveView::snapshot() const {
+  const std::lock_guard lock(mutex_);
+  if (exec_ == nullptr) return last_;
+  return exec_->snapshot();
+}
+
+void LiveView::bind(const detail::Execution* e) {
+  const std::lock_guard lock(mutex_);
+  exec_ = e;
+}
+
+void LiveView::unbind() {
+  const std::lock_guard lock(mutex_);
+  if (exec_ != nullptr) last_ = exec_->snapshot();
+  exec_ = nullptr;
+}
+
+// -----------------------------------------------------------------------------------------------------
 // Builder
 
 namespace {
@@ -734,9 +792,10 @@ void check_name(const std::string& n) {
 }  // namespace
 
 Pipeline::Pipeline(std::string name, PipelineOptions options)
-    : name_(std::move(name)), options_(std::move(options)) {
+    : name_(std::move(name)),
+      options_(std::move(options)),
+      live_(std::make_shared<LiveView>(LiveView::Token{}, name_)) {
   if (name_.empty()) throw std::invalid_argument("a pipeline needs a name");
-  if (options_.batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   if (options_.threads < 0) throw std::invalid_argument("threads cannot be negative");
 }
 
@@ -745,6 +804,7 @@ Pipeline::~Pipeline() {
     exec_->cancel();
     exec_->runner_.join();
   }
+  live_->unbind();  // views that outlive the pipeline keep its last snapshot
 }
 
 void Pipeline::check_building() const {
@@ -809,6 +869,7 @@ RunReport Pipeline::run() {
 void Pipeline::start() {
   check_building();
   exec_ = std::make_unique<detail::Execution>(*this, nodes_, hooks_);
+  live_->bind(exec_.get());
   auto* e = exec_.get();
   e->runner_ = std::thread([e] {
     try {

@@ -3,6 +3,7 @@
 // dead_letters.jsonl with its index and the reason. Prints the run report at the end.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <ranges>
 #include <string>
+#include <weir/telemetry/http_server.hpp>
 #include <weir/weir.hpp>
 
 #include "flights.hpp"
@@ -64,7 +66,23 @@ int main(int argc, char** argv) {
   app.add_option("--parallelism", parallelism, "threads for the parse and enrich stages")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  int metrics_port = -1;
+  bool keep_serving = false;
+  auto* port_opt = app.add_option("--metrics-port", metrics_port,
+                                  "serve /metrics, /health, /ready, /live and /dag on 127.0.0.1:P "
+                                  "(0: a free port; off when absent)")
+                       ->check(CLI::Range(0, 65535));
+  app.add_flag("--keep-serving", keep_serving,
+               "keep the endpoints up after the run until SIGINT or SIGTERM, then exit")
+      ->needs(port_opt);
   CLI11_PARSE(app, argc, argv);
+
+  // Blocked before any thread starts, so that only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (keep_serving) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   try {
     const auto airports = flights::AirportTable::load(airports_path);
@@ -75,6 +93,16 @@ int main(int argc, char** argv) {
     DeadLetterFile dead_letters(out_dir / "dead_letters.jsonl", records);
 
     weir::Pipeline p("flights_etl");
+    std::shared_ptr<weir::telemetry::PrometheusCollector> metrics;
+    std::unique_ptr<weir::telemetry::TelemetryServer> server;
+    if (metrics_port >= 0) {
+      metrics = std::make_shared<weir::telemetry::PrometheusCollector>();
+      weir::telemetry::attach(p, metrics);
+      weir::telemetry::ServerOptions so;
+      so.port = metrics_port;
+      server = std::make_unique<weir::telemetry::TelemetryServer>(metrics, so);
+      std::cerr << "flights_etl: metrics at " << server->url() << "/metrics\n";
+    }
     p.source(std::views::iota(std::size_t{0}, records.size()))
         .name("records")
         .map([&records](std::size_t i) { return flights::parse_flight(records[i]); })
@@ -102,12 +130,19 @@ int main(int argc, char** argv) {
     const auto written = report.stage("write_enriched").items_out;
     std::cout << "records " << records.size() << ", enriched " << written << ", dead letters "
               << dead_letters.count() << " -> " << out_dir.string() << "\n";
+    int code = 0;
     if (written + dead_letters.count() != records.size()) {
       std::cerr << "flights_etl: " << records.size() - written - dead_letters.count()
                 << " records unaccounted for\n";
-      return 1;
+      code = 1;
     }
-    return 0;
+    if (keep_serving) {
+      std::cerr << "flights_etl: serving " << server->url() << " until SIGINT or SIGTERM\n";
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      server->stop();
+    }
+    return code;
   } catch (const flights::InputError& e) {
     std::cerr << "flights_etl: " << e.what() << "\n";
     return 2;

@@ -140,7 +140,7 @@ TEST_CASE("items behind the watermark are late: counted, and sent to the late ou
   std::vector<weir::WindowResult<std::string, std::uint64_t>> out;
   std::vector<Ev> late;
   auto events = std::make_shared<WindowEvents>();
-  weir::Pipeline p("late", with_batch(8));
+  weir::Pipeline p("late", with_batch(1));
   p.intercept(events);
   auto counts = p.source(in).key_by(key_of).window(weir::tumbling{10s}).event_time(time_of).count();
   counts.sink(weir::collect_into(out));
@@ -355,4 +355,25 @@ TEST_CASE("the pipeline timer closes processing-time windows while the source is
   std::uint64_t total = 0;
   for (const auto& r : out) total += r.value;
   CHECK(total == 2);
+}
+
+TEST_CASE("whether an item is late does not depend on the partition count") {
+  // One batch: B at day 1 comes after A at day 100. Both are judged against the watermark from
+  // before the batch, so neither is late, on one partition or on several.
+  std::vector<Ev> in{{"A", 100 * 86400}, {"B", 86400}, {"C", 50 * 86400}};
+  for (int parts : {1, 2, 3}) {
+    CAPTURE(parts);
+    std::vector<weir::WindowResult<std::string, std::uint64_t>> out;
+    weir::Pipeline p("late-by-batch", with_batch(8));
+    p.source(in)
+        .key_by(key_of)
+        .window(weir::tumbling{24h})
+        .event_time(time_of, 1h)
+        .count()
+        .parallelism(parts)
+        .sink(weir::collect_into(out));
+    const auto rep = p.run();
+    CHECK(rep.stage("window#1").late == 0);
+    CHECK(out.size() == 3);
+  }
 }

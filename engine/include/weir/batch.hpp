@@ -28,8 +28,10 @@ class AnyBatch {
   /// When the batch left its source, in system-clock nanoseconds since the epoch; set only when a
   /// stage of the pipeline uses it (processing-time windows), 0 otherwise.
   std::int64_t stamp_ns = 0;
-  /// Batches split for a time-windowed stage: the highest item time its partitioner had seen up to
-  /// and with this batch, which carries the watermark to the partition in order with the data.
+  /// Batches split for a time-windowed stage: the highest item time its partitioner had seen before
+  /// this batch and up to and with it, which carry the watermark to the partition in order with the
+  /// data (every item of a batch is judged late or not against the same watermark).
+  std::int64_t time_before_ns = 0;
   std::int64_t time_high_ns = 0;
 };
 using BatchPtr = std::shared_ptr<AnyBatch>;

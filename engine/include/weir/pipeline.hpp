@@ -36,12 +36,15 @@
 #include "weir/ops/window.hpp"
 #include "weir/ops/window_join.hpp"
 #include "weir/report.hpp"
+#include "weir/snapshot.hpp"
 
 namespace weir {
 
 /// Settings of a pipeline; every field has a sane default.
 struct PipelineOptions {
-  std::size_t batch_size = 256;            ///< items per batch
+  /// Items per batch; 0 (the default) means 256 for batches that cross threads and 4096-item slices
+  /// where a range source's fused chain keeps everything on the source's thread.
+  std::size_t batch_size = 0;
   std::chrono::microseconds linger{1000};  ///< a partial batch leaves a source after this long
   std::size_t max_in_flight = 0;           ///< batches a source may have in flight; 0 = 8 per thread
   int threads = 0;                         ///< oneTBB arena size; 0 = all cores
@@ -229,6 +232,10 @@ class Pipeline {
   [[nodiscard]] std::string explain() const;
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] const PipelineOptions& options() const noexcept { return options_; }
+  /// The live counters of this pipeline's run, for telemetry backends; thread-safe, may outlive the pipeline.
+  [[nodiscard]] std::shared_ptr<const LiveView> live() const noexcept { return live_; }
+  /// The run as it is now (see LiveView::snapshot); callable from any thread.
+  [[nodiscard]] Snapshot snapshot() const { return live_->snapshot(); }
 
   // Builder internals used by Stream; not API.
   detail::LogicalNode& node(int id);
@@ -248,6 +255,7 @@ class Pipeline {
   std::vector<detail::LogicalNode::Hook> hooks_;
   int hook_order_ = 0;
   std::unique_ptr<detail::Execution> exec_;
+  std::shared_ptr<LiveView> live_;
   friend class detail::StageRef;
 };
 

@@ -8,6 +8,7 @@
 #include "weir/interceptor.hpp"
 #include "weir/pipeline.hpp"
 #include "weir/report.hpp"
+#include "weir/snapshot.hpp"
 
 namespace weir {
 using ops::PushSource;

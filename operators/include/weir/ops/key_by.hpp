@@ -81,12 +81,13 @@ class KeyPartitioner final : public detail::Partitioner {
   explicit KeyPartitioner(F key, TimeF time = {}) : key_(std::move(key)), time_(std::move(time)) {}
 
   void split(detail::BatchPtr in, std::vector<detail::BatchPtr>& out, std::uint32_t port) const override {
-    const std::int64_t high = track(*in);
+    const auto [before, high] = track(*in);
     const std::size_t n = out.size();
     const bool own = in.use_count() == 1;
     if (n == 1 && own) {
       in->partition = 0;
       in->port = port;
+      in->time_before_ns = before;
       in->time_high_ns = high;
       out[0] = std::move(in);
       return;
@@ -100,6 +101,7 @@ class KeyPartitioner final : public detail::Partitioner {
         auto b = detail::derived_batch<T>(*in, expect);
         b->partition = static_cast<std::uint32_t>(p);
         b->port = port;
+        b->time_before_ns = before;
         b->time_high_ns = high;
         parts[p] = b.get();
         out[p] = std::move(b);
@@ -121,10 +123,11 @@ class KeyPartitioner final : public detail::Partitioner {
     }
   }
 
-  /// Publishes the batch's highest time; returns the highest seen so far (0 without a time).
-  std::int64_t track(const detail::AnyBatch& in) const {
+  /// Publishes the batch's highest time; returns the highest seen before it and with it (0 without a
+  /// time).
+  std::pair<std::int64_t, std::int64_t> track(const detail::AnyBatch& in) const {
     if constexpr (std::is_same_v<TimeF, NoTimestamp>) {
-      return 0;
+      return {0, 0};
     } else {
       std::int64_t batch_high = lowest;
       if constexpr (std::is_same_v<TimeF, BatchStamp>) {
@@ -144,7 +147,7 @@ class KeyPartitioner final : public detail::Partitioner {
       std::int64_t prev = high_.load(std::memory_order_relaxed);
       while (batch_high > prev && !high_.compare_exchange_weak(prev, batch_high, std::memory_order_relaxed)) {
       }
-      return std::max(prev, batch_high);
+      return {prev, std::max(prev, batch_high)};
     }
   }
 

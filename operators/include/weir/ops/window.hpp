@@ -184,15 +184,19 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
       for (auto& x : items) count_item(part, x, in->stamp_ns, out, st, tally);
       return out.finish(st, tally, late_output_);
     }
-    std::int64_t seen = part.seen;
+    // Every item of a batch is judged against the watermark as it stood before the batch (the highest
+    // time this partition or its partitioner upstream had seen), so whether an item is late does not
+    // depend on how its batch was split among partitions. Late: its window's end plus the allowed
+    // lateness is at or below that watermark.
+    const std::int64_t before = std::max(part.seen, in->time_before_ns);
+    const std::int64_t closed_below = before - spec_.out_of_orderness_ns - spec_.lateness_ns;
+    std::int64_t seen = before;
     for (auto& x : items) {
       try {
         const std::int64_t ts = timestamp(x, in->stamp_ns);
         seen = std::max(seen, ts);
         const std::int64_t start = floor_to(ts);
-        // Late: the window closed before the item came (its end, plus the allowed lateness, is at or
-        // below the watermark as it stands with the items seen so far).
-        if (start + spec_.size_ns + spec_.lateness_ns <= seen - spec_.out_of_orderness_ns) {
+        if (start + spec_.size_ns <= closed_below) {
           out.late(x, late_output_, tally);
           continue;
         }

@@ -65,10 +65,13 @@ class WindowJoinKernel final : public detail::Kernel {
   detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
     auto& part = parts_[in->partition];
     const std::size_t side = in->port == 0 ? 0 : 1;
+    // Items are judged late against the watermark as it stood before the batch (see WindowKernel).
+    part.seen[side] = std::max(part.seen[side], in->time_before_ns);
+    const std::int64_t closed_below = watermark(part);
     if (side == 0) {
-      add(part, static_cast<Batch<T>&>(*in).items, key_a_, w_.time_a, 0, st, tally);
+      add(part, static_cast<Batch<T>&>(*in).items, key_a_, w_.time_a, 0, closed_below, st, tally);
     } else {
-      add(part, static_cast<Batch<R>&>(*in).items, key_b_, w_.time_b, 1, st, tally);
+      add(part, static_cast<Batch<R>&>(*in).items, key_b_, w_.time_b, 1, closed_below, st, tally);
     }
     part.seen[side] = std::max(part.seen[side], in->time_high_ns);
     auto out = detail::derived_batch<Out>(*in, 0);
@@ -101,7 +104,7 @@ class WindowJoinKernel final : public detail::Kernel {
   }
 
   template <class X, class KeyF, class TimeF>
-  void add(Part& part, std::vector<X>& items, KeyF& key, TimeF& time, std::size_t side,
+  void add(Part& part, std::vector<X>& items, KeyF& key, TimeF& time, std::size_t side, std::int64_t closed_below,
            detail::StageRuntime& st, detail::BatchTally& tally) {
     for (auto& x : items) {
       try {
@@ -111,7 +114,7 @@ class WindowJoinKernel final : public detail::Kernel {
         part.seen[side] = std::max(part.seen[side], ts);
         std::int64_t start = ts / size_ * size_;
         if (ts % size_ < 0) start -= size_;
-        if (start + size_ <= watermark(part)) {
+        if (start + size_ <= closed_below) {
           ++tally.late;
           continue;
         }

@@ -1,0 +1,48 @@
+#pragma once
+/// \file TelemetryServer: the embedded HTTP endpoints (/metrics, /health, /ready, /live, /dag).
+
+#include <memory>
+#include <string>
+
+#include "weir/telemetry/prometheus.hpp"
+
+namespace weir::telemetry {
+
+/// Where and how a TelemetryServer listens.
+struct ServerOptions {
+  std::string address = "127.0.0.1";  ///< loopback unless told otherwise
+  int port = 0;                       ///< 0 picks a free port (read it back with port())
+  int threads = 8;                    ///< request worker threads
+};
+
+/// An embedded HTTP server (civetweb) for the pipelines a PrometheusCollector watches:
+/// - `/metrics`: the Prometheus text format 0.0.4;
+/// - `/health`: JSON `{"status": "ok" | "degraded" | "down", "pipelines": [...]}` with per-stage state
+///   (503 when down);
+/// - `/ready`: 200 while a watched pipeline runs, 503 before its start and after its end;
+/// - `/live`: 200 while the server runs;
+/// - `/dag`: JSON plan of each pipeline: nodes (fused groups), stages with items in/out, rates and
+///   queue depths, and edges.
+/// Other paths answer 404, other methods than GET and HEAD 405. Starts listening in the constructor
+/// (throws std::runtime_error when it cannot) and logs the address; `stop()` or the destructor
+/// finishes the requests in progress and closes. Thread-safe.
+class TelemetryServer {
+ public:
+  explicit TelemetryServer(std::shared_ptr<PrometheusCollector> collector, ServerOptions options = {});
+  ~TelemetryServer();
+  TelemetryServer(const TelemetryServer&) = delete;
+  TelemetryServer& operator=(const TelemetryServer&) = delete;
+
+  /// The port it listens on (the chosen one when asked for port 0).
+  [[nodiscard]] int port() const noexcept;
+  /// `http://address:port`.
+  [[nodiscard]] std::string url() const;
+  /// Stops listening after the requests in progress; idempotent.
+  void stop() noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace weir::telemetry

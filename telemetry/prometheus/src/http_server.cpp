@@ -1,0 +1,225 @@
+#include "weir/telemetry/http_server.hpp"
+
+#include <civetweb.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace weir::telemetry {
+
+namespace {
+
+const char* reason(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Unknown";
+  }
+}
+
+int reply(mg_connection* conn, int status, std::string_view type, const std::string& body, bool head) {
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+            "Connection: close\r\n\r\n",
+            status, reason(status), static_cast<int>(type.size()), type.data(), body.size());
+  if (!head && !body.empty()) mg_write(conn, body.data(), body.size());
+  return status;
+}
+
+int reply_json(mg_connection* conn, int status, const nlohmann::json& j, bool head) {
+  return reply(conn, status, "application/json", j.dump() + "\n", head);
+}
+
+double secs(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+struct TelemetryServer::Impl {
+  std::shared_ptr<PrometheusCollector> collector;
+  ServerOptions options;
+  std::mutex mutex;  // guards ctx against a concurrent stop()
+  mg_context* ctx = nullptr;
+  int port = 0;
+  std::string start_error;
+
+  static int handle(mg_connection* conn, void* self) { return static_cast<Impl*>(self)->serve(conn); }
+  static int log_message(const mg_connection* conn, const char* message) {
+    const auto* ctx = mg_get_context(conn);
+    auto* self = ctx != nullptr ? static_cast<Impl*>(mg_get_user_data(ctx)) : nullptr;
+    if (self != nullptr && self->ctx == nullptr) self->start_error = message;
+    spdlog::warn("telemetry server: {}", message);
+    return 1;
+  }
+
+  int serve(mg_connection* conn) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    const std::string_view method = ri->request_method != nullptr ? ri->request_method : "";
+    const std::string_view uri = ri->local_uri != nullptr ? ri->local_uri : "";
+    const bool head = method == "HEAD";
+    try {
+      if (uri != "/metrics" && uri != "/health" && uri != "/ready" && uri != "/live" && uri != "/dag") {
+        return reply(conn, 404, "text/plain", "not found\n", head);
+      }
+      if (method != "GET" && !head) return reply(conn, 405, "text/plain", "method not allowed\n", head);
+      if (uri == "/metrics")
+        return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", collector->render(), head);
+      if (uri == "/live") return reply_json(conn, 200, {{"status", "alive"}}, head);
+      if (uri == "/ready") {
+        bool running = false;
+        for (const auto& v : collector->pipelines())
+          running = running || v->snapshot().phase == RunPhase::running;
+        return reply_json(conn, running ? 200 : 503, {{"ready", running}}, head);
+      }
+      if (uri == "/health") return health(conn, head);
+      return dag(conn, head);
+    } catch (const std::exception& e) {
+      return reply(conn, 500, "text/plain", std::string("error: ") + e.what() + "\n", head);
+    } catch (...) {
+      return reply(conn, 500, "text/plain", "error\n", head);
+    }
+  }
+
+  int health(mg_connection* conn, bool head) const {
+    auto pipelines = nlohmann::json::array();
+    const auto views = collector->pipelines();
+    std::string status = views.empty() ? "down" : "ok";
+    for (const auto& v : views) {
+      const auto snap = v->snapshot();
+      auto stages = nlohmann::json::array();
+      for (const auto& s : collector->stage_health(snap)) {
+        stages.push_back({{"name", s.name}, {"state", s.state}});
+        if ((s.state == "failing" || s.state == "circuit_open") && status == "ok") status = "degraded";
+      }
+      const bool failed = snap.phase == RunPhase::finished && snap.report.status == RunStatus::failed;
+      if (failed) status = "down";
+      pipelines.push_back({{"name", v->pipeline()},
+                           {"phase", to_string(snap.phase)},
+                           {"status", snap.phase == RunPhase::idle ? "idle" : to_string(snap.report.status)},
+                           {"stages", std::move(stages)}});
+    }
+    return reply_json(conn, status == "down" ? 503 : 200,
+                      {{"status", status}, {"pipelines", std::move(pipelines)}}, head);
+  }
+
+  int dag(mg_connection* conn, bool head) const {
+    auto pipelines = nlohmann::json::array();
+    for (const auto& v : collector->pipelines()) {
+      const auto snap = v->snapshot();
+      const auto& r = snap.report;
+      const double wall = secs(r.wall);
+      auto rate = [wall](std::uint64_t n) { return wall > 0 ? static_cast<double>(n) / wall : 0.0; };
+      auto nodes = nlohmann::json::array();
+      auto stages = nlohmann::json::array();
+      auto edges = nlohmann::json::array();
+      for (std::size_t i = 0; i < r.stages.size(); ++i) {
+        const auto& s = r.stages[i];
+        while (nodes.size() <= static_cast<std::size_t>(s.node)) {
+          nodes.push_back({{"id", nodes.size()},
+                           {"parallelism", 1},
+                           {"fused", false},
+                           {"stages", nlohmann::json::array()}});
+        }
+        auto& node = nodes[static_cast<std::size_t>(s.node)];
+        node["stages"].push_back(s.name);
+        node["parallelism"] = s.parallelism;
+        node["fused"] = node["stages"].size() > 1;
+        stages.push_back({{"name", s.name},
+                          {"kind", s.kind},
+                          {"node", s.node},
+                          {"parallelism", s.parallelism},
+                          {"items_in", s.items_in},
+                          {"items_out", s.items_out},
+                          {"errors", s.errors},
+                          {"items_in_per_second", rate(s.items_in)},
+                          {"items_out_per_second", rate(s.items_out)},
+                          {"queue_depth", queue_depth(snap, i)}});
+        if (i < snap.inputs.size()) {
+          for (int in : snap.inputs[i]) {
+            edges.push_back({{"from", r.stages.at(static_cast<std::size_t>(in)).name}, {"to", s.name}});
+          }
+        }
+      }
+      pipelines.push_back({{"name", v->pipeline()},
+                           {"phase", to_string(snap.phase)},
+                           {"run_id", r.run_id},
+                           {"wall_seconds", wall},
+                           {"nodes", std::move(nodes)},
+                           {"stages", std::move(stages)},
+                           {"edges", std::move(edges)}});
+    }
+    return reply_json(conn, 200, {{"pipelines", std::move(pipelines)}}, head);
+  }
+};
+
+TelemetryServer::TelemetryServer(std::shared_ptr<PrometheusCollector> collector, ServerOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  if (!collector) throw std::invalid_argument("TelemetryServer: the collector cannot be null");
+  if (options.port < 0 || options.port > 65535) throw std::invalid_argument("TelemetryServer: bad port");
+  if (options.threads < 1) throw std::invalid_argument("TelemetryServer: threads must be at least 1");
+  impl_->collector = std::move(collector);
+  impl_->options = options;
+  mg_init_library(0);
+  const std::string ports = options.address + ":" + std::to_string(options.port);
+  const std::string threads = std::to_string(options.threads);
+  const char* opts[] = {
+      "listening_ports", ports.c_str(),       "num_threads", threads.c_str(), "request_timeout_ms",
+      "10000",           "enable_keep_alive", "no",          nullptr};
+  mg_callbacks callbacks{};
+  callbacks.log_message = &Impl::log_message;
+  mg_context* ctx = mg_start(&callbacks, impl_.get(), opts);
+  if (ctx == nullptr) {
+    mg_exit_library();
+    throw std::runtime_error("telemetry server cannot listen on " + ports +
+                             (impl_->start_error.empty() ? "" : ": " + impl_->start_error));
+  }
+  mg_set_request_handler(ctx, "/", &Impl::handle, impl_.get());
+  mg_server_port listening[4];
+  const int n = mg_get_server_ports(ctx, 4, listening);
+  impl_->port = n > 0 ? listening[0].port : options.port;
+  {
+    const std::lock_guard lock(impl_->mutex);
+    impl_->ctx = ctx;
+  }
+  spdlog::info("telemetry server listening on {}", url());
+}
+
+TelemetryServer::~TelemetryServer() {
+  stop();
+}
+
+int TelemetryServer::port() const noexcept {
+  return impl_->port;
+}
+
+std::string TelemetryServer::url() const {
+  return "http://" + impl_->options.address + ":" + std::to_string(impl_->port);
+}
+
+void TelemetryServer::stop() noexcept {
+  mg_context* ctx = nullptr;
+  {
+    const std::lock_guard lock(impl_->mutex);
+    std::swap(ctx, impl_->ctx);
+  }
+  if (ctx == nullptr) return;
+  mg_stop(ctx);  // waits for the worker threads, so every request in progress completes
+  mg_exit_library();
+}
+
+}  // namespace weir::telemetry

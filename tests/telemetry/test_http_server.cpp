@@ -1,0 +1,225 @@
+// Tests of the embedded HTTP server on 127.0.0.1: every endpoint, readiness around a run, unknown
+// paths and methods, a burst of parallel clients, and shutdown. Waits are bounded and only on the
+// real server and pipeline threads.
+#include <curl/curl.h>
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+#include <weir/telemetry/http_server.hpp>
+#include <weir/weir.hpp>
+
+#include "weir_test.hpp"
+
+namespace {
+
+using weir_test::contains;
+using weir_test::eventually;
+
+struct Response {
+  long status = 0;  // 0: no response
+  std::string body;
+  std::string content_type;
+};
+
+std::size_t append(char* data, std::size_t size, std::size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+/// One request with libcurl (a new connection each time), with a 10 s limit.
+Response request(const std::string& url, const char* method = "GET") {
+  Response r;
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return r;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  if (std::string(method) == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+  }
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  if (curl_easy_perform(curl) == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+    char* type = nullptr;
+    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
+    if (type != nullptr) r.content_type = type;
+  }
+  curl_easy_cleanup(curl);
+  return r;
+}
+
+struct CurlGlobal {
+  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+  ~CurlGlobal() { curl_global_cleanup(); }
+};
+const CurlGlobal curl_global;
+
+}  // namespace
+
+TEST_CASE("the server answers every endpoint around a pipeline's run and 404 elsewhere") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::telemetry::TelemetryServer server(prom);
+  REQUIRE(server.port() > 0);
+  CHECK(server.url() == "http://127.0.0.1:" + std::to_string(server.port()));
+  const auto url = server.url();
+
+  // Nothing watched yet.
+  CHECK(request(url + "/live").status == 200);
+  CHECK(request(url + "/ready").status == 503);
+  CHECK(request(url + "/health").status == 503);
+
+  auto push = std::make_shared<weir::PushSource<int>>(64);
+  weir::Pipeline p("served", weir_test::with_batch(4));
+  weir::telemetry::attach(p, prom);
+  std::atomic<int> delivered{0};
+  p.source(push)
+      .name("in")
+      .map([](int x) { return x * 2; })
+      .name("double")
+      .parallelism(2)
+      .filter([](int x) { return x % 3 != 0; })
+      .name("not_three")
+      .parallelism(2)
+      .sink([&](int) { delivered.fetch_add(1); })
+      .name("out");
+  CHECK(request(url + "/ready").status == 503);  // before start
+  p.start();
+  REQUIRE(eventually([&] { return p.snapshot().phase == weir::RunPhase::running; }));
+  for (int i = 0; i < 12; ++i) REQUIRE(push->push(i));
+  REQUIRE(eventually([&] { return delivered.load() == 8; }));
+
+  const auto ready = request(url + "/ready");
+  CHECK(ready.status == 200);
+  CHECK(nlohmann::json::parse(ready.body)["ready"] == true);
+
+  const auto health = request(url + "/health");
+  CHECK(health.status == 200);
+  CHECK(health.content_type == "application/json");
+  const auto h = nlohmann::json::parse(health.body);
+  CHECK(h["status"] == "ok");
+  REQUIRE(h["pipelines"].size() == 1);
+  CHECK(h["pipelines"][0]["name"] == "served");
+  CHECK(h["pipelines"][0]["phase"] == "running");
+  REQUIRE(h["pipelines"][0]["stages"].size() == 4);
+  CHECK(h["pipelines"][0]["stages"][1]["name"] == "double");
+  CHECK(h["pipelines"][0]["stages"][1]["state"] == "running");
+
+  const auto dag = request(url + "/dag");
+  CHECK(dag.status == 200);
+  const auto d = nlohmann::json::parse(dag.body)["pipelines"][0];
+  CHECK(d["phase"] == "running");
+  REQUIRE(d["stages"].size() == 4);
+  CHECK(d["stages"][1]["items_in"] == 12);
+  CHECK(d["stages"][2]["items_out"] == 8);
+  CHECK(d["stages"][3]["items_in"] == 8);
+  CHECK(d["stages"][1]["items_in_per_second"].get<double>() > 0);
+  CHECK(d["edges"].size() == 3);
+  CHECK(d["edges"][0] == nlohmann::json{{"from", "in"}, {"to", "double"}});
+  // map and filter share parallelism 2: one fused node between the source's and the sink's.
+  REQUIRE(d["nodes"].size() == 3);
+  CHECK(d["nodes"][1]["fused"] == true);
+  CHECK(d["nodes"][1]["stages"] == nlohmann::json{"double", "not_three"});
+  CHECK(d["nodes"][1]["parallelism"] == 2);
+
+  const auto metrics = request(url + "/metrics");
+  CHECK(metrics.status == 200);
+  CHECK(metrics.content_type == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(contains(metrics.body, "weir_stage_items_in_total{pipeline=\"served\",stage=\"double\"} 12\n"));
+  CHECK(contains(metrics.body, "weir_pipeline_running{pipeline=\"served\"} 1\n"));
+
+  CHECK(request(url + "/nope").status == 404);
+  CHECK(request(url + "/metrics/more").status == 404);
+  CHECK(request(url + "/").status == 404);
+  CHECK(request(url + "/metrics", "POST").status == 405);
+  const auto head = request(url + "/live", "HEAD");
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
+
+  push->close();
+  (void)p.wait();
+  CHECK(request(url + "/ready").status == 503);  // after the end
+  const auto after = nlohmann::json::parse(request(url + "/health").body);
+  CHECK(after["status"] == "ok");
+  CHECK(after["pipelines"][0]["phase"] == "finished");
+  CHECK(after["pipelines"][0]["stages"][0]["state"] == "done");
+}
+
+TEST_CASE("a failed run makes the health endpoint report down") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::telemetry::TelemetryServer server(prom);
+  weir::Pipeline p("broken");
+  weir::telemetry::attach(p, prom);
+  p.source(std::vector<int>{1, 2, 3})
+      .map([](int x) {
+        if (x == 2) throw std::runtime_error("two");
+        return x;
+      })
+      .name("boom")
+      .sink([](int) {});
+  CHECK_THROWS_AS((void)p.run(), weir::PipelineError);
+  const auto r = request(server.url() + "/health");
+  CHECK(r.status == 503);
+  const auto h = nlohmann::json::parse(r.body);
+  CHECK(h["status"] == "down");
+  CHECK(h["pipelines"][0]["status"] == "failed");
+  CHECK(h["pipelines"][0]["stages"][1]["state"] == "failed");
+}
+
+TEST_CASE("50 parallel clients making 2000 requests in all are all answered") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::Pipeline p("burst", weir_test::with_batch(32));
+  weir::telemetry::attach(p, prom);
+  std::vector<int> items(5000, 1);
+  p.source(items).map([](int x) { return x + 1; }).sink([](int) {});
+  (void)p.run();
+  weir::telemetry::TelemetryServer server(prom);
+  const auto url = server.url();
+  const char* paths[] = {"/metrics", "/health", "/ready", "/live", "/dag"};
+  std::atomic<int> ok{0};
+  std::atomic<int> bad{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 50; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 40; ++i) {
+        const char* path = paths[(c + i) % 5];
+        const auto r = request(url + path);
+        const long want = std::string(path) == "/ready" ? 503 : 200;  // the run has ended
+        (r.status == want && !r.body.empty() ? ok : bad).fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(ok.load() == 2000);
+  CHECK(bad.load() == 0);
+  CHECK(took < std::chrono::seconds{60});
+  CHECK(request(url + "/live").status == 200);  // still serving
+}
+
+TEST_CASE("stop closes the port, is idempotent, and a busy port is an error") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  auto server = std::make_unique<weir::telemetry::TelemetryServer>(prom);
+  const int port = server->port();
+  weir::telemetry::ServerOptions same;
+  same.port = port;
+  CHECK_THROWS_AS(weir::telemetry::TelemetryServer(prom, same), std::runtime_error);
+  CHECK(request(server->url() + "/live").status == 200);
+  server->stop();
+  server->stop();
+  CHECK(request("http://127.0.0.1:" + std::to_string(port) + "/live").status == 0);
+  server.reset();
+  weir::telemetry::ServerOptions bad;
+  bad.port = 70000;
+  CHECK_THROWS_AS(weir::telemetry::TelemetryServer(prom, bad), std::invalid_argument);
+}
