@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <system_error>
@@ -559,12 +560,15 @@ bool canonical_string(std::string_view text, std::size_t& pos, char end, std::st
   return true;
 }
 
-/// `text[pos..)` starts with `literal`; advances `pos` past it.
-bool canonical_literal(std::string_view text, std::size_t& pos, std::string_view literal) {
-  if (text.substr(pos, literal.size()) != literal) {
+/// `text[pos..)` starts with `literal`; advances `pos` past it. The length is a constant, so the
+/// comparison compiles to a few loads instead of a call.
+template <std::size_t N>
+bool canonical_literal(std::string_view text, std::size_t& pos, const char (&literal)[N]) {
+  constexpr std::size_t size = N - 1;
+  if (text.size() - pos < size || std::memcmp(text.data() + pos, literal, size) != 0) {
     return false;
   }
-  pos += literal.size();
+  pos += size;
   return true;
 }
 
