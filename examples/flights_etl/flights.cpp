@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <system_error>
@@ -464,7 +465,7 @@ void write_utc(char* out, std::int64_t unix_seconds) {
 }
 
 /// Appends `text` as a JSON string, escaped the way nlohmann::json::dump does.
-void append_json_string(std::string& out, std::string_view text) {
+void append_json_string_impl(std::string& out, std::string_view text) {
   static constexpr std::string_view hex = "0123456789abcdef";
   out += '"';
   std::size_t plain_from = 0;
@@ -508,13 +509,88 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
-void append_integer(std::string& out, std::int64_t value) {
+void append_integer_impl(std::string& out, std::int64_t value) {
   std::array<char, 24> buffer{};
   const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
   out.append(buffer.data(), result.ptr);
 }
 
+/// The JSON integer at `text[pos]` (`-?(0|[1-9][0-9]{0,8})`, so it fits in 32 bits), followed by
+/// `end`; advances `pos` past `end`. False for anything else, which includes every integer of ten
+/// digits or more (a tenth digit is not `end`), fractions and exponents.
+bool canonical_int(std::string_view text, std::size_t& pos, char end, std::int32_t& out) {
+  std::size_t i = pos;
+  const bool negative = i < text.size() && text[i] == '-';
+  i += negative ? 1 : 0;
+  const std::size_t first = i;
+  std::int32_t value = 0;
+  while (i < text.size() && is_digit(text[i]) && i - first < 9) {
+    value = value * 10 + (text[i] - '0');
+    ++i;
+  }
+  const std::size_t digits = i - first;
+  if (digits == 0 || (digits > 1 && text[first] == '0') || i >= text.size() || text[i] != end) {
+    return false;
+  }
+  out = negative ? -value : value;
+  pos = i + 1;
+  return true;
+}
+
+/// The text of a JSON string at `text[pos]` (after its opening quote) made of printable ASCII
+/// without escapes, up to its closing quote, followed by `end`; advances `pos` past `end`.
+bool canonical_string(std::string_view text, std::size_t& pos, char end, std::string_view& out) {
+  const std::size_t first = pos;
+  std::size_t i = pos;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte == '"') {
+      break;
+    }
+    if (byte < 0x20 || byte >= 0x7f || byte == '\\') {
+      return false;
+    }
+    ++i;
+  }
+  if (i + 1 >= text.size() || text[i + 1] != end) {
+    return false;
+  }
+  out = text.substr(first, i - first);
+  pos = i + 2;
+  return true;
+}
+
+/// `text[pos..)` starts with `literal`; advances `pos` past it. The length is a constant, so the
+/// comparison compiles to a few loads instead of a call.
+template <std::size_t N>
+bool canonical_literal(std::string_view text, std::size_t& pos, const char (&literal)[N]) {
+  constexpr std::size_t size = N - 1;
+  if (text.size() - pos < size || std::memcmp(text.data() + pos, literal, size) != 0) {
+    return false;
+  }
+  pos += size;
+  return true;
+}
+
 }  // namespace
+
+std::string one_line(std::string_view text) {
+  return printable(text);
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  append_json_string_impl(out, text);
+}
+
+void append_integer(std::string& out, std::int64_t value) {
+  append_integer_impl(out, value);
+}
+
+void append_utc(std::string& out, std::int64_t unix_seconds) {
+  std::array<char, utc_size> date{};
+  write_utc(date.data(), unix_seconds);
+  out.append(date.data(), date.size());
+}
 
 // ---------------------------------------------------------------------------
 // AirportTable
@@ -567,6 +643,15 @@ AirportTable AirportTable::from_csv(std::string_view text, std::string_view sour
     }
   }
   return table;
+}
+
+std::vector<Airport> AirportTable::rows() const {
+  std::vector<Airport> out;
+  out.reserve(airports_.size());
+  for (const auto& [code, airport] : airports_) {
+    out.push_back(airport);
+  }
+  return out;
 }
 
 const Airport* AirportTable::find(std::string_view iata) const {
@@ -629,7 +714,44 @@ std::int64_t parse_date(std::string_view text) {
   return days * 86400 + std::int64_t{hour} * 3600 + std::int64_t{minute} * 60;
 }
 
+bool parse_flight_canonical(const RawRecord& record, Flight& out) {
+  // {"date":"…","delay":I,"distance":I,"origin":"…","destination":"…"}: the shape of every record in
+  // the shipped file. Every text accepted here is valid JSON whose fields pass the checks of
+  // parse_flight_json, except perhaps the date, which parse_date checks (first, as there).
+  const std::string_view text = record.json;
+  std::size_t pos = 0;
+  std::string_view date;
+  std::string_view origin;
+  std::string_view destination;
+  std::int32_t delay = 0;
+  std::int32_t distance = 0;
+  if (!canonical_literal(text, pos, R"({"date":")") || !canonical_string(text, pos, ',', date) ||
+      !canonical_literal(text, pos, R"("delay":)") || !canonical_int(text, pos, ',', delay) ||
+      !canonical_literal(text, pos, R"("distance":)") || !canonical_int(text, pos, ',', distance) ||
+      distance < 0 || !canonical_literal(text, pos, R"("origin":")") ||
+      !canonical_string(text, pos, ',', origin) || origin.empty() ||
+      !canonical_literal(text, pos, R"("destination":")") || !canonical_string(text, pos, '}', destination) ||
+      destination.empty() || pos != text.size()) {
+    return false;
+  }
+  out.index = record.index;
+  out.time = parse_date(date);
+  out.delay = delay;
+  out.distance = distance;
+  out.origin.assign(origin);
+  out.destination.assign(destination);
+  return true;
+}
+
 Flight parse_flight(const RawRecord& record) {
+  Flight flight{record.index, 0, 0, 0, {}, {}};
+  if (parse_flight_canonical(record, flight)) {
+    return flight;
+  }
+  return parse_flight_json(record);
+}
+
+Flight parse_flight_json(const RawRecord& record) {
   thread_local simdjson::dom::parser parser;
 
   simdjson::dom::element root;
@@ -699,19 +821,19 @@ void append_json(std::string& out, const EnrichedFlight& flight) {
   out += R"({"date":")";
   out.append(date.data(), date.size());
   out += R"(","delay":)";
-  append_integer(out, f.delay);
+  append_integer_impl(out, f.delay);
   out += R"(,"destination":)";
-  append_json_string(out, f.destination);
+  append_json_string_impl(out, f.destination);
   out += R"(,"destination_state":)";
-  append_json_string(out, flight.destination_state);
+  append_json_string_impl(out, flight.destination_state);
   out += R"(,"distance":)";
-  append_integer(out, f.distance);
+  append_integer_impl(out, f.distance);
   out += R"(,"index":)";
-  append_integer(out, f.index);
+  append_integer_impl(out, f.index);
   out += R"(,"origin":)";
-  append_json_string(out, f.origin);
+  append_json_string_impl(out, f.origin);
   out += R"(,"origin_state":)";
-  append_json_string(out, flight.origin_state);
+  append_json_string_impl(out, flight.origin_state);
   out += '}';
 }
 

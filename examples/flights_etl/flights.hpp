@@ -54,6 +54,9 @@ class AirportTable {
   /// The airport with this IATA code, or nullptr. Does not allocate.
   [[nodiscard]] const Airport* find(std::string_view iata) const;
 
+  /// Every airport, in no particular order (the rows of a lookup join).
+  [[nodiscard]] std::vector<Airport> rows() const;
+
   [[nodiscard]] std::size_t size() const noexcept { return airports_.size(); }
   [[nodiscard]] bool empty() const noexcept { return airports_.empty(); }
 
@@ -96,8 +99,23 @@ struct Flight {
 /// Parses and validates one record; throws RecordError with a short reason
 /// ("malformed json", "not an object", "missing field: X", "wrong type: X",
 /// "out of range: X", "empty field: X", "malformed date: T",
-/// "impossible date: T"). Safe to call from several threads at once.
+/// "impossible date: T"). Tries parse_flight_canonical first and falls back
+/// to parse_flight_json, so the result is always parse_flight_json's. Safe to
+/// call from several threads at once.
 Flight parse_flight(const RawRecord& record);
+
+/// parse_flight with simdjson alone: the definition of what a usable record
+/// is and of every reason. Safe to call from several threads at once.
+Flight parse_flight_json(const RawRecord& record);
+
+/// The fast path of parse_flight for the shape every shipped record has:
+/// exactly `{"date":"…","delay":I,"distance":I,"origin":"…","destination":"…"}`
+/// with no spaces, the keys in this order, strings of printable ASCII without
+/// escapes and integers of at most nine digits. Fills `out` and returns true
+/// for such a text, in which case parse_flight_json would give the same
+/// flight (or throw the same date error); returns false, touching nothing,
+/// for any other text. Thread-safe.
+bool parse_flight_canonical(const RawRecord& record, Flight& out);
 
 /// Parses "YYYY/MM/DD HH:MM" as UTC into Unix seconds; throws RecordError
 /// ("malformed date: T" or "impossible date: T").
@@ -127,6 +145,19 @@ void append_json(std::string& out, const EnrichedFlight& flight);
 /// Unix seconds as RFC 3339 UTC, e.g. "2001-01-14T21:55:00Z". Throws
 /// std::out_of_range outside the years 0000 to 9999.
 std::string format_utc(std::int64_t unix_seconds);
+
+/// Appends format_utc(unix_seconds) to `out`.
+void append_utc(std::string& out, std::int64_t unix_seconds);
+
+/// Appends `text` as a JSON string, escaped the way nlohmann::json::dump does.
+void append_json_string(std::string& out, std::string_view text);
+
+/// `text` made safe for a one-line message: control bytes become \xNN and
+/// anything past 48 characters is cut and marked with "...".
+std::string one_line(std::string_view text);
+
+/// Appends `value` in decimal.
+void append_integer(std::string& out, std::int64_t value);
 
 /// "30s", "15m", "1h", "6h", "1d", "2w" as seconds: a positive whole number
 /// and one unit (s, m, h, d, w). Throws std::invalid_argument otherwise.

@@ -1,69 +1,48 @@
-// flights_etl: reads US flight records and airports, validates and enriches every flight with the
-// states of its airports, writes the enriched flights as JSON lines and every unusable record to
-// dead_letters.jsonl with its index and the reason. Prints the run report at the end.
+// flights_etl: reads US flight records and airports, validates every flight, adds the states of its
+// airports with a lookup join, and writes per event-time window and origin state figures
+// (state_windows.jsonl), per route figures computed with map-reduce (routes.jsonl), and every record
+// it could not use with the reason (dead_letters.jsonl). Prints the run report at the end.
 #include <CLI/CLI.hpp>
 
 #include <csignal>
-#include <cstdio>
+#include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <mutex>
-#include <nlohmann/json.hpp>
-#include <ranges>
+#include <numeric>
 #include <string>
 #include <weir/telemetry/http_server.hpp>
 #include <weir/weir.hpp>
 
+#include "etl.hpp"
 #include "flights.hpp"
 
-namespace {
-
-/// dead_letters.jsonl: one {"index","reason","record"} line per unusable record, from any stage.
-class DeadLetterFile {
- public:
-  DeadLetterFile(const std::filesystem::path& path, const std::vector<flights::RawRecord>& records)
-      : path_(path), out_(path, std::ios::binary), records_(records) {
-    if (!out_) throw flights::InputError("cannot write " + path.string());
-  }
-  void write(std::int64_t index, const std::string& reason) {
-    const auto& raw = records_[static_cast<std::size_t>(index)].json;
-    auto record = nlohmann::json::parse(raw, nullptr, false);
-    if (record.is_discarded()) record = raw;  // not JSON: keep the text as it was
-    const nlohmann::json line{{"index", index}, {"reason", reason}, {"record", std::move(record)}};
-    const std::lock_guard lock(mutex_);
-    out_ << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-    ++count_;
-  }
-  std::uint64_t count() const { return count_; }
-  void flush() {
-    out_.flush();
-    if (!out_) throw std::runtime_error("cannot write " + path_.string());
-  }
-
- private:
-  std::filesystem::path path_;
-  std::ofstream out_;
-  const std::vector<flights::RawRecord>& records_;
-  std::mutex mutex_;
-  std::uint64_t count_ = 0;
-};
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  CLI::App app{"Flights ETL: validate and enrich US flight records with Weir"};
-  std::filesystem::path flights_path = "data/flights-20k.json";
-  std::filesystem::path airports_path = "data/airports.csv";
+  CLI::App app{"Flights ETL: per-state windows, routes and dead letters of US flight records, with Weir"};
+  flights::EtlOptions options;
   std::filesystem::path out_dir = "out/flights";
-  int parallelism = 1;
-  app.add_option("--flights", flights_path, "flight records: a JSON array or JSON lines")
+  std::string window = "1d";
+  app.add_option("--flights", options.flights_path, "flight records: a JSON array or JSON lines")
       ->capture_default_str();
-  app.add_option("--airports", airports_path,
+  app.add_option("--airports", options.airports_path,
                  "airports CSV (iata,name,city,state,country,latitude,longitude)")
       ->capture_default_str();
   app.add_option("--out", out_dir, "output directory")->capture_default_str();
-  app.add_option("--parallelism", parallelism, "threads for the parse and enrich stages")
+  app.add_option("--window", window, "event-time tumbling window: a number and s, m, h, d or w (90m, 6h, 1d)")
+      ->check([](const std::string& text) -> std::string {
+        try {
+          if (flights::parse_duration(text) > std::int64_t{3650} * 86400)
+            return "a window of at most 3650 days";
+          return {};
+        } catch (const std::invalid_argument& e) {
+          return e.what();
+        }
+      })
+      ->capture_default_str();
+  app.add_option("--repeat", options.repeat,
+                 "replay the input N times, copy k moved k times the days the input spans (load tests)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}))
+      ->capture_default_str();
+  app.add_option("--parallelism", options.parallelism, "partitions of the window and map-reduce stages")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   int metrics_port = -1;
@@ -72,10 +51,10 @@ int main(int argc, char** argv) {
                                   "serve /metrics, /health, /ready, /live and /dag on 127.0.0.1:P "
                                   "(0: a free port; off when absent)")
                        ->check(CLI::Range(0, 65535));
-  app.add_flag("--keep-serving", keep_serving,
-               "keep the endpoints up after the run until SIGINT or SIGTERM, then exit")
+  app.add_flag("--keep-serving", keep_serving, "keep the endpoints up after the run until SIGINT or SIGTERM, then exit")
       ->needs(port_opt);
   CLI11_PARSE(app, argc, argv);
+  options.window_seconds = flights::parse_duration(window);
 
   // Blocked before any thread starts, so that only sigwait below receives them.
   sigset_t stop_signals;
@@ -85,55 +64,40 @@ int main(int argc, char** argv) {
   if (keep_serving) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   try {
-    const auto airports = flights::AirportTable::load(airports_path);
-    const auto records = flights::read_records(flights_path);
-    std::error_code ec;
-    std::filesystem::create_directories(out_dir, ec);
-    if (ec) throw flights::InputError("cannot create " + out_dir.string() + ": " + ec.message());
-    DeadLetterFile dead_letters(out_dir / "dead_letters.jsonl", records);
-
-    weir::Pipeline p("flights_etl");
     std::shared_ptr<weir::telemetry::PrometheusCollector> metrics;
     std::unique_ptr<weir::telemetry::TelemetryServer> server;
     if (metrics_port >= 0) {
       metrics = std::make_shared<weir::telemetry::PrometheusCollector>();
-      weir::telemetry::attach(p, metrics);
       weir::telemetry::ServerOptions so;
       so.port = metrics_port;
       server = std::make_unique<weir::telemetry::TelemetryServer>(metrics, so);
       std::cerr << "flights_etl: metrics at " << server->url() << "/metrics\n";
+      options.configure = [metrics](weir::Pipeline& p) { weir::telemetry::attach(p, metrics); };
     }
-    p.source(std::views::iota(std::size_t{0}, records.size()))
-        .name("records")
-        .map([&records](std::size_t i) { return flights::parse_flight(records[i]); })
-        .name("parse")
-        .parallelism(parallelism)
-        .on_error(weir::on_error::dead_letter([&](weir::DeadLetter<std::size_t> d) {
-          dead_letters.write(static_cast<std::int64_t>(d.item), d.message);
-        }))
-        .map([&airports](flights::Flight&& f) { return flights::enrich(std::move(f), airports); })
-        .name("enrich")
-        .parallelism(parallelism)
-        .on_error(weir::on_error::dead_letter(
-            [&](weir::DeadLetter<flights::Flight> d) { dead_letters.write(d.item.index, d.message); }))
-        .sink(weir::jsonl_file{out_dir / "enriched.jsonl",
-                               [](const flights::EnrichedFlight& f) {
-                                 std::string line;
-                                 flights::append_json(line, f);
-                                 return line;
-                               }})
-        .name("write_enriched");
+    const flights::EtlInput input = flights::load_input(options);
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec) throw flights::InputError("cannot create " + out_dir.string() + ": " + ec.message());
 
-    const auto report = p.run();
-    dead_letters.flush();
-    std::cout << report.to_string();
-    const auto written = report.stage("write_enriched").items_out;
-    std::cout << "records " << records.size() << ", enriched " << written << ", dead letters "
-              << dead_letters.count() << " -> " << out_dir.string() << "\n";
+    const flights::EtlResult result = flights::run_etl(input, options);
+    flights::write_outputs(input, result, out_dir);
+    std::cout << result.report.to_string();
+
+    std::uint64_t windowed = 0;
+    for (const auto& w : result.windows) windowed += w.stats.flights;
+    std::uint64_t routed = 0;
+    for (const auto& r : result.routes) routed += r.stats.flights;
+    const std::uint64_t records = input.total();
+    const std::uint64_t dead = result.dead_letters.size();
+    std::cout << "records " << records << ", in windows " << windowed << " (" << result.windows.size()
+              << " lines), in routes " << routed << " (" << result.routes.size() << " lines), dead letters "
+              << dead << " (late " << result.late << ") -> " << out_dir.string() << "\n";
+    // Every record is in a window or a dead letter; a late flight is in routes and a dead letter.
     int code = 0;
-    if (written + dead_letters.count() != records.size()) {
-      std::cerr << "flights_etl: " << records.size() - written - dead_letters.count()
-                << " records unaccounted for\n";
+    if (windowed + dead != records || routed + dead - result.late != records) {
+      std::cerr << "flights_etl: records unaccounted for: " << records << " records, " << windowed
+                << " in windows, " << routed << " in routes, " << dead << " dead letters of which "
+                << result.late << " late\n";
       code = 1;
     }
     if (keep_serving) {

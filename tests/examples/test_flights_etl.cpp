@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -320,125 +321,399 @@ std::optional<std::int64_t> int32_value(const json& value, std::int64_t minimum)
 /// The enriched object the example must write for `record` at `index`, or nullopt when the record
 /// is unusable: not an object, a field missing or of the wrong type, an impossible date, a delay
 /// outside int32, a negative distance, or an empty or unknown airport.
-std::optional<json> expected_enriched(const json& record, std::int64_t index,
-                                      const std::unordered_map<std::string, std::string>& states) {
+/// A usable flight as this test sees it, or why not.
+struct Parsed {
+  bool parses = false;  ///< date, numbers and airport codes are valid (the airports may be unknown)
+  bool usable = false;  ///< parses, and both airports are in the table
+  std::int64_t time = 0;
+  std::int64_t delay = 0;
+  std::int64_t distance = 0;
+  std::string origin_state, destination_state;
+};
+
+/// Classifies one element: an object with a valid "date", 32-bit "delay", non-negative 32-bit
+/// "distance" and non-empty "origin" and "destination" strings parses; it is usable when both
+/// airports are in `states`.
+Parsed classify(const json& record, const std::unordered_map<std::string, std::string>& states) {
+  Parsed out;
   if (!record.is_object()) {
-    return std::nullopt;
+    return out;
   }
   for (const char* key : {"date", "delay", "distance", "origin", "destination"}) {
     if (!record.contains(key)) {
-      return std::nullopt;
+      return out;
     }
   }
   const json& date = record["date"];
   const json& origin = record["origin"];
   const json& destination = record["destination"];
-  if (!date.is_string() || !origin.is_string() || !destination.is_string()) {
-    return std::nullopt;
+  if (!date.is_string() || !origin.is_string() || !destination.is_string() ||
+      origin.get<std::string>().empty() || destination.get<std::string>().empty()) {
+    return out;
   }
   const auto time = unix_seconds(date.get<std::string>());
   const auto delay = int32_value(record["delay"], std::numeric_limits<std::int32_t>::min());
   const auto distance = int32_value(record["distance"], 0);
-  const auto origin_state = states.find(origin.get<std::string>());
-  const auto destination_state = states.find(destination.get<std::string>());
-  if (!time || !delay || !distance || origin_state == states.end() || destination_state == states.end()) {
-    return std::nullopt;
+  if (!time || !delay || !distance) {
+    return out;
   }
-  return json{{"index", index},
-              {"date", rfc3339(*time)},
-              {"delay", *delay},
-              {"distance", *distance},
-              {"origin", origin},
-              {"destination", destination},
-              {"origin_state", origin_state->second},
-              {"destination_state", destination_state->second}};
-}
-
-/// Checks enriched lines against the expected objects, matched by "index": every line is an
-/// object with exactly the expected fields and values, no index repeats, and every expected
-/// index has a line. Returns the problems found (at most a few are spelled out).
-std::vector<std::string> compare_enriched(const std::vector<std::string>& lines,
-                                          const std::map<std::int64_t, json>& expected) {
-  std::vector<std::string> problems;
-  std::size_t total = 0;
-  const auto problem = [&](std::string text) {
-    if (++total <= 5) {
-      problems.push_back(std::move(text));
-    }
-  };
-  std::set<std::int64_t> seen;
-  for (const auto& line : lines) {
-    const json actual = json::parse(line, nullptr, false);
-    if (!actual.is_object() || !actual.contains("index") || !actual["index"].is_number_integer()) {
-      problem(cat({"not an object with an integer \"index\": ", line}));
-      continue;
-    }
-    const auto index = actual["index"].get<std::int64_t>();
-    if (!seen.insert(index).second) {
-      problem(cat({"index ", std::to_string(index), " written twice"}));
-      continue;
-    }
-    const auto want = expected.find(index);
-    if (want == expected.end()) {
-      problem(cat({"index ", std::to_string(index), " should not be enriched: ", line}));
-      continue;
-    }
-    if (actual.size() != want->second.size()) {
-      problem(cat({"index ", std::to_string(index), " has ", std::to_string(actual.size()),
-                   " fields, expected ", std::to_string(want->second.size()), ": ", line}));
-    }
-    for (const auto& [key, value] : want->second.items()) {
-      if (!actual.contains(key) || actual[key] != value) {
-        problem(cat({"index ", std::to_string(index), " field \"", key, "\": expected ", value.dump(),
-                     ", got ", actual.contains(key) ? actual[key].dump() : std::string("nothing")}));
-      }
-    }
-  }
-  for (const auto& [index, value] : expected) {
-    if (seen.count(index) == 0) {
-      problem(cat({"index ", std::to_string(index), " missing, expected ", value.dump()}));
-    }
-  }
-  if (total > problems.size()) {
-    problems.push_back(cat({"... and ", std::to_string(total - problems.size()), " more"}));
-  }
-  return problems;
-}
-
-std::string joined(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& line : lines) {
-    out += line;
-    out += '\n';
+  out.parses = true;
+  out.time = *time;
+  out.delay = *delay;
+  out.distance = *distance;
+  const auto o = states.find(origin.get<std::string>());
+  const auto d = states.find(destination.get<std::string>());
+  if (o != states.end() && d != states.end()) {
+    out.usable = true;
+    out.origin_state = o->second;
+    out.destination_state = d->second;
   }
   return out;
+}
+
+/// The elements of a flights file as this test reads it: a JSON array parsed whole, or JSON lines
+/// parsed one by one; an element that is not JSON is kept as its raw text (a JSON string).
+struct Elements {
+  std::vector<json> values;   ///< the element, or its raw text
+  std::vector<bool> is_json;  ///< whether the element parsed as JSON
+};
+
+Elements read_elements(const fs::path& path) {
+  const std::string text = read_text(path);
+  Elements out;
+  const auto first = text.find_first_not_of(" \t\r\n");
+  REQUIRE(first != std::string::npos);
+  if (text[first] == '[') {
+    // The fixtures in array form have one element per line; the shipped file parses whole.
+    json all = json::parse(text, nullptr, false);
+    if (!all.is_discarded()) {
+      for (auto& element : all) {
+        out.values.push_back(std::move(element));
+        out.is_json.push_back(true);
+      }
+      return out;
+    }
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      const auto b = line.find_first_not_of(" \t\r");
+      if (b == std::string::npos) {
+        continue;
+      }
+      line = line.substr(b);
+      if (line == "[" || line == "]") {
+        continue;
+      }
+      while (!line.empty() && (line.back() == ',' || line.back() == ' ' || line.back() == '\r')) {
+        line.pop_back();
+      }
+      json value = json::parse(line, nullptr, false);
+      out.is_json.push_back(!value.is_discarded());
+      out.values.push_back(value.is_discarded() ? json(line) : std::move(value));
+    }
+    return out;
+  }
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      continue;
+    }
+    json value = json::parse(line, nullptr, false);
+    out.is_json.push_back(!value.is_discarded());
+    out.values.push_back(value.is_discarded() ? json(line) : std::move(value));
+  }
+  return out;
+}
+
+std::int64_t floor_to(std::int64_t t, std::int64_t size) {
+  std::int64_t q = t / size;
+  if (t % size < 0) {
+    --q;
+  }
+  return q * size;
+}
+
+constexpr std::int64_t out_of_orderness = 3600;  // the example's documented one hour
+
+struct WindowFigures {
+  std::int64_t flights = 0, delayed = 0, delay_sum = 0, total_distance = 0;
+  std::int64_t max_delay = std::numeric_limits<std::int64_t>::min();
+};
+struct RouteFigures {
+  std::int64_t flights = 0, delay_sum = 0;
+};
+
+/// Everything the three files must hold, computed with plain loops and std::map.
+struct Expected {
+  std::map<std::pair<std::int64_t, std::string>, WindowFigures> windows;  ///< (start, state)
+  std::map<std::pair<std::string, std::string>, RouteFigures> routes;
+  std::map<std::int64_t, std::string> reasons;  ///< index -> reason, for the records that are dead letters
+  std::size_t records = 0;
+  std::size_t late = 0;
+  std::int64_t window = 0;
+};
+
+/// Replays `elements` `repeat` times as the example documents it and aggregates. `known_reasons`
+/// gives the reason of each unusable element of the file (by its index in the file); the test
+/// checks that it names exactly the elements this function finds unusable.
+Expected compute(const Elements& elements, const std::unordered_map<std::string, std::string>& states,
+                 std::int64_t window, std::int64_t repeat,
+                 const std::map<std::int64_t, std::string>& known_reasons) {
+  std::vector<Parsed> parsed;
+  std::int64_t first = std::numeric_limits<std::int64_t>::max();
+  std::int64_t last = std::numeric_limits<std::int64_t>::min();
+  for (std::size_t i = 0; i < elements.values.size(); ++i) {
+    parsed.push_back(elements.is_json[i] ? classify(elements.values[i], states) : Parsed{});
+    if (parsed.back().parses) {
+      first = std::min(first, parsed.back().time);
+      last = std::max(last, parsed.back().time);
+    }
+    const bool unusable = !parsed.back().usable;
+    CHECK_MESSAGE(unusable == (known_reasons.count(static_cast<std::int64_t>(i)) != 0), "element ", i,
+                  " is classified differently by the test and its table of reasons");
+  }
+  const std::int64_t shift = first <= last ? (floor_to(last, 86400) - floor_to(first, 86400) + 86400) : 0;
+
+  Expected out;
+  out.window = window;
+  const auto n = static_cast<std::int64_t>(elements.values.size());
+  out.records = static_cast<std::size_t>(n * repeat);
+  std::int64_t highest = std::numeric_limits<std::int64_t>::min();
+  for (std::int64_t copy = 0; copy < repeat; ++copy) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t index = copy * n + i;
+      const Parsed& p = parsed[static_cast<std::size_t>(i)];
+      if (!p.usable) {
+        out.reasons[index] = known_reasons.at(i);
+        continue;
+      }
+      const std::int64_t time = p.time + copy * shift;
+      RouteFigures& route = out.routes[{p.origin_state, p.destination_state}];
+      ++route.flights;
+      route.delay_sum += p.delay;
+      highest = std::max(highest, time);
+      const std::int64_t start = floor_to(time, window);
+      if (start + window <= highest - out_of_orderness) {
+        out.reasons[index] =
+            cat({"late: window ", rfc3339(start), " to ", rfc3339(start + window), " had closed"});
+        ++out.late;
+        continue;
+      }
+      WindowFigures& w = out.windows[{start, p.origin_state}];
+      ++w.flights;
+      w.delayed += p.delay >= 15 ? 1 : 0;
+      w.delay_sum += p.delay;
+      w.max_delay = std::max(w.max_delay, p.delay);
+      w.total_distance += p.distance;
+    }
+  }
+  return out;
+}
+
+/// Problems found in a file, at most a few spelled out.
+class Problems {
+ public:
+  void add(std::string text) {
+    if (++total_ <= 8) {
+      list_.push_back(std::move(text));
+    }
+  }
+  [[nodiscard]] bool empty() const { return total_ == 0; }
+  [[nodiscard]] std::string str() const {
+    std::string out;
+    for (const auto& p : list_) {
+      out += p;
+      out += '\n';
+    }
+    if (total_ > list_.size()) {
+      out += cat({"... and ", std::to_string(total_ - list_.size()), " more\n"});
+    }
+    return out;
+  }
+
+ private:
+  std::size_t total_ = 0;
+  std::vector<std::string> list_;
+};
+
+/// An average as the files write it: within half a hundredth of sum / count.
+bool average_matches(const json& value, std::int64_t sum, std::int64_t count) {
+  if (!value.is_number()) {
+    return false;
+  }
+  const double exact = static_cast<double>(sum) / static_cast<double>(count);
+  return std::abs(value.get<double>() - exact) <= 0.005 + 1e-9;
+}
+
+/// Keys of a JSON object, in the order written (nlohmann sorts them, so read them from the text).
+bool has_keys(const json& object, std::initializer_list<const char*> keys) {
+  if (!object.is_object() || object.size() != keys.size()) {
+    return false;
+  }
+  for (const char* key : keys) {
+    if (!object.contains(key)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void check_windows(const fs::path& file, const Expected& expected) {
+  const auto lines = read_jsonl(file);
+  CHECK(lines.size() == expected.windows.size());
+  Problems problems;
+  auto want = expected.windows.begin();
+  for (std::size_t i = 0; i < lines.size() && want != expected.windows.end(); ++i, ++want) {
+    const json line = json::parse(lines[i], nullptr, false);
+    const auto& [key, w] = *want;
+    const auto& [start, state] = key;
+    const bool ok = has_keys(line, {"window_start", "window_end", "state", "flights", "delayed", "avg_delay",
+                                    "max_delay", "total_distance"}) &&
+                    line["window_start"] == rfc3339(start) &&
+                    line["window_end"] == rfc3339(start + expected.window) && line["state"] == state &&
+                    line["flights"] == w.flights && line["delayed"] == w.delayed &&
+                    average_matches(line["avg_delay"], w.delay_sum, w.flights) &&
+                    line["max_delay"] == w.max_delay && line["total_distance"] == w.total_distance;
+    if (!ok) {
+      problems.add(cat({"line ", std::to_string(i + 1), ": ", lines[i], "; expected ", rfc3339(start), " ",
+                        state, " flights ", std::to_string(w.flights), " delayed ", std::to_string(w.delayed),
+                        " delay sum ", std::to_string(w.delay_sum), " max ", std::to_string(w.max_delay),
+                        " distance ", std::to_string(w.total_distance)}));
+    }
+  }
+  CHECK_MESSAGE(problems.empty(), problems.str());
+}
+
+void check_routes(const fs::path& file, const Expected& expected) {
+  // The order the example promises: flights descending, then origin state, then destination state.
+  std::vector<std::pair<std::pair<std::string, std::string>, RouteFigures>> order(expected.routes.begin(),
+                                                                                  expected.routes.end());
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.second.flights > b.second.flights; });
+  const auto lines = read_jsonl(file);
+  CHECK(lines.size() == order.size());
+  Problems problems;
+  for (std::size_t i = 0; i < lines.size() && i < order.size(); ++i) {
+    const json line = json::parse(lines[i], nullptr, false);
+    const auto& [states, r] = order[i];
+    const bool ok = has_keys(line, {"origin_state", "destination_state", "flights", "avg_delay"}) &&
+                    line["origin_state"] == states.first && line["destination_state"] == states.second &&
+                    line["flights"] == r.flights &&
+                    average_matches(line["avg_delay"], r.delay_sum, r.flights);
+    if (!ok) {
+      problems.add(cat({"line ", std::to_string(i + 1), ": ", lines[i], "; expected ", states.first, " -> ",
+                        states.second, " flights ", std::to_string(r.flights), " delay sum ",
+                        std::to_string(r.delay_sum)}));
+    }
+  }
+  CHECK_MESSAGE(problems.empty(), problems.str());
+}
+
+void check_dead_letters(const fs::path& file, const Expected& expected, const Elements& elements) {
+  const auto lines = read_jsonl(file);
+  CHECK(lines.size() == expected.reasons.size());
+  Problems problems;
+  auto want = expected.reasons.begin();
+  const auto n = static_cast<std::int64_t>(elements.values.size());
+  for (std::size_t i = 0; i < lines.size() && want != expected.reasons.end(); ++i, ++want) {
+    const json line = json::parse(lines[i], nullptr, false);
+    const auto& [index, reason] = *want;
+    const bool ok = has_keys(line, {"index", "reason", "record"}) && line["index"] == index &&
+                    line["reason"] == reason &&
+                    line["record"] == elements.values[static_cast<std::size_t>(index % n)];
+    if (!ok) {
+      problems.add(cat({"line ", std::to_string(i + 1), ": ", lines[i], "; expected index ",
+                        std::to_string(index), " reason ", reason}));
+    }
+  }
+  CHECK_MESSAGE(problems.empty(), problems.str());
 }
 
 const fs::path data_dir = WEIR_DATA_DIR;
 const fs::path fixtures = WEIR_FIXTURES;
 
-/// The shipped flights, what the example must write for each, computed once.
-struct Shipped {
-  std::size_t records = 0;
-  std::map<std::int64_t, json> expected;  ///< index -> enriched object, for every usable record
+/// What one run checks: the input, the options and the expected reasons of the file's elements.
+struct Case {
+  fs::path flights;
+  std::vector<std::string> options;  ///< --window, --repeat, --parallelism
+  std::int64_t window = 86400;
+  std::int64_t repeat = 1;
+  std::map<std::int64_t, std::string> reasons;  ///< index in the file -> reason of each unusable element
 };
 
-const Shipped& shipped() {
-  static const Shipped data = [] {
-    Shipped out;
-    const auto states = read_airport_states(data_dir / "airports.csv");
-    const json flights = json::parse(read_text(data_dir / "flights-20k.json"));
-    REQUIRE(flights.is_array());
-    out.records = flights.size();
-    for (std::size_t i = 0; i < flights.size(); ++i) {
-      const auto index = static_cast<std::int64_t>(i);
-      if (auto enriched = expected_enriched(flights[i], index, states)) {
-        out.expected.emplace(index, std::move(*enriched));
-      }
-    }
-    return out;
+/// Runs the example, checks its exit code, its summary line and every line of the three files against
+/// compute(); returns the output directory's three files as text, for comparing runs.
+std::string run_and_check(const Case& c) {
+  CAPTURE(c.flights);
+  const std::string options = [&] {
+    std::string s;
+    for (const auto& o : c.options) s += o + " ";
+    return s;
   }();
-  return data;
+  CAPTURE(options);
+  const auto states = read_airport_states(data_dir / "airports.csv");
+  const Elements elements = read_elements(c.flights);
+  const Expected expected = compute(elements, states, c.window, c.repeat, c.reasons);
+
+  const TempDir dir;
+  const fs::path out = dir.path() / "out";
+  std::vector<std::string> args{"--flights",  c.flights.string(),
+                                "--airports", (data_dir / "airports.csv").string(),
+                                "--out",      out.string()};
+  args.insert(args.end(), c.options.begin(), c.options.end());
+  const RunResult result = run_example(dir, args);
+  INFO("stdout: ", result.out);
+  INFO("stderr: ", result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.err.empty());
+  CHECK(result.out.find("pipeline 'flights_etl' run ") != std::string::npos);
+  std::int64_t windowed = 0;
+  for (const auto& [key, w] : expected.windows) windowed += w.flights;
+  std::int64_t routed = 0;
+  for (const auto& [key, r] : expected.routes) routed += r.flights;
+  CHECK(result.out.find(cat(
+            {"records ", std::to_string(expected.records), ", in windows ", std::to_string(windowed), " (",
+             std::to_string(expected.windows.size()), " lines), in routes ", std::to_string(routed), " (",
+             std::to_string(expected.routes.size()), " lines), dead letters ",
+             std::to_string(expected.reasons.size()), " (late ", std::to_string(expected.late), ") -> "})) !=
+        std::string::npos);
+  // Every record is in a window or a dead letter.
+  CHECK(static_cast<std::size_t>(windowed) + expected.reasons.size() == expected.records);
+
+  check_windows(out / "state_windows.jsonl", expected);
+  check_routes(out / "routes.jsonl", expected);
+  check_dead_letters(out / "dead_letters.jsonl", expected, elements);
+  return cat({read_text(out / "state_windows.jsonl"), "--\n", read_text(out / "routes.jsonl"), "--\n",
+              read_text(out / "dead_letters.jsonl")});
+}
+
+/// Index -> reason of every unusable element of the bad-record fixtures.
+std::map<std::int64_t, std::string> bad_fixture_reasons() {
+  return {
+      {1, "malformed json"},
+      {3, "not an object"},
+      {4, "not an object"},
+      {5, "not an object"},
+      {6, "wrong type: delay"},
+      {7, "wrong type: distance"},
+      {8, "wrong type: date"},
+      {9, "missing field: delay"},
+      {10, "missing field: origin"},
+      {11, "missing field: date"},
+      {12, "impossible date: 2001/02/29 10:00"},
+      {13, "impossible date: 2001/13/01 00:00"},
+      {14, "impossible date: 2001/01/01 24:00"},
+      {15, "malformed date: 2001-01-01 00:47"},
+      {16, "airport not in the table: ZZZ"},
+      {17, "airport not in the table: QQQ"},
+      {18, "out of range: distance"},
+      {19, "out of range: delay"},
+      {20, "empty field: origin"},
+  };
+}
+
+/// Index -> reason of the unusable elements of late_flights.jsonl: none (its late flights are usable).
+std::map<std::int64_t, std::string> no_reasons() {
+  return {};
 }
 
 }  // namespace
@@ -455,49 +730,53 @@ TEST_CASE("the independent date arithmetic of this test agrees with known dates"
   CHECK_FALSE(unix_seconds("2001-01-01 00:47").has_value());
   CHECK(read_csv("a,\"b, \"\"c\"\"\"\r\n\"\",d\n") ==
         std::vector<std::vector<std::string>>{{"a", "b, \"c\""}, {"", "d"}});
+  CHECK(floor_to(-1, 86400) == -86400);
+  CHECK(floor_to(86400, 86400) == 86400);
+}
+
+TEST_CASE("the shipped flights are in date order, so no flight of them is late") {
+  const auto states = read_airport_states(data_dir / "airports.csv");
+  const Elements elements = read_elements(data_dir / "flights-20k.json");
+  REQUIRE(elements.values.size() == 20000);
+  std::int64_t previous = std::numeric_limits<std::int64_t>::min();
+  std::size_t out_of_order = 0;
+  for (const auto& value : elements.values) {
+    const Parsed p = classify(value, states);
+    REQUIRE(p.usable);
+    out_of_order += p.time < previous ? 1 : 0;
+    previous = std::max(previous, p.time);
+  }
+  CHECK(out_of_order == 0);
 }
 
 TEST_CASE(
-    "flights_etl enriches every shipped flight as an independent computation does, on one thread and on "
-    "two") {
-  const Shipped& data = shipped();
-  REQUIRE(data.records == 20000);
-  REQUIRE_MESSAGE(data.expected.size() == data.records, "the shipped data should have no unusable record");
-
-  const auto run = [&](const TempDir& dir, int parallelism) {
-    const fs::path out = dir.path() / "out";
-    const RunResult result = run_example(dir, {"--flights", (data_dir / "flights-20k.json").string(),
-                                               "--airports", (data_dir / "airports.csv").string(), "--out",
-                                               out.string(), "--parallelism", std::to_string(parallelism)});
-    INFO("stdout: ", result.out);
-    INFO("stderr: ", result.err);
-    REQUIRE(result.exit_code == 0);
-    CHECK(result.err.empty());
-    CHECK(result.out.find("pipeline 'flights_etl' run ") != std::string::npos);
-    CHECK(result.out.find(cat({"records ", std::to_string(data.records), ", enriched ",
-                               std::to_string(data.records), ", dead letters 0 -> "})) != std::string::npos);
-    CHECK(read_jsonl(out / "dead_letters.jsonl").empty());
-    auto lines = read_jsonl(out / "enriched.jsonl");
-    CHECK(lines.size() == data.records);
-    return lines;
-  };
-
-  const TempDir one_dir;
-  auto one = run(one_dir, 1);
-  const auto problems = compare_enriched(one, data.expected);
-  CHECK_MESSAGE(problems.empty(), joined(problems));
-
-  const TempDir two_dir;
-  auto two = run(two_dir, 2);
-  std::sort(one.begin(), one.end());
-  std::sort(two.begin(), two.end());
-  CHECK_MESSAGE(one == two, "--parallelism 2 wrote other lines than --parallelism 1");
+    "flights_etl computes every window, route and dead letter of the shipped data, on one and two "
+    "partitions") {
+  Case c{data_dir / "flights-20k.json", {"--parallelism", "1"}, 86400, 1, {}};
+  const std::string one = run_and_check(c);
+  c.options = {"--parallelism", "2"};
+  const std::string two = run_and_check(c);
+  CHECK_MESSAGE(one == two, "--parallelism 2 wrote other files than --parallelism 1");
 }
 
-namespace {
+TEST_CASE("flights_etl computes six-hour windows of the shipped data") {
+  run_and_check(
+      Case{data_dir / "flights-20k.json", {"--window", "6h", "--parallelism", "2"}, 6 * 3600, 1, {}});
+}
 
-/// The elements of the bad-record fixtures, one per line of bad_flights.jsonl.
-std::vector<std::string> fixture_elements() {
+TEST_CASE("flights_etl replays the shipped data twice, the second copy moved by the 90 days it spans") {
+  const std::string text = run_and_check(
+      Case{data_dir / "flights-20k.json", {"--repeat", "2", "--parallelism", "2"}, 86400, 2, {}});
+  // The second copy starts on the day after the first one ends.
+  CHECK(text.find(R"({"window_start":"2001-03-31T00:00:00Z","window_end":"2001-04-01T00:00:00Z")") !=
+        std::string::npos);
+  CHECK(text.find(R"({"window_start":"2001-04-01T00:00:00Z","window_end":"2001-04-02T00:00:00Z")") !=
+        std::string::npos);
+  CHECK(text.find(R"({"window_start":"2001-06-29T00:00:00Z")") != std::string::npos);
+  CHECK(text.find(R"({"window_start":"2001-06-30T00:00:00Z")") == std::string::npos);
+}
+
+TEST_CASE("the JSON array and the JSON lines bad-record fixtures hold the same elements") {
   std::vector<std::string> elements;
   std::istringstream in(read_text(fixtures / "bad_flights.jsonl"));
   for (std::string line; std::getline(in, line);) {
@@ -505,126 +784,6 @@ std::vector<std::string> fixture_elements() {
       elements.push_back(line);
     }
   }
-  return elements;
-}
-
-/// Index -> reason of every unusable element of the fixtures, as flights.cpp words them.
-const std::map<std::int64_t, std::string>& fixture_reasons() {
-  static const std::map<std::int64_t, std::string> reasons{
-      {1, "malformed json"},
-      {3, "not an object"},
-      {4, "not an object"},
-      {5, "not an object"},
-      {6, "wrong type: delay"},
-      {7, "wrong type: distance"},
-      {8, "wrong type: date"},
-      {9, "missing field: delay"},
-      {10, "missing field: origin"},
-      {11, "missing field: date"},
-      {12, "impossible date: 2001/02/29 10:00"},
-      {13, "impossible date: 2001/13/01 00:00"},
-      {14, "impossible date: 2001/01/01 24:00"},
-      {15, "malformed date: 2001-01-01 00:47"},
-      {16, "unknown airport: ZZZ"},
-      {17, "unknown airport: QQQ"},
-      {18, "out of range: distance"},
-      {19, "out of range: delay"},
-      {20, "empty field: origin"},
-  };
-  return reasons;
-}
-
-/// Runs the example on a bad-record fixture and checks both output files record by record.
-void check_bad_fixture(const fs::path& flights, int parallelism) {
-  CAPTURE(flights);
-  CAPTURE(parallelism);
-  const auto elements = fixture_elements();
-  const auto& reasons = fixture_reasons();
-  const auto states = read_airport_states(data_dir / "airports.csv");
-
-  // What the test expects, computed independently; the usable records are exactly those not in
-  // the table of reasons.
-  std::map<std::int64_t, json> expected;
-  std::map<std::int64_t, json> originals;  // index -> the element as JSON, or as a string of its raw text
-  for (std::size_t i = 0; i < elements.size(); ++i) {
-    const auto index = static_cast<std::int64_t>(i);
-    json parsed = json::parse(elements[i], nullptr, false);
-    const bool parses = !parsed.is_discarded();
-    if (parses) {
-      if (auto enriched = expected_enriched(parsed, index, states)) {
-        expected.emplace(index, std::move(*enriched));
-      }
-    }
-    originals.emplace(index, parses ? std::move(parsed) : json(elements[i]));
-    CHECK_MESSAGE((expected.count(index) == 0) == (reasons.count(index) != 0), "element ", index,
-                  " is classified differently by the test and its table of reasons");
-  }
-  REQUIRE(elements.size() == expected.size() + reasons.size());
-
-  const TempDir dir;
-  const fs::path out = dir.path() / "out";
-  const RunResult result =
-      run_example(dir, {"--flights", flights.string(), "--airports", (data_dir / "airports.csv").string(),
-                        "--out", out.string(), "--parallelism", std::to_string(parallelism)});
-  INFO("stdout: ", result.out);
-  INFO("stderr: ", result.err);
-  REQUIRE(result.exit_code == 0);
-  CHECK(result.out.find(
-            cat({"records ", std::to_string(elements.size()), ", enriched ", std::to_string(expected.size()),
-                 ", dead letters ", std::to_string(reasons.size()), " -> "})) != std::string::npos);
-
-  // Dead letters: exactly the expected indices, each once, with its reason and original element.
-  std::set<std::int64_t> dead;
-  for (const auto& line : read_jsonl(out / "dead_letters.jsonl")) {
-    CAPTURE(line);
-    const json letter = json::parse(line, nullptr, false);
-    REQUIRE(letter.is_object());
-    CHECK(letter.size() == 3);
-    REQUIRE(letter.contains("index"));
-    REQUIRE(letter["index"].is_number_integer());
-    const auto index = letter["index"].get<std::int64_t>();
-    CHECK_MESSAGE(dead.insert(index).second, "index ", index, " dead-lettered twice");
-    const auto reason = reasons.find(index);
-    CHECK_MESSAGE(reason != reasons.end(), "index ", index, " should not be a dead letter");
-    if (reason != reasons.end()) {
-      CHECK(letter.value("reason", json()) == reason->second);
-    }
-    const auto original = originals.find(index);
-    REQUIRE(original != originals.end());
-    CHECK(letter.value("record", json("<no record>")) == original->second);
-  }
-  std::set<std::int64_t> wanted_dead;
-  for (const auto& entry : reasons) {
-    wanted_dead.insert(entry.first);
-  }
-  CHECK(dead == wanted_dead);
-
-  // Enriched: exactly the usable records, each as computed above.
-  const auto enriched = read_jsonl(out / "enriched.jsonl");
-  const auto problems = compare_enriched(enriched, expected);
-  CHECK_MESSAGE(problems.empty(), joined(problems));
-
-  // Every record is in exactly one of the two files.
-  std::set<std::int64_t> all;
-  std::size_t both = 0;
-  for (const auto& line : enriched) {
-    const json object = json::parse(line, nullptr, false);
-    if (object.is_object() && object.contains("index") && object["index"].is_number_integer()) {
-      const auto index = object["index"].get<std::int64_t>();
-      both += dead.count(index);
-      all.insert(index);
-    }
-  }
-  all.insert(dead.begin(), dead.end());
-  CHECK(both == 0);
-  CHECK(all.size() == elements.size());
-  CHECK(enriched.size() + dead.size() == elements.size());
-}
-
-}  // namespace
-
-TEST_CASE("the JSON array and the JSON lines bad-record fixtures hold the same elements") {
-  const auto elements = fixture_elements();
   REQUIRE(elements.size() == 23);
   std::string array = "[\n";
   for (std::size_t i = 0; i < elements.size(); ++i) {
@@ -636,29 +795,53 @@ TEST_CASE("the JSON array and the JSON lines bad-record fixtures hold the same e
 
 TEST_CASE(
     "flights_etl dead-letters every kind of bad record of a JSON array with its reason and keeps the rest") {
-  check_bad_fixture(fixtures / "bad_flights.json", 1);
-  check_bad_fixture(fixtures / "bad_flights.json", 2);
+  const std::string one = run_and_check(
+      Case{fixtures / "bad_flights.json", {"--parallelism", "1"}, 86400, 1, bad_fixture_reasons()});
+  const std::string two = run_and_check(
+      Case{fixtures / "bad_flights.json", {"--parallelism", "2"}, 86400, 1, bad_fixture_reasons()});
+  CHECK(one == two);
 }
 
-TEST_CASE("flights_etl gives the same result for the bad records as JSON lines") {
-  check_bad_fixture(fixtures / "bad_flights.jsonl", 1);
-  check_bad_fixture(fixtures / "bad_flights.jsonl", 2);
+TEST_CASE("flights_etl reads the bad records as JSON lines the same way, also replayed twice") {
+  const std::string lines = run_and_check(
+      Case{fixtures / "bad_flights.jsonl", {"--parallelism", "2"}, 86400, 1, bad_fixture_reasons()});
+  const std::string array = run_and_check(
+      Case{fixtures / "bad_flights.json", {"--parallelism", "2"}, 86400, 1, bad_fixture_reasons()});
+  CHECK(lines == array);
+  run_and_check(Case{fixtures / "bad_flights.jsonl", {"--repeat", "2"}, 86400, 2, bad_fixture_reasons()});
+}
+
+TEST_CASE("flights_etl dead-letters a flight whose window had closed and still counts it in its route") {
+  for (const char* parallelism : {"1", "2"}) {
+    run_and_check(
+        Case{fixtures / "late_flights.jsonl", {"--parallelism", parallelism}, 86400, 1, no_reasons()});
+  }
+  // Ninety-minute windows: other windows, other late flights.
+  run_and_check(Case{fixtures / "late_flights.jsonl", {"--window", "90m"}, 5400, 1, no_reasons()});
+  // The fixture's late flights, as the test computes them, are the ones it was written for.
+  const auto states = read_airport_states(data_dir / "airports.csv");
+  const Expected expected = compute(read_elements(fixtures / "late_flights.jsonl"), states, 86400, 1, {});
+  CHECK(expected.late == 2);
+  CHECK(expected.reasons.count(4) == 1);
+  CHECK(expected.reasons.count(6) == 1);
 }
 
 namespace {
 
 /// Runs the example on unusable input and checks exit code 2 and one stderr line naming `culprit`.
 void check_unusable(const TempDir& dir, const fs::path& flights, const fs::path& airports,
-                    const fs::path& culprit) {
+                    const std::string& culprit, std::vector<std::string> more = {}) {
   const fs::path out = dir.path() / "out";
-  const RunResult result = run_example(
-      dir, {"--flights", flights.string(), "--airports", airports.string(), "--out", out.string()});
+  std::vector<std::string> args{"--flights",       flights.string(), "--airports",
+                                airports.string(), "--out",          out.string()};
+  args.insert(args.end(), more.begin(), more.end());
+  const RunResult result = run_example(dir, args);
   INFO("stdout: ", result.out);
   INFO("stderr: ", result.err);
   CHECK(result.exit_code == 2);
   CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
   CHECK(result.err.ends_with('\n'));
-  CHECK(result.err.find(culprit.string()) != std::string::npos);
+  CHECK(result.err.find(culprit) != std::string::npos);
 }
 
 }  // namespace
@@ -666,13 +849,13 @@ void check_unusable(const TempDir& dir, const fs::path& flights, const fs::path&
 TEST_CASE("flights_etl exits with 2 and one line naming the file when the flights file is missing") {
   const TempDir dir;
   const fs::path missing = dir.path() / "no_such_flights.json";
-  check_unusable(dir, missing, data_dir / "airports.csv", missing);
+  check_unusable(dir, missing, data_dir / "airports.csv", missing.string());
 }
 
 TEST_CASE("flights_etl exits with 2 and one line naming the file when the airports file is missing") {
   const TempDir dir;
   const fs::path missing = dir.path() / "no_such_airports.csv";
-  check_unusable(dir, data_dir / "flights-20k.json", missing, missing);
+  check_unusable(dir, data_dir / "flights-20k.json", missing, missing.string());
 }
 
 TEST_CASE(
@@ -681,7 +864,7 @@ TEST_CASE(
   const TempDir dir;
   const fs::path hello = dir.path() / "hello.json";
   write_text(hello, "hello\n");
-  check_unusable(dir, hello, data_dir / "airports.csv", hello);
+  check_unusable(dir, hello, data_dir / "airports.csv", hello.string());
 }
 
 TEST_CASE("flights_etl exits with 2 and one line naming the file when the airports file has a wrong header") {
@@ -690,5 +873,21 @@ TEST_CASE("flights_etl exits with 2 and one line naming the file when the airpor
   write_text(airports,
              "code,name,city,state,country,latitude,longitude\nLAX,Los Angeles International,Los "
              "Angeles,CA,USA,33.94,-118.41\n");
-  check_unusable(dir, fixtures / "bad_flights.json", airports, airports);
+  check_unusable(dir, fixtures / "bad_flights.json", airports, airports.string());
+}
+
+TEST_CASE("flights_etl exits with 2 and one line when --repeat would move the dates past 2200") {
+  const TempDir dir;
+  check_unusable(dir, fixtures / "bad_flights.json", data_dir / "airports.csv", "--repeat 1000",
+                 {"--repeat", "1000"});
+}
+
+TEST_CASE("flights_etl rejects a malformed --window on its command line") {
+  for (const char* window : {"0h", "5", "1.5h", "5x", "3651d"}) {
+    CAPTURE(window);
+    const TempDir dir;
+    const RunResult result = run_example(dir, {"--window", window, "--out", (dir.path() / "out").string()});
+    CHECK(result.exit_code != 0);
+    CHECK_FALSE(fs::exists(dir.path() / "out"));
+  }
 }

@@ -631,3 +631,101 @@ TEST_CASE("parse_flight gives the same results from several threads at once") {
     CHECK(sums[t] == sums[0]);
   }
 }
+
+// ---------------------------------------------------------------------------
+// The fast path
+
+namespace {
+
+/// The flight parse_flight_json gives, or its reason.
+std::string json_path(const std::string& text) {
+  try {
+    const auto f = flights::parse_flight_json(flights::RawRecord{3, text});
+    return cat({std::to_string(f.index), " ", std::to_string(f.time), " ", std::to_string(f.delay), " ",
+                std::to_string(f.distance), " ", f.origin, " ", f.destination});
+  } catch (const flights::RecordError& e) {
+    return e.what();
+  }
+}
+
+/// The flight parse_flight gives (fast path first), or its reason.
+std::string any_path(const std::string& text) {
+  try {
+    const auto f = flights::parse_flight(flights::RawRecord{3, text});
+    return cat({std::to_string(f.index), " ", std::to_string(f.time), " ", std::to_string(f.delay), " ",
+                std::to_string(f.distance), " ", f.origin, " ", f.destination});
+  } catch (const flights::RecordError& e) {
+    return e.what();
+  }
+}
+
+bool canonical(const std::string& text) {
+  flights::Flight f{};
+  return flights::parse_flight_canonical(flights::RawRecord{3, text}, f);
+}
+
+}  // namespace
+
+TEST_CASE("the fast path takes every shipped record and agrees with simdjson on each") {
+  const auto records = flights::read_records(fs::path(WEIR_DATA_DIR) / "flights-20k.json");
+  std::size_t taken = 0;
+  std::size_t differ = 0;
+  for (const auto& record : records) {
+    flights::Flight fast{};
+    if (flights::parse_flight_canonical(record, fast)) {
+      ++taken;
+      const flights::Flight slow = flights::parse_flight_json(record);
+      differ += (fast.index != slow.index || fast.time != slow.time || fast.delay != slow.delay ||
+                 fast.distance != slow.distance || fast.origin != slow.origin ||
+                 fast.destination != slow.destination)
+                    ? 1
+                    : 0;
+    }
+  }
+  CHECK(taken == records.size());
+  CHECK(differ == 0);
+}
+
+TEST_CASE("the fast path leaves every other shape to simdjson, which gives the same result or reason") {
+  const std::string base =
+      R"({"date":"2001/01/14 21:55","delay":-3,"distance":480,"origin":"SAN","destination":"SMF"})";
+  CHECK(canonical(base));
+  CHECK(any_path(base) == json_path(base));
+  // Texts the fast path must refuse: other spacing, order, numbers, escapes, bytes or endings.
+  for (
+      const std::string text : {
+          R"({"date": "2001/01/14 21:55","delay":-3,"distance":480,"origin":"SAN","destination":"SMF"})",
+          R"({"delay":-3,"date":"2001/01/14 21:55","distance":480,"origin":"SAN","destination":"SMF"})",
+          R"({"date":"2001/01/14 21:55","delay":-03,"distance":480,"origin":"SAN","destination":"SMF"})",
+          R"({"date":"2001/01/14 21:55","delay":3.0,"distance":480,"origin":"SAN","destination":"SMF"})",
+          R"({"date":"2001/01/14 21:55","delay":1e3,"distance":480,"origin":"SAN","destination":"SMF"})",
+          R"({"date":"2001/01/14 21:55","delay":2147483648,"distance":480,"origin":"SAN","destination":"SMF"})",
+          R"({"date":"2001/01/14 21:55","delay":1234567890,"distance":480,"origin":"SAN","destination":"SMF"})",
+          R"({"date":"2001/01/14 21:55","delay":-3,"distance":-480,"origin":"SAN","destination":"SMF"})",
+          R"({"date":"2001/01/14 21:55","delay":-3,"distance":480,"origin":"S\u0041N","destination":"SMF"})",
+          R"({"date":"2001/01/14 21:55","delay":-3,"distance":480,"origin":"","destination":"SMF"})",
+          "{\"date\":\"2001/01/14 "
+          "21:55\",\"delay\":-3,\"distance\":480,\"origin\":\"S\xc3\xa9\",\"destination\":\"SMF\"}",
+          "{\"date\":\"2001/01/14 "
+          "21:55\",\"delay\":-3,\"distance\":480,\"origin\":\"S\xff\",\"destination\":\"SMF\"}",
+          R"({"date":"2001/01/14 21:55","delay":-3,"distance":480,"origin":"SAN","destination":"SMF","x":1})",
+          R"({"date":"2001/01/14 21:55","delay":-3,"distance":480,"origin":"SAN","destination":"SMF"}x)",
+          R"({"date":"2001/01/14 21:55","delay":-3,"distance":480,"origin":"SAN","destination":"SMF")",
+          R"({"date":"2001/01/14 21:55","delay":-,"distance":480,"origin":"SAN","destination":"SMF"})",
+      }) {
+    CAPTURE(text);
+    CHECK_FALSE(canonical(text));
+    CHECK(any_path(text) == json_path(text));
+  }
+  // Canonical texts with a bad date: the fast path gives simdjson's reason.
+  for (const std::string text : {
+           R"({"date":"2001/02/29 21:55","delay":-3,"distance":480,"origin":"SAN","destination":"SMF"})",
+           R"({"date":"2001-01-14 21:55","delay":-3,"distance":480,"origin":"SAN","destination":"SMF"})",
+           R"({"date":"","delay":-0,"distance":0,"origin":"SAN","destination":"SMF"})",
+       }) {
+    CAPTURE(text);
+    CHECK(any_path(text) == json_path(text));
+  }
+  CHECK(any_path(R"({"date":"2001/01/14 21:55","delay":-0,"distance":0,"origin":"A","destination":"B"})") ==
+        json_path(R"({"date":"2001/01/14 21:55","delay":-0,"distance":0,"origin":"A","destination":"B"})"));
+}
