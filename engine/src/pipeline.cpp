@@ -318,23 +318,27 @@ class Execution::SourceCtx final : public SourceContext {
       direct_ = e.nodes_[static_cast<std::size_t>(g.stages[seg.first + seg.count - 1])]->fused_range.get();
     }
   }
-  void emit(BatchPtr batch) override {
-    const auto n = batch->size();
+  /// Counts `n` items leaving the source and, when they leave its thread, takes an in-flight slot
+  /// (waiting for one). Returns the slot, and the clock reading in `t0`.
+  std::shared_ptr<Ticket> hand_over(std::size_t n, std::int64_t& t0) {
     for (const auto& i : stage_.chain) i->before_batch(stage_.info, n);
-    std::int64_t t0 = stage_.timing ? exec_.now_ns() : 0;
+    t0 = stage_.timing ? exec_.now_ns() : 0;
     // Busy time of a source: producing the batch, from the end of the previous hand-over.
     BatchTally none{};
     stage_.finish_batch(n, n, none, last_ns_ == 0 ? t0 : last_ns_, t0);
     // Only batches that leave the source's thread need an in-flight slot.
-    if (leaves_) {
-      const auto waited = pool_.acquire(*exec_.clock_);
-      if (waited.count() > 0) {
-        stage_.add_blocked(waited);
-        if (!stage_.chain.empty()) stage_.emit(events::Backpressure{waited});
-        if (stage_.timing) t0 = exec_.now_ns();
-      }
-      batch->ticket = std::make_shared<Ticket>(pool_);
+    if (!leaves_) return nullptr;
+    const auto waited = pool_.acquire(*exec_.clock_);
+    if (waited.count() > 0) {
+      stage_.add_blocked(waited);
+      if (!stage_.chain.empty()) stage_.emit(events::Backpressure{waited});
+      if (stage_.timing) t0 = exec_.now_ns();
     }
+    return std::make_shared<Ticket>(pool_);
+  }
+  void emit(BatchPtr batch) override {
+    std::int64_t t0 = 0;
+    batch->ticket = hand_over(batch->size(), t0);
     if (exec_.stamps_)
       batch->stamp_ns =
           std::chrono::duration_cast<std::chrono::nanoseconds>(exec_.clock_->system_now().time_since_epoch())
@@ -355,20 +359,8 @@ class Execution::SourceCtx final : public SourceContext {
     return b > 0 ? b : leaves_ ? default_batch_size : std::size_t{4096};
   }
   void emit_direct(std::size_t n, DirectRun run) override {
-    for (const auto& i : stage_.chain) i->before_batch(stage_.info, n);
-    std::int64_t t0 = stage_.timing ? exec_.now_ns() : 0;
-    BatchTally none{};
-    stage_.finish_batch(n, n, none, last_ns_ == 0 ? t0 : last_ns_, t0);
-    std::shared_ptr<Ticket> ticket;
-    if (leaves_) {
-      const auto waited = pool_.acquire(*exec_.clock_);
-      if (waited.count() > 0) {
-        stage_.add_blocked(waited);
-        if (!stage_.chain.empty()) stage_.emit(events::Backpressure{waited});
-        if (stage_.timing) t0 = exec_.now_ns();
-      }
-      ticket = std::make_shared<Ticket>(pool_);
-    }
+    std::int64_t t0 = 0;
+    auto ticket = hand_over(n, t0);
     BatchPtr none_in;
     last_ns_ = exec_.process(group_, none_in, t0, &run, n, std::move(ticket));
   }

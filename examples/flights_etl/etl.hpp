@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <weir/pipeline.hpp>
 #include <weir/report.hpp>
 
 #include "flights.hpp"

@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
                                   "serve /metrics, /health, /ready, /live and /dag on 127.0.0.1:P "
                                   "(0: a free port; off when absent)")
                        ->check(CLI::Range(0, 65535));
-  app.add_flag("--keep-serving", keep_serving, "keep the endpoints up after the run until SIGINT or SIGTERM, then exit")
+  app.add_flag("--keep-serving", keep_serving,
+               "keep the endpoints up after the run until SIGINT or SIGTERM, then exit")
       ->needs(port_opt);
   CLI11_PARSE(app, argc, argv);
   options.window_seconds = flights::parse_duration(window);

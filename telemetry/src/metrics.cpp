@@ -291,8 +291,8 @@ void MetricsInterceptor::on_event(const StageInfo& s, const Event& e) {
           c.on_late_item(s, ev.count);
         } else if constexpr (std::is_same_v<E, events::WatermarkAdvanced>) {
           // Lag against the wall clock: how far event time trails now (per batch, never per item).
-          c.on_watermark(s, std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now() -
-                                                                                  ev.watermark));
+          c.on_watermark(s, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now() - ev.watermark));
         } else if constexpr (std::is_same_v<E, events::RouteSelected>) {
           c.on_routes_selected(s, 1);
           c.on_route_processed(s, ev.route, ev.items, std::chrono::nanoseconds{0});
@@ -310,7 +310,8 @@ void MetricsInterceptor::on_event(const StageInfo& s, const Event& e) {
           // Once per reduce partition at the end of a run: one observation per key, at the low end of
           // its log2 bucket.
           for (std::size_t b = 0; b < ev.log2_counts.size(); ++b) {
-            for (std::uint64_t k = 0; k < ev.log2_counts[b]; ++k) c.on_mapreduce_key_group(s, std::size_t{1} << b);
+            for (std::uint64_t k = 0; k < ev.log2_counts[b]; ++k)
+              c.on_mapreduce_key_group(s, std::size_t{1} << b);
           }
         } else if constexpr (std::is_same_v<E, events::JoinGroupCreated>) {
           for (std::size_t g = 0; g < ev.groups; ++g) c.on_join_group_created(s);

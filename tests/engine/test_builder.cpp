@@ -183,11 +183,8 @@ TEST_CASE("a parallelism above one is rejected on sources and on order-keeping s
                   std::invalid_argument);
 }
 
-TEST_CASE("a pipeline rejects an empty name, a zero batch size and a negative thread count") {
+TEST_CASE("a pipeline rejects an empty name and a negative thread count") {
   CHECK_THROWS_AS(weir::Pipeline(""), std::invalid_argument);
-  weir::PipelineOptions zero_batch;
-  zero_batch.batch_size = 0;
-  CHECK_THROWS_AS(weir::Pipeline("p", zero_batch), std::invalid_argument);
   weir::PipelineOptions negative;
   negative.threads = -1;
   CHECK_THROWS_AS(weir::Pipeline("p", negative), std::invalid_argument);

@@ -28,11 +28,7 @@ using weir_test::with_batch;
 
 using namespace std::chrono_literals;
 
-std::vector<int> iota(int from, int to) {
-  std::vector<int> v(static_cast<std::size_t>(to - from));
-  std::iota(v.begin(), v.end(), from);
-  return v;
-}
+using weir_test::iota;
 
 /// Sums of what after_batch reported for one stage.
 struct Sums {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 #include <thread>
+#include <vector>
 #include <weir/weir.hpp>
 
 namespace weir_test {
@@ -24,6 +25,13 @@ bool eventually(Pred&& pred, std::chrono::milliseconds limit = std::chrono::seco
     std::this_thread::sleep_for(std::chrono::microseconds{100});
   }
   return true;
+}
+
+/// The integers [from, to).
+inline std::vector<int> iota(int from, int to) {
+  std::vector<int> v(static_cast<std::size_t>(to - from));
+  for (int i = from; i < to; ++i) v[static_cast<std::size_t>(i - from)] = i;
+  return v;
 }
 
 /// Default options but the batch size.

@@ -23,11 +23,7 @@ namespace {
 using weir_test::with_batch;
 using namespace std::chrono_literals;
 
-std::vector<int> iota(int from, int to) {
-  std::vector<int> v(static_cast<std::size_t>(to - from));
-  std::iota(v.begin(), v.end(), from);
-  return v;
-}
+using weir_test::iota;
 
 /// Records the order in which collectors see events, for MultiCollector.
 class OrderCollector final : public weir::telemetry::MetricsCollector {

@@ -28,11 +28,7 @@ using weir_test::contains;
 using weir_test::with_batch;
 using namespace std::chrono_literals;
 
-std::vector<int> iota(int from, int to) {
-  std::vector<int> v(static_cast<std::size_t>(to - from));
-  std::iota(v.begin(), v.end(), from);
-  return v;
-}
+using weir_test::iota;
 
 /// `# TYPE name type` lines of an exposition: name -> type.
 std::map<std::string, std::string> exposed_types(const std::string& text) {

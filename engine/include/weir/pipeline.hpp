@@ -583,12 +583,17 @@ class WindowedStream {
     if (spec_.kind == ops::WindowSpec::Kind::count) {
       p.node(id).partitioners.push_back(std::make_shared<ops::KeyPartitioner<T, KeyF>>(key_));
     } else if constexpr (std::is_same_v<TsF, ops::NoTimestamp>) {
-      p.node(id).partitioners.push_back(
-          std::make_shared<ops::KeyPartitioner<T, KeyF, ops::BatchStamp>>(key_, ops::BatchStamp{}));
+      p.node(id).partitioners.push_back(std::make_shared<ops::KeyPartitioner<T, KeyF, ops::BatchStamp>>(
+          key_, ops::BatchStamp{}, late_rule()));
     } else {
-      p.node(id).partitioners.push_back(std::make_shared<ops::KeyPartitioner<T, KeyF, TsF>>(key_, ts_));
+      p.node(id).partitioners.push_back(
+          std::make_shared<ops::KeyPartitioner<T, KeyF, TsF>>(key_, ts_, late_rule()));
     }
     return WindowStream<typename K::Result, T>(&p, id);
+  }
+
+  [[nodiscard]] ops::LateRule late_rule() const noexcept {
+    return ops::LateRule{spec_.size_ns, spec_.out_of_orderness_ns, spec_.lateness_ns};
   }
 
   Stream<T> in_;

@@ -71,20 +71,45 @@ namespace weir::ops {
 struct NoTimestamp {};
 struct BatchStamp {};
 
+/// When an item is late for a tumbling window stage: its window's end plus the allowed lateness is
+/// at or below the watermark (the highest time seen before it, less the out-of-orderness bound).
+/// `size_ns == 0` turns it off.
+struct LateRule {
+  std::int64_t size_ns = 0;
+  std::int64_t out_of_orderness_ns = 0;
+  std::int64_t lateness_ns = 0;
+  [[nodiscard]] bool late(std::int64_t ts, std::int64_t high_before) const noexcept {
+    if (size_ns == 0) return false;
+    std::int64_t start = ts / size_ns * size_ns;
+    if (ts % size_ns < 0) start -= size_ns;
+    return start + size_ns + lateness_ns <= high_before - out_of_orderness_ns;
+  }
+};
+
+/// Marks the batches of late items a partitioner sends (see KeyPartitioner).
+inline constexpr std::uint32_t late_items_port = 0x4000'0000U;
+
 /// Splits batches of T by the hash of `key(item)` into one batch per partition. With a time (an
-/// event-time function or BatchStamp) it also tags each part with the highest time it has split so
-/// far, so that the partitions' watermarks follow the data in order. Thread-safe: the key and time
-/// functions must be safe to call from several threads when the upstream stage is parallel.
+/// event-time function or BatchStamp) it also tags each part with the highest time it had split
+/// before the batch and with it, so that the partitions' watermarks follow the data in order; and
+/// with a LateRule it judges each item against the watermark as it stood just before that item, in
+/// the order of the batch, sending late items in batches of their own (port | late_items_port) to
+/// their partition. So whether an item is late does not depend on the partition count. Thread-safe:
+/// the key and time functions must be safe to call from several threads when the upstream stage is
+/// parallel.
 template <class T, class F, class TimeF = NoTimestamp>
 class KeyPartitioner final : public detail::Partitioner {
  public:
-  explicit KeyPartitioner(F key, TimeF time = {}) : key_(std::move(key)), time_(std::move(time)) {}
+  explicit KeyPartitioner(F key, TimeF time = {}, LateRule rule = {})
+      : key_(std::move(key)), time_(std::move(time)), rule_(rule) {}
 
   void split(detail::BatchPtr in, std::vector<detail::BatchPtr>& out, std::uint32_t port) const override {
-    const auto [before, high] = track(*in);
+    auto& items = static_cast<Batch<T>&>(*in).items;
+    std::vector<bool> late;
+    const auto [before, high] = track(items, in->stamp_ns, late);
     const std::size_t n = out.size();
     const bool own = in.use_count() == 1;
-    if (n == 1 && own) {
+    if (n == 1 && own && late.empty()) {
       in->partition = 0;
       in->port = port;
       in->time_before_ns = before;
@@ -92,15 +117,18 @@ class KeyPartitioner final : public detail::Partitioner {
       out[0] = std::move(in);
       return;
     }
-    auto& items = static_cast<Batch<T>&>(*in).items;
-    std::vector<Batch<T>*> parts(n, nullptr);
+    if (!late.empty()) out.resize(2 * n);  // late items of partition p go in out[n + p]
+    std::vector<Batch<T>*> parts(out.size(), nullptr);
     const std::size_t expect = items.size() / n + items.size() / (4 * n) + 1;
-    for (auto& x : items) {
-      const std::size_t p = n == 1 ? 0 : partition(x, n);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      auto& x = items[i];
+      std::size_t p = n == 1 ? 0 : partition(x, n);
+      const bool is_late = !late.empty() && late[i];
+      if (is_late) p += n;
       if (parts[p] == nullptr) {
-        auto b = detail::derived_batch<T>(*in, expect);
-        b->partition = static_cast<std::uint32_t>(p);
-        b->port = port;
+        auto b = detail::derived_batch<T>(*in, is_late ? 1 : expect);
+        b->partition = static_cast<std::uint32_t>(p % n);
+        b->port = is_late ? (port | late_items_port) : port;
         b->time_before_ns = before;
         b->time_high_ns = high;
         parts[p] = b.get();
@@ -124,36 +152,44 @@ class KeyPartitioner final : public detail::Partitioner {
   }
 
   /// Publishes the batch's highest time; returns the highest seen before it and with it (0 without a
-  /// time).
-  std::pair<std::int64_t, std::int64_t> track(const detail::AnyBatch& in) const {
+  /// time). With a LateRule and a late item, fills `late` (one flag per item).
+  std::pair<std::int64_t, std::int64_t> track(const std::vector<T>& items, std::int64_t stamp,
+                                              std::vector<bool>& late) const {
     if constexpr (std::is_same_v<TimeF, NoTimestamp>) {
       return {0, 0};
     } else {
-      std::int64_t batch_high = lowest;
+      const std::int64_t prev = high_.load(std::memory_order_relaxed);
+      std::int64_t running = prev;
       if constexpr (std::is_same_v<TimeF, BatchStamp>) {
-        batch_high = in.stamp_ns;
+        if (!items.empty() && rule_.late(stamp, running)) late.assign(items.size(), true);
+        running = std::max(running, stamp);
       } else {
-        for (const auto& x : static_cast<const Batch<T>&>(in).items) {
+        for (std::size_t i = 0; i < items.size(); ++i) {
           try {
-            const std::chrono::system_clock::time_point t = std::invoke(time_, x);
-            batch_high = std::max<std::int64_t>(
-                batch_high,
-                std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+            const std::chrono::system_clock::time_point t = std::invoke(time_, items[i]);
+            const std::int64_t ts =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+            if (rule_.late(ts, running)) {
+              if (late.empty()) late.assign(items.size(), false);
+              late[i] = true;
+            }
+            running = std::max(running, ts);
           } catch (...) {
             // The stage calls the time function again and applies its error policy.
           }
         }
       }
-      std::int64_t prev = high_.load(std::memory_order_relaxed);
-      while (batch_high > prev && !high_.compare_exchange_weak(prev, batch_high, std::memory_order_relaxed)) {
+      std::int64_t seen = prev;
+      while (running > seen && !high_.compare_exchange_weak(seen, running, std::memory_order_relaxed)) {
       }
-      return {prev, std::max(prev, batch_high)};
+      return {prev, std::max(seen, running)};
     }
   }
 
   static constexpr std::int64_t lowest = std::numeric_limits<std::int64_t>::min() / 4;
   mutable F key_;
   mutable TimeF time_;
+  LateRule rule_;
   KeyHash<key_t<F, T>> hash_{};
   mutable std::atomic<std::int64_t> high_{lowest};
 };

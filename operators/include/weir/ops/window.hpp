@@ -180,14 +180,18 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     auto& items = static_cast<Batch<T>&>(*in).items;
     auto& part = parts_[in->partition];
     Out out(*in);
+    if ((in->port & late_items_port) != 0) {
+      // The partitioner found these late, each against the watermark just before it.
+      for (auto& x : items) out.late(x, late_output_, tally);
+      return out.finish(st, tally, late_output_);
+    }
     if (spec_.kind == WindowSpec::Kind::count) {
       for (auto& x : items) count_item(part, x, in->stamp_ns, out, st, tally);
       return out.finish(st, tally, late_output_);
     }
-    // Every item of a batch is judged against the watermark as it stood before the batch (the highest
-    // time this partition or its partitioner upstream had seen), so whether an item is late does not
-    // depend on how its batch was split among partitions. Late: its window's end plus the allowed
-    // lateness is at or below that watermark.
+    // The partitioner has judged each item against the watermark just before it; this catches what it
+    // cannot know: windows a timer tick closed (processing time). Late: the window's end plus the
+    // allowed lateness is at or below the watermark as it stood before the batch.
     const std::int64_t before = std::max(part.seen, in->time_before_ns);
     const std::int64_t closed_below = before - spec_.out_of_orderness_ns - spec_.lateness_ns;
     std::int64_t seen = before;

@@ -104,8 +104,8 @@ class WindowJoinKernel final : public detail::Kernel {
   }
 
   template <class X, class KeyF, class TimeF>
-  void add(Part& part, std::vector<X>& items, KeyF& key, TimeF& time, std::size_t side, std::int64_t closed_below,
-           detail::StageRuntime& st, detail::BatchTally& tally) {
+  void add(Part& part, std::vector<X>& items, KeyF& key, TimeF& time, std::size_t side,
+           std::int64_t closed_below, detail::StageRuntime& st, detail::BatchTally& tally) {
     for (auto& x : items) {
       try {
         const std::chrono::system_clock::time_point t = std::invoke(time, std::as_const(x));
