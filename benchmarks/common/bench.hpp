@@ -73,6 +73,32 @@ inline void clobber_memory() noexcept {
   asm volatile("" : : : "memory");
 }
 
+// --------------------------------------------------------------- random ----
+
+/// SplitMix64: a small, fast generator whose output is the same on every
+/// platform and library, so generated inputs are fixed by their seed. One
+/// owner, not thread safe.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) noexcept : state_{seed} {}
+
+  [[nodiscard]] std::uint64_t next() noexcept {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+
+  /// A number in [0, n) for 0 < n <= 2^32, by multiply-shift of the high 32 bits.
+  [[nodiscard]] std::uint64_t below(std::uint64_t n) noexcept { return ((next() >> 32) * n) >> 32; }
+
+  /// A double in [0, 1).
+  [[nodiscard]] double unit() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+ private:
+  std::uint64_t state_;
+};
+
 // --------------------------------------------------------------- memory ----
 
 namespace detail {
