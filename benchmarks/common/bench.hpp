@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -47,6 +48,31 @@ class Stopwatch {
  private:
   using Clock = std::chrono::steady_clock;
   Clock::time_point start_;
+};
+
+/// Measures the CPU time (user + system) of every thread of this process from
+/// construction, on CLOCK_PROCESS_CPUTIME_ID; on a machine shared with other
+/// work it shows the cost of a run better than wall time. One owner, not
+/// thread safe.
+class CpuStopwatch {
+ public:
+  CpuStopwatch() noexcept : start_{now()} {}
+
+  /// CPU seconds since construction; negative when the clock is unavailable.
+  [[nodiscard]] double seconds() const noexcept {
+    const double end = now();
+    return end < 0.0 || start_ < 0.0 ? -1.0 : end - start_;
+  }
+
+ private:
+  static double now() noexcept {
+    timespec ts{};
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) {
+      return -1.0;
+    }
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+  double start_;
 };
 
 // ------------------------------------------------------ do_not_optimize ----

@@ -15,6 +15,7 @@ JoinResult run_hand_loop(const JoinInput& in) {
   }
 
   const weir::bench::Stopwatch watch;
+  const weir::bench::CpuStopwatch cpu;
   std::uint64_t matched = 0;
   std::uint64_t sum = 0;
   for (const JoinItem& item : in.items) {
@@ -25,5 +26,6 @@ JoinResult run_hand_loop(const JoinInput& in) {
     ++matched;
     sum += join_fold(join_combine(item, it->second));
   }
-  return JoinResult{in.items.size(), watch.seconds(), matched, sum};
+  const double seconds = watch.seconds();
+  return JoinResult{in.items.size(), seconds, cpu.seconds(), matched, sum};
 }

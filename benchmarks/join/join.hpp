@@ -74,6 +74,7 @@ struct JoinInput {
 struct JoinResult {
   std::uint64_t items;
   double seconds;
+  double cpu_seconds;  ///< CPU time of the process during the run (every thread)
   std::uint64_t matched;
   std::uint64_t checksum;
 };

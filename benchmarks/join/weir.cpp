@@ -25,6 +25,8 @@ JoinResult run_weir(const JoinInput& in) {
       .name("fold");
 
   const weir::bench::Stopwatch watch;
+  const weir::bench::CpuStopwatch cpu;
   (void)p.run();
-  return JoinResult{in.items.size(), watch.seconds(), matched, sum};
+  const double seconds = watch.seconds();
+  return JoinResult{in.items.size(), seconds, cpu.seconds(), matched, sum};
 }

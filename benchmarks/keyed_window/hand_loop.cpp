@@ -19,8 +19,9 @@ KeyedWindowResult run_hand_loop(const KeyedWindowInput& in) {
     campaign_of.emplace(a.ad_id, a.campaign_id);
   }
 
-  KeyedWindowResult result{in.events.size(), 0.0, {}};
+  KeyedWindowResult result{in.events.size(), 0.0, 0.0, {}};
   const weir::bench::Stopwatch watch;
+  const weir::bench::CpuStopwatch cpu;
   using Counts = std::unordered_map<std::uint32_t, std::uint64_t>;
   std::map<std::int64_t, Counts> open;
   std::int64_t seen = std::numeric_limits<std::int64_t>::min() / 4;
@@ -67,6 +68,7 @@ KeyedWindowResult run_hand_loop(const KeyedWindowInput& in) {
   }
   emit_up_to(std::numeric_limits<std::int64_t>::max());
   result.seconds = watch.seconds();
+  result.cpu_seconds = cpu.seconds();
   weir::bench::do_not_optimize(late);
   return result;
 }

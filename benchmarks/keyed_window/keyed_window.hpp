@@ -103,6 +103,7 @@ struct KeyedWindowInput {
 struct KeyedWindowResult {
   std::uint64_t items;
   double seconds;
+  double cpu_seconds;  ///< CPU time of the process during the run (every thread)
   std::vector<CampaignWindow> windows;
 };
 

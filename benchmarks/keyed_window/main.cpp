@@ -54,6 +54,9 @@ KeyedWindowResult run_measured(const Variant& variant, const KeyedWindowInput& i
 void print_result(const std::string& variant, const KeyedWindowResult& result, std::int64_t peak_rss) {
   weir::bench::JsonLine line{scenario, variant};
   line.add_throughput(result.items, result.seconds);
+  if (result.cpu_seconds >= 0.0) {
+    line.add("cpu_seconds", result.cpu_seconds);
+  }
   if (peak_rss >= 0) {
     line.add("peak_rss_bytes", peak_rss);
   }

@@ -37,10 +37,12 @@ KeyedWindowResult run_weir(const KeyedWindowInput& in) {
       .sink(weir::collect_into(out));
 
   const weir::bench::Stopwatch watch;
+  const weir::bench::CpuStopwatch cpu;
   (void)p.run();
   const double seconds = watch.seconds();
+  const double cpu_seconds = cpu.seconds();
 
-  KeyedWindowResult result{in.events.size(), seconds, {}};
+  KeyedWindowResult result{in.events.size(), seconds, cpu_seconds, {}};
   result.windows.reserve(out.size());
   for (const auto& w : out) {
     result.windows.push_back(CampaignWindow{

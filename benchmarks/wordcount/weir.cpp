@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -19,7 +20,7 @@ WordcountResult run_weir(const WordcountInput& in) {
       .name("split")
       .map_reduce(
           [](std::string_view word) {
-            return std::pair<std::string_view, std::uint64_t>{word, 1};
+            return std::pair<std::string, std::uint64_t>{word, 1};
           },
           std::plus<std::uint64_t>{})
       .name("count")
@@ -27,6 +28,8 @@ WordcountResult run_weir(const WordcountInput& in) {
       .sink(weir::collect_into(out));
 
   const weir::bench::Stopwatch watch;
+  const weir::bench::CpuStopwatch cpu;
   (void)p.run();
-  return WordcountResult{in.words, watch.seconds(), std::move(out)};
+  const double seconds = watch.seconds();
+  return WordcountResult{in.words, seconds, cpu.seconds(), std::move(out)};
 }

@@ -129,17 +129,20 @@ struct WordcountInput {
   return in;
 }
 
-using WordCounts = std::vector<std::pair<std::string_view, std::uint64_t>>;
+/// The counts own their words (std::string; every generated word fits the small-string buffer).
+using WordCounts = std::vector<std::pair<std::string, std::uint64_t>>;
 
 /// Outcome of one run: input words, wall seconds of the run, and the count of every distinct word
-/// (any order; the views point into the input's text).
+/// (any order).
 struct WordcountResult {
   std::uint64_t items;
   double seconds;
+  double cpu_seconds;  ///< CPU time of the process during the run (every thread)
   WordCounts counts;
 };
 
-/// One loop on the calling thread into a std::unordered_map<std::string_view, std::uint64_t>.
+/// One loop on the calling thread into a std::unordered_map<std::string, std::uint64_t>, looked up
+/// by string_view (a std::string is made only for a new word).
 WordcountResult run_hand_loop(const WordcountInput& in);
 /// The Weir pipeline (wordcount/weir.cpp).
 WordcountResult run_weir(const WordcountInput& in);
