@@ -48,38 +48,48 @@ class KeyPartitioner final : public detail::Partitioner {
   explicit KeyPartitioner(F key, TimeF time = {}) : key_(std::move(key)), time_(std::move(time)) {}
 
   void split(detail::BatchPtr in, std::vector<detail::BatchPtr>& out, std::uint32_t port) const override {
-    const std::int64_t high = track(*in);
     const std::size_t n = out.size();
     const bool own = in.use_count() == 1;
+    auto& items = static_cast<Batch<T>&>(*in).items;
     if (n == 1 && own) {
       in->partition = 0;
       in->port = port;
-      in->time_high_ns = high;
+      in->time_high_ns = publish(batch_high(*in));
       out[0] = std::move(in);
       return;
     }
-    auto& items = static_cast<Batch<T>&>(*in).items;
-    std::vector<Batch<T>*> parts(n, nullptr);
+    // One pass: each item goes to its partition's batch (made when the first item for it comes), and
+    // the highest item time is taken on the way.
     const std::size_t expect = items.size() / n + items.size() / (4 * n) + 1;
+    std::int64_t high = lowest;
     for (auto& x : items) {
+      if constexpr (item_times) high = std::max(high, item_time(x));
       const std::size_t p = n == 1 ? 0 : partition(x, n);
-      if (parts[p] == nullptr) {
+      if (!out[p]) {
         auto b = detail::derived_batch<T>(*in, expect);
         b->partition = static_cast<std::uint32_t>(p);
         b->port = port;
-        b->time_high_ns = high;
-        parts[p] = b.get();
         out[p] = std::move(b);
       }
+      auto& dst = static_cast<Batch<T>&>(*out[p]).items;
       if (own) {
-        parts[p]->items.push_back(std::move(x));
+        dst.push_back(std::move(x));
       } else {
-        parts[p]->items.push_back(x);
+        dst.push_back(x);
       }
+    }
+    if constexpr (std::is_same_v<TimeF, BatchStamp>) high = in->stamp_ns;
+    const std::int64_t seen = publish(high);
+    for (auto& b : out) {
+      if (b) b->time_high_ns = seen;
     }
   }
 
  private:
+  /// The time function reads items (event time), rather than the batch's stamp or nothing.
+  static constexpr bool item_times =
+      !std::is_same_v<TimeF, NoTimestamp> && !std::is_same_v<TimeF, BatchStamp>;
+
   std::size_t partition(const T& x, std::size_t n) const {
     try {
       return detail::partition_of(hash_(std::invoke(key_, x)), n);
@@ -88,26 +98,35 @@ class KeyPartitioner final : public detail::Partitioner {
     }
   }
 
-  /// Publishes the batch's highest time; returns the highest seen so far (0 without a time).
-  std::int64_t track(const detail::AnyBatch& in) const {
+  /// The time of an item in nanoseconds, or `lowest` when the time function throws (the stage calls
+  /// it again and applies its error policy).
+  std::int64_t item_time(const T& x) const {
+    try {
+      const std::chrono::system_clock::time_point t = std::invoke(time_, x);
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    } catch (...) {
+      return lowest;
+    }
+  }
+
+  /// The highest time of a batch: its items' (event time) or its stamp (processing time).
+  std::int64_t batch_high(const detail::AnyBatch& in) const {
+    if constexpr (std::is_same_v<TimeF, BatchStamp>) {
+      return in.stamp_ns;
+    } else {
+      std::int64_t high = lowest;
+      if constexpr (item_times) {
+        for (const auto& x : static_cast<const Batch<T>&>(in).items) high = std::max(high, item_time(x));
+      }
+      return high;
+    }
+  }
+
+  /// Publishes a batch's highest time; returns the highest seen so far (0 without a time).
+  std::int64_t publish(std::int64_t batch_high) const {
     if constexpr (std::is_same_v<TimeF, NoTimestamp>) {
       return 0;
     } else {
-      std::int64_t batch_high = lowest;
-      if constexpr (std::is_same_v<TimeF, BatchStamp>) {
-        batch_high = in.stamp_ns;
-      } else {
-        for (const auto& x : static_cast<const Batch<T>&>(in).items) {
-          try {
-            const std::chrono::system_clock::time_point t = std::invoke(time_, x);
-            batch_high = std::max<std::int64_t>(
-                batch_high,
-                std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-          } catch (...) {
-            // The stage calls the time function again and applies its error policy.
-          }
-        }
-      }
       std::int64_t prev = high_.load(std::memory_order_relaxed);
       while (batch_high > prev && !high_.compare_exchange_weak(prev, batch_high, std::memory_order_relaxed)) {
       }
