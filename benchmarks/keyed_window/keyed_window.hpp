@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -109,5 +110,6 @@ struct KeyedWindowResult {
 
 /// One loop on the calling thread: filter, hash-map join, hash-map counts per open window.
 KeyedWindowResult run_hand_loop(const KeyedWindowInput& in);
-/// The Weir pipeline (keyed_window/weir.cpp).
-KeyedWindowResult run_weir(const KeyedWindowInput& in);
+/// The Weir pipeline (keyed_window/weir.cpp) with batches of up to `batch_size` events: 256 (the
+/// default) is variant "weir", 1024 is "weir_batch_1024".
+KeyedWindowResult run_weir(const KeyedWindowInput& in, std::size_t batch_size);

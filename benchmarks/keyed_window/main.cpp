@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
 
   const std::vector<Variant> competitors = {
 #if defined(WEIR_BENCH_HAS_WEIR) && WEIR_BENCH_HAS_WEIR
-    {"weir", run_weir},
+    {"weir", [](const KeyedWindowInput& in) { return run_weir(in, 256); }},
+    {"weir_batch_1024", [](const KeyedWindowInput& in) { return run_weir(in, 1024); }},
 #endif
   };
 

@@ -1,5 +1,7 @@
 // wordcount competitor "weir": flat_map split -> map_reduce (word, 1) summed
-// per word, with one reduce partition per core.
+// per word. The split, the map and the shuffle run at parallelism = cores on
+// oneTBB's threads (the source thread only copies line views into batches);
+// the reduce has one partition per core.
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -18,6 +20,7 @@ WordcountResult run_weir(const WordcountInput& in) {
   p.source(in.lines)  // viewed: the line views are copied into batches
       .flat_map([](std::string_view line) { return Words{line}; })
       .name("split")
+      .parallelism(cores)  // the order of the words does not matter to a count
       .map_reduce(
           [](std::string_view word) {
             return std::pair<std::string, std::uint64_t>{word, 1};
