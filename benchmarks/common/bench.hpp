@@ -18,6 +18,10 @@
 
 #include <nlohmann/json.hpp>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace weir::bench {
 
 // ---------------------------------------------------------------- time ----
@@ -175,6 +179,16 @@ inline bool reset_peak_rss() {
   clear_refs << '5';
   clear_refs.flush();
   return static_cast<bool>(clear_refs);
+}
+
+/// Hands the allocator's free memory back and merges its free lists (glibc's
+/// malloc_trim), so that a variant does not pay, inside its timed run, for
+/// the memory the previous one freed (a million freed hash-map nodes make the
+/// next large allocation walk them all). A no-op on other C libraries.
+inline void release_free_memory() noexcept {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 // ---------------------------------------------------------- percentiles ----

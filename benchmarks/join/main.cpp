@@ -22,6 +22,7 @@ struct Variant {
 };
 
 JoinResult run_measured(const Variant& variant, const JoinInput& input, std::int64_t& peak_rss) {
+  weir::bench::release_free_memory();
   weir::bench::reset_peak_rss();
   const JoinResult result = variant.run(input);
   peak_rss = weir::bench::peak_rss_bytes();

@@ -44,6 +44,7 @@ std::uint64_t total_views(const std::vector<CampaignWindow>& windows) {
 
 KeyedWindowResult run_measured(const Variant& variant, const KeyedWindowInput& input,
                                std::int64_t& peak_rss) {
+  weir::bench::release_free_memory();
   weir::bench::reset_peak_rss();
   KeyedWindowResult result = variant.run(input);
   peak_rss = weir::bench::peak_rss_bytes();

@@ -44,6 +44,7 @@ std::uint64_t total(const WordCounts& counts) {
 }
 
 WordcountResult run_measured(const Variant& variant, const WordcountInput& input, std::int64_t& peak_rss) {
+  weir::bench::release_free_memory();
   weir::bench::reset_peak_rss();
   WordcountResult result = variant.run(input);
   peak_rss = weir::bench::peak_rss_bytes();
