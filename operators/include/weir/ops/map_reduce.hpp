@@ -230,11 +230,12 @@ class ReduceKernel final : public detail::Kernel {
     const K& key;
     std::size_t hash;
   };
+  /// Hashes a key, or takes a Probe's hash. It is noexcept for scalar keys only: libstdc++ stores each
+  /// node's hash when the hasher may throw, so string and other costly keys keep their hashes stored,
+  /// and a lookup walking a bucket compares stored hashes instead of hashing every key it passes.
   struct KeyHash {
     using is_transparent = void;
-    std::size_t operator()(const K& k) const noexcept(noexcept(std::hash<K>{}(k))) {
-      return std::hash<K>{}(k);
-    }
+    std::size_t operator()(const K& k) const noexcept(std::is_scalar_v<K>) { return std::hash<K>{}(k); }
     std::size_t operator()(const Probe& p) const noexcept { return p.hash; }
   };
   struct KeyEqual {
