@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -16,6 +17,10 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace weir::bench {
 
@@ -49,6 +54,31 @@ class Stopwatch {
   Clock::time_point start_;
 };
 
+/// Measures the CPU time (user + system) of every thread of this process from
+/// construction, on CLOCK_PROCESS_CPUTIME_ID; on a machine shared with other
+/// work it shows the cost of a run better than wall time. One owner, not
+/// thread safe.
+class CpuStopwatch {
+ public:
+  CpuStopwatch() noexcept : start_{now()} {}
+
+  /// CPU seconds since construction; negative when the clock is unavailable.
+  [[nodiscard]] double seconds() const noexcept {
+    const double end = now();
+    return end < 0.0 || start_ < 0.0 ? -1.0 : end - start_;
+  }
+
+ private:
+  static double now() noexcept {
+    timespec ts{};
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) {
+      return -1.0;
+    }
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+  double start_;
+};
+
 // ------------------------------------------------------ do_not_optimize ----
 
 /// Makes the compiler believe `value` is read (and, for a non-const lvalue,
@@ -72,6 +102,32 @@ inline void do_not_optimize(const T& value) noexcept {
 inline void clobber_memory() noexcept {
   asm volatile("" : : : "memory");
 }
+
+// --------------------------------------------------------------- random ----
+
+/// SplitMix64: a small, fast generator whose output is the same on every
+/// platform and library, so generated inputs are fixed by their seed. One
+/// owner, not thread safe.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) noexcept : state_{seed} {}
+
+  [[nodiscard]] std::uint64_t next() noexcept {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+
+  /// A number in [0, n) for 0 < n <= 2^32, by multiply-shift of the high 32 bits.
+  [[nodiscard]] std::uint64_t below(std::uint64_t n) noexcept { return ((next() >> 32) * n) >> 32; }
+
+  /// A double in [0, 1).
+  [[nodiscard]] double unit() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+ private:
+  std::uint64_t state_;
+};
 
 // --------------------------------------------------------------- memory ----
 
@@ -123,6 +179,16 @@ inline bool reset_peak_rss() {
   clear_refs << '5';
   clear_refs.flush();
   return static_cast<bool>(clear_refs);
+}
+
+/// Hands the allocator's free memory back and merges its free lists (glibc's
+/// malloc_trim), so that a variant does not pay, inside its timed run, for
+/// the memory the previous one freed (a million freed hash-map nodes make the
+/// next large allocation walk them all). A no-op on other C libraries.
+inline void release_free_memory() noexcept {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 // ---------------------------------------------------------- percentiles ----

@@ -168,3 +168,21 @@ TEST_CASE("a windowed join drops and counts items behind the watermark") {
   // Whatever the interleaving of the two sources, 0 joins 1 and 40 joins 41; 5 joins 1 only if on time.
   CHECK(out.size() == 3 - late);
 }
+
+TEST_CASE("a lookup join with a table of many rows matches a plain loop") {
+  // Enough rows for the join to prefetch each batch's buckets before looking the items up.
+  std::vector<Ad> rows;
+  for (int a = 0; a < 100000; ++a) rows.push_back(Ad{a * 7, a % 1000});
+  std::vector<Click> in;
+  for (int i = 0; i < 20000; ++i) in.push_back(Click{(i * 7919) % 800000, i});
+  std::vector<std::pair<int, int>> out;
+  weir::Pipeline p("join-big", with_batch(100));
+  p.source(in).join_by_key(weir::table{rows}, click_ad, ad_id, to_campaign).sink(weir::collect_into(out));
+  const auto rep = p.run();
+  std::vector<std::pair<int, int>> want;
+  for (const auto& c : in) {
+    if (c.ad % 7 == 0 && c.ad / 7 < 100000) want.emplace_back(c.user, (c.ad / 7) % 1000);
+  }
+  CHECK(out == want);
+  CHECK(rep.stage("join#1").filtered == in.size() - want.size());
+}

@@ -71,6 +71,7 @@ class LookupJoinKernel final : public detail::Kernel {
 
   detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
     const auto& items = static_cast<const Batch<T>&>(*in).items;
+    if (rows_.size() >= prefetch_rows) warm(items);
     auto out = detail::derived_batch<U>(*in, items.size());
     std::uint64_t missed = 0;
     for (const auto& x : items) {
@@ -95,6 +96,26 @@ class LookupJoinKernel final : public detail::Kernel {
   }
 
  private:
+  /// From this many rows on, the table is unlikely to stay in the core's caches, and each lookup waits
+  /// on memory for its bucket and its node.
+  static constexpr std::size_t prefetch_rows = std::size_t{1} << 16;
+
+  /// Reads the bucket of every item of the batch and prefetches the bucket's first node, before the
+  /// lookups: the loop does nothing with what it reads, so the processor overlaps the cache misses of
+  /// many items instead of waiting for each lookup's in turn, and the lookups then find the lines in
+  /// the cache.
+  void warm(const std::vector<T>& items) noexcept {
+    for (const auto& x : items) {
+      try {
+        const std::size_t b = rows_.bucket(std::invoke(key_a_, x));
+        const auto it = rows_.begin(b);
+        if (it != rows_.end(b)) __builtin_prefetch(&*it);
+      } catch (...) {
+        // The lookup calls the key function again and applies the stage's error policy.
+      }
+    }
+  }
+
   KeyA key_a_;
   Combine combine_;
   JoinOptions options_;

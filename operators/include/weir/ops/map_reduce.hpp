@@ -65,6 +65,14 @@ struct MapFailure {
 /// The port that tags batches of MapFailure.
 inline constexpr std::uint32_t map_failure_port = 0x8000'0000U;
 
+/// A pair on its way from the shuffle to the reduce, with the hash of its key: the shuffle hashes each
+/// key once to pick the partition, and the reduce looks the key up with the same hash.
+template <class Pair>
+struct HashedPair {
+  Pair pair;
+  std::size_t hash;
+};
+
 /// Counters of the map and shuffle phases, shared by the threads that run them (updated per batch).
 struct MapReduceStats {
   std::atomic<std::uint64_t> items{0};  ///< input items mapped
@@ -88,7 +96,10 @@ class MapShuffle final : public detail::Partitioner {
   void split(detail::BatchPtr in, std::vector<detail::BatchPtr>& out, std::uint32_t port) const override {
     const auto& items = static_cast<const Batch<T>&>(*in).items;
     const auto t0 = clock_->steady_now();
-    std::vector<Pair> pairs;
+    // The pairs of one batch live in a buffer kept per thread, so a batch costs no allocation for them.
+    static thread_local std::vector<Pair> spare;
+    std::vector<Pair> pairs = std::move(spare);
+    pairs.clear();
     pairs.reserve(items.size());
     std::vector<MapFailure<T>> failed;  // items whose map threw
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -104,10 +115,10 @@ class MapShuffle final : public detail::Partitioner {
     }
     const auto t1 = clock_->steady_now();
     const std::size_t n = out.size();
-    std::vector<Batch<Pair>*> parts(n, nullptr);
-    auto part = [&](std::size_t p) -> Batch<Pair>& {
+    std::vector<Batch<HashedPair<Pair>>*> parts(n, nullptr);
+    auto part = [&](std::size_t p) -> Batch<HashedPair<Pair>>& {
       if (parts[p] == nullptr) {
-        auto b = detail::derived_batch<Pair>(*in, pairs.size() / n + 8);
+        auto b = detail::derived_batch<HashedPair<Pair>>(*in, pairs.size() / n + pairs.size() / (4 * n) + 8);
         b->partition = static_cast<std::uint32_t>(p);
         b->port = port;
         parts[p] = b.get();
@@ -115,8 +126,10 @@ class MapShuffle final : public detail::Partitioner {
       }
       return *parts[p];
     };
-    for (auto& pr : pairs)
-      part(n == 1 ? 0 : detail::partition_of(hash_(pr.first), n)).items.push_back(std::move(pr));
+    for (auto& pr : pairs) {
+      const std::size_t h = hash_(pr.first);
+      part(n == 1 ? 0 : detail::partition_of(h, n)).items.push_back(HashedPair<Pair>{std::move(pr), h});
+    }
     if (!failed.empty()) {
       // Failed items travel in a batch of their own (to partition 0), which applies the stage's policy.
       auto b = detail::derived_batch<MapFailure<T>>(*in, 0);
@@ -127,6 +140,8 @@ class MapShuffle final : public detail::Partitioner {
     const auto t2 = clock_->steady_now();
     stats_->items.fetch_add(items.size(), std::memory_order_relaxed);
     stats_->pairs.fetch_add(pairs.size(), std::memory_order_relaxed);
+    pairs.clear();
+    spare = std::move(pairs);
     stats_->map_ns.fetch_add((t1 - t0).count(), std::memory_order_relaxed);
     stats_->shuffle_ns.fetch_add((t2 - t1).count(), std::memory_order_relaxed);
   }
@@ -163,10 +178,11 @@ class ReduceKernel final : public detail::Kernel {
     }
     const auto t0 = st.clock->steady_now();
     auto& part = parts_[in->partition];
-    auto& pairs = static_cast<Batch<Pair>&>(*in).items;
+    auto& pairs = static_cast<Batch<HashedPair<Pair>>&>(*in).items;
     part.pairs += pairs.size();
-    for (auto& [k, v] : pairs) {
-      auto it = part.values.find(k);
+    for (auto& hp : pairs) {
+      auto& [k, v] = hp.pair;
+      auto it = part.values.find(Probe{k, hp.hash});
       if (it == part.values.end()) {
         part.values.emplace(std::move(k), Group{std::move(v), 1});
         continue;
@@ -210,8 +226,27 @@ class ReduceKernel final : public detail::Kernel {
     V value;
     std::uint64_t size = 0;  ///< values reduced into it
   };
+  /// A key with the hash the shuffle computed, for a lookup that does not hash the key again.
+  struct Probe {
+    const K& key;
+    std::size_t hash;
+  };
+  /// Hashes a key, or takes a Probe's hash. It is noexcept for scalar keys only: libstdc++ stores each
+  /// node's hash when the hasher may throw, so string and other costly keys keep their hashes stored,
+  /// and a lookup walking a bucket compares stored hashes instead of hashing every key it passes.
+  struct ProbeHash {
+    using is_transparent = void;
+    std::size_t operator()(const K& k) const noexcept(std::is_scalar_v<K>) { return weir::KeyHash<K>{}(k); }
+    std::size_t operator()(const Probe& p) const noexcept { return p.hash; }
+  };
+  struct KeyEqual {
+    using is_transparent = void;
+    bool operator()(const K& a, const K& b) const { return a == b; }
+    bool operator()(const Probe& a, const K& b) const { return a.key == b; }
+    bool operator()(const K& a, const Probe& b) const { return a == b.key; }
+  };
   struct Part {
-    std::unordered_map<K, Group, KeyHash<K>> values;
+    std::unordered_map<K, Group, ProbeHash, KeyEqual> values;
     std::uint64_t pairs = 0;
     std::int64_t reduce_ns = 0;
   };

@@ -199,7 +199,13 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
       try {
         const std::int64_t ts = timestamp(x, in->stamp_ns);
         seen = std::max(seen, ts);
-        const std::int64_t start = floor_to(ts);
+        // Consecutive items mostly fall in one window: its bounds are kept, so the division that
+        // finds a window's start runs only when an item falls outside them.
+        if (ts < part.span_start || ts >= part.span_end) {
+          part.span_start = floor_to(ts);
+          part.span_end = part.span_start + spec_.size_ns;
+        }
+        const std::int64_t start = part.span_start;
         if (start + spec_.size_ns <= closed_below) {
           out.late(x, late_output_, tally);
           continue;
@@ -249,8 +255,10 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
   struct Part {
     std::map<std::int64_t, Keys> windows;  ///< open time windows by start
     std::int64_t last_start = std::numeric_limits<std::int64_t>::min();
-    Keys* last = nullptr;  ///< the window of the previous item (usually the next one's too)
-    Keys counting;         ///< count windows: the open window of each key
+    Keys* last = nullptr;         ///< the window of the previous item (usually the next one's too)
+    std::int64_t span_start = 0;  ///< bounds [start, end) of the window of the previous item; empty at first
+    std::int64_t span_end = 0;
+    Keys counting;  ///< count windows: the open window of each key
     std::int64_t seen = std::numeric_limits<std::int64_t>::min() / 4;  ///< highest item time known
     std::int64_t watermark = std::numeric_limits<std::int64_t>::min();
   };
