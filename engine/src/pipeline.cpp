@@ -26,6 +26,7 @@ void RunControl::request_stop(RunStatus why) noexcept {
     status_.store(static_cast<int>(RunStatus::failed));
   }
   stop_.store(true, std::memory_order_release);
+  stop_signal_.notify();
   const std::lock_guard lock(mutex_);
   for (auto* p : pools_) p->open_wide();
   for (auto* s : sources_) s->wake();
@@ -185,6 +186,7 @@ class Execution {
       st->clock = clock_.get();
       st->run = &control_;
       st->init_slots(threads_ + 1);
+      attach_resilience(*st, *n);
       stages_.push_back(std::move(st));
     }
   }
@@ -484,6 +486,7 @@ RunReport Execution::report(std::chrono::nanoseconds wall) const {
       s.dead_lettered += get(slot->dead_lettered);
       s.dead_letter_failures += get(slot->dead_letter_failures);
       s.retries += get(slot->retries);
+      s.timeouts += get(slot->timeouts);
       s.batches += get(slot->batches);
       s.busy += std::chrono::nanoseconds{get(slot->busy_ns)};
       s.blocked += std::chrono::nanoseconds{get(slot->blocked_ns)};
@@ -491,6 +494,7 @@ RunReport Execution::report(std::chrono::nanoseconds wall) const {
       last = std::max(last, get(slot->last_ns));
       for (std::size_t b = 0; b < hist.size(); ++b) hist[b] += get(slot->batch_ns_log2[b]);
     }
+    s.circuit = st.circuit_state();
     if (last > first) s.wall = std::chrono::nanoseconds{last - first};
     std::uint64_t total = 0;
     for (auto h : hist) total += h;
@@ -704,6 +708,7 @@ void StageRef::set_policy(ErrorPolicy policy) {
     throw std::invalid_argument("the dead-letter sink of stage '" + node.name +
                                 "' must take weir::DeadLetter<T> with T the stage's input type");
   }
+  if (policy.kind == ErrorPolicy::Kind::retry && node.retry) throw_retry_set_twice(node.name);
   node.policy = std::move(policy);
 }
 

@@ -3,11 +3,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "weir/error.hpp"
+#include "weir/interceptor.hpp"
 
 namespace weir {
 
@@ -25,12 +27,14 @@ struct StageReport {
   std::uint64_t dead_lettered = 0;         ///< failed items delivered to the dead-letter sink
   std::uint64_t dead_letter_failures = 0;  ///< failed items whose dead-letter sink threw as well
   std::uint64_t retries = 0;               ///< extra calls made by the retry policy
+  std::uint64_t timeouts = 0;              ///< calls that did not finish within the stage's timeout
   std::uint64_t batches = 0;
   std::chrono::nanoseconds busy{0};     ///< time spent in the stage's batches
   std::chrono::nanoseconds blocked{0};  ///< time spent waiting on a full downstream
   std::chrono::nanoseconds wall{0};     ///< first batch start to last batch end
   std::chrono::nanoseconds batch_p50{0};
   std::chrono::nanoseconds batch_p99{0};
+  std::optional<CircuitState> circuit;  ///< the circuit breaker's state at the end; none without one
 };
 
 /// How a run ended.

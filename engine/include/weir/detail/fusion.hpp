@@ -23,11 +23,16 @@ namespace weir::detail {
 /// several loops, which keeps compile time and code size linear in the chain's length.
 inline constexpr std::size_t max_fused_ops = 8;
 
+class StageGuard;
+
 /// What an operator sees of its stage while pushing one item.
 struct OpCtx {
   StageRuntime* stage;
   BatchTally* tally;
   std::uint64_t emitted = 0;  ///< items passed on (counted by operators whose output count varies)
+  /// The stage's timeout / circuit breaker, or null. A guarded stage makes the loop keep its items, so
+  /// operators only look at it when `Keep` is true: loops of unguarded stages never test it.
+  StageGuard* guard = nullptr;
 };
 
 /// The output type of `Op` for input `X` (void for sinks).
@@ -73,7 +78,7 @@ class FusedKernel final : public FusedBase {
     bool keep = batch.use_count() > 1;
     for (std::size_t k = 0; k < N; ++k) keep = keep || stages[k]->keeps_failed_items();
     std::array<OpCtx, N> ctx;
-    for (std::size_t k = 0; k < N; ++k) ctx[k] = OpCtx{stages[k], &tallies[k], 0};
+    for (std::size_t k = 0; k < N; ++k) ctx[k] = OpCtx{stages[k], &tallies[k], 0, stages[k]->guard.get()};
     in[0] = v.size();
     BatchPtr out;
     if constexpr (is_sink) {

@@ -2,6 +2,7 @@
 /// \file The builder's logical graph. Not API.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <typeinfo>
 #include <utility>
@@ -11,6 +12,9 @@
 #include "weir/detail/runtime.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
+#include "weir/ops/circuit_breaker.hpp"
+#include "weir/ops/retry.hpp"
+#include "weir/ops/timeout.hpp"
 
 namespace weir::detail {
 
@@ -25,6 +29,9 @@ struct LogicalNode {
   bool single_threaded = false;  ///< the stage only works with parallelism 1 (sources, ordered sinks)
   bool is_sink = false;
   ErrorPolicy policy;
+  std::optional<RetryPolicy> retry;              ///< set by `.retry()`
+  std::optional<TimeoutOptions> timeout;         ///< set by `.timeout()`
+  std::optional<CircuitBreakerOptions> breaker;  ///< set by `.circuit_breaker()`
   const std::type_info* in_type = nullptr;
   struct Hook {
     int priority;
@@ -38,5 +45,12 @@ struct LogicalNode {
   std::shared_ptr<FusedBase> fused;
   std::vector<int> fused_ids;
 };
+
+/// Gives a stage's runtime its final error policy, retry policy and guard (timeout, circuit breaker)
+/// from what the builder recorded; `weir::on_error::retry(...)` becomes a RetryPolicy here.
+void attach_resilience(StageRuntime& st, const LogicalNode& node);
+
+/// Throws std::invalid_argument: a stage's retries were set by both `.retry()` and on_error::retry.
+[[noreturn]] void throw_retry_set_twice(const std::string& stage);
 
 }  // namespace weir::detail

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "weir/detail/fusion.hpp"
+#include "weir/detail/guard.hpp"
 
 namespace weir::ops {
 
@@ -21,6 +22,22 @@ struct FilterOp {
   template <bool Keep, class X, class Next>
   void push(X&& x, detail::OpCtx& c, Next&& next) {
     bool pass = false;
+    if constexpr (Keep) {
+      if (c.guard != nullptr) [[unlikely]] {
+        // The call through the stage's timeout / circuit breaker (see detail::StageGuard).
+        auto call = [&] { pass = static_cast<bool>(c.guard->call(pred, std::as_const(x), *c.tally)); };
+        try {
+          call();
+        } catch (...) {
+          c.stage->recover(x, call, *c.tally);
+        }
+        if (pass) {
+          ++c.emitted;
+          next(std::forward<X>(x));
+        }
+        return;
+      }
+    }
     try {
       pass = static_cast<bool>(std::invoke(pred, std::as_const(x)));
     } catch (...) {

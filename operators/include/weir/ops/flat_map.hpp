@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "weir/detail/fusion.hpp"
+#include "weir/detail/guard.hpp"
 
 namespace weir::ops {
 
@@ -28,6 +29,19 @@ struct FlatMapOp {
   void push(X&& x, detail::OpCtx& c, Next&& next) {
     using R = range<std::remove_cvref_t<X>>;
     std::optional<R> r;
+    if constexpr (Keep) {
+      if (c.guard != nullptr) [[unlikely]] {
+        // The call through the stage's timeout / circuit breaker (see detail::StageGuard).
+        auto call = [&] { r.emplace(c.guard->call(fn, x, *c.tally)); };
+        try {
+          call();
+        } catch (...) {
+          if (!c.stage->recover(x, call, *c.tally)) return;
+        }
+        emit(*r, c, next);
+        return;
+      }
+    }
     try {
       if constexpr (Keep) {
         r.emplace(std::invoke(fn, detail::pass_kept(fn, x)));
@@ -39,7 +53,12 @@ struct FlatMapOp {
               x, [&] { r.emplace(std::invoke(fn, detail::pass_kept(fn, x))); }, *c.tally))
         return;
     }
-    for (auto&& u : *r) {
+    emit(*r, c, next);
+  }
+
+  template <class R, class Next>
+  static void emit(R& r, detail::OpCtx& c, Next& next) {
+    for (auto&& u : r) {
       ++c.emitted;
       if constexpr (!std::ranges::view<R> && std::is_lvalue_reference_v<decltype(u)>) {
         next(std::move(u));  // the range is a container this call owns

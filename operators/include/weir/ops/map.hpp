@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "weir/detail/fusion.hpp"
+#include "weir/detail/guard.hpp"
 
 namespace weir::ops {
 
@@ -23,6 +24,12 @@ struct MapOp {
 
   template <bool Keep, class X, class Next>
   void push(X&& x, detail::OpCtx& c, Next&& next) {
+    if constexpr (Keep) {
+      if (c.guard != nullptr) [[unlikely]] {
+        push_guarded(x, c, next);
+        return;
+      }
+    }
     std::optional<output<std::remove_cvref_t<X>>> y;
     try {
       if constexpr (Keep) {
@@ -34,6 +41,19 @@ struct MapOp {
       if (!c.stage->recover(
               x, [&] { y.emplace(std::invoke(fn, detail::pass_kept(fn, x))); }, *c.tally))
         return;
+    }
+    next(std::move(*y));
+  }
+
+  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard).
+  template <class X, class Next>
+  void push_guarded(const X& x, detail::OpCtx& c, Next& next) {
+    std::optional<output<X>> y;
+    auto call = [&] { y.emplace(c.guard->call(fn, x, *c.tally)); };
+    try {
+      call();
+    } catch (...) {
+      if (!c.stage->recover(x, call, *c.tally)) return;
     }
     next(std::move(*y));
   }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "weir/detail/fusion.hpp"
+#include "weir/detail/guard.hpp"
 
 namespace weir::ops {
 
@@ -33,6 +34,18 @@ struct SinkOp {
 
   template <bool Keep, class X, class Next>
   void push(X&& x, detail::OpCtx& c, Next&&) {
+    if constexpr (Keep) {
+      if (c.guard != nullptr) [[unlikely]] {
+        // The call through the stage's timeout / circuit breaker (see detail::StageGuard).
+        auto call = [&] { c.guard->call(fn, x, *c.tally); };
+        try {
+          call();
+        } catch (...) {
+          c.stage->recover(x, call, *c.tally);
+        }
+        return;
+      }
+    }
     try {
       if constexpr (Keep) {
         std::invoke(fn, detail::pass_kept(fn, x));
