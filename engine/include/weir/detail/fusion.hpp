@@ -122,7 +122,10 @@ class FusedKernel final : public FusedBase {
   static constexpr bool grows() { return (Ops::may_grow || ...); }
 
   template <bool Keep, class Put>
-  void loop(std::vector<In>& v, std::array<OpCtx, N>& ctx, Put&& put) {
+  void loop(std::vector<In>& v, std::array<OpCtx, N>& shared_ctx, Put&& put) {
+    // A copy per instantiation, so that the item-keeping loop (which may call out of line) does not
+    // stop the compiler from keeping the other loop's counters in registers.
+    std::array<OpCtx, N> ctx = shared_ctx;
     const std::size_t n = v.size();
     In* const d = v.data();
     for (std::size_t i = 0; i < n; ++i) {
@@ -132,6 +135,7 @@ class FusedKernel final : public FusedBase {
         push<0, Keep>(std::move(d[i]), ctx, put);
       }
     }
+    shared_ctx = ctx;
   }
 
   template <std::size_t K, bool Keep, class X, class Put>

@@ -24,13 +24,7 @@ struct FilterOp {
     bool pass = false;
     if constexpr (Keep) {
       if (c.guard != nullptr) [[unlikely]] {
-        // The call through the stage's timeout / circuit breaker (see detail::StageGuard).
-        auto call = [&] { pass = static_cast<bool>(c.guard->call(pred, std::as_const(x), *c.tally)); };
-        try {
-          call();
-        } catch (...) {
-          c.stage->recover(x, call, *c.tally);
-        }
+        pass = call_guarded(x, c.guard, c.stage, c.tally);
         if (pass) {
           ++c.emitted;
           next(std::forward<X>(x));
@@ -48,6 +42,21 @@ struct FilterOp {
       ++c.emitted;
       next(std::forward<X>(x));
     }
+  }
+
+  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard). Kept out of line,
+  /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
+  template <class X>
+  [[gnu::noinline, gnu::cold]] bool call_guarded(const X& x, detail::StageGuard* guard,
+                                                 detail::StageRuntime* stage, detail::BatchTally* tally) {
+    bool pass = false;
+    auto call = [&] { pass = static_cast<bool>(guard->call(pred, x, *tally)); };
+    try {
+      call();
+    } catch (...) {
+      stage->recover(x, call, *tally);
+    }
+    return pass;
   }
 };
 

@@ -31,14 +31,7 @@ struct FlatMapOp {
     std::optional<R> r;
     if constexpr (Keep) {
       if (c.guard != nullptr) [[unlikely]] {
-        // The call through the stage's timeout / circuit breaker (see detail::StageGuard).
-        auto call = [&] { r.emplace(c.guard->call(fn, x, *c.tally)); };
-        try {
-          call();
-        } catch (...) {
-          if (!c.stage->recover(x, call, *c.tally)) return;
-        }
-        emit(*r, c, next);
+        if (auto g = call_guarded(x, c.guard, c.stage, c.tally)) emit(*g, c, next);
         return;
       }
     }
@@ -54,6 +47,22 @@ struct FlatMapOp {
         return;
     }
     emit(*r, c, next);
+  }
+
+  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard). Kept out of line,
+  /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
+  template <class X>
+  [[gnu::noinline, gnu::cold]] std::optional<range<X>> call_guarded(const X& x, detail::StageGuard* guard,
+                                                                    detail::StageRuntime* stage,
+                                                                    detail::BatchTally* tally) {
+    std::optional<range<X>> r;
+    auto call = [&] { r.emplace(guard->call(fn, x, *tally)); };
+    try {
+      call();
+    } catch (...) {
+      if (!stage->recover(x, call, *tally)) return std::nullopt;
+    }
+    return r;
   }
 
   template <class R, class Next>

@@ -26,7 +26,8 @@ struct MapOp {
   void push(X&& x, detail::OpCtx& c, Next&& next) {
     if constexpr (Keep) {
       if (c.guard != nullptr) [[unlikely]] {
-        push_guarded(x, c, next);
+        auto y = call_guarded(x, c.guard, c.stage, c.tally);
+        if (y) next(std::move(*y));
         return;
       }
     }
@@ -45,17 +46,20 @@ struct MapOp {
     next(std::move(*y));
   }
 
-  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard).
-  template <class X, class Next>
-  void push_guarded(const X& x, detail::OpCtx& c, Next& next) {
+  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard). Kept out of line,
+  /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
+  template <class X>
+  [[gnu::noinline, gnu::cold]] std::optional<output<X>> call_guarded(const X& x, detail::StageGuard* guard,
+                                                                     detail::StageRuntime* stage,
+                                                                     detail::BatchTally* tally) {
     std::optional<output<X>> y;
-    auto call = [&] { y.emplace(c.guard->call(fn, x, *c.tally)); };
+    auto call = [&] { y.emplace(guard->call(fn, x, *tally)); };
     try {
       call();
     } catch (...) {
-      if (!c.stage->recover(x, call, *c.tally)) return;
+      if (!stage->recover(x, call, *tally)) return std::nullopt;
     }
-    next(std::move(*y));
+    return y;
   }
 };
 

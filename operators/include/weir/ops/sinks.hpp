@@ -36,13 +36,7 @@ struct SinkOp {
   void push(X&& x, detail::OpCtx& c, Next&&) {
     if constexpr (Keep) {
       if (c.guard != nullptr) [[unlikely]] {
-        // The call through the stage's timeout / circuit breaker (see detail::StageGuard).
-        auto call = [&] { c.guard->call(fn, x, *c.tally); };
-        try {
-          call();
-        } catch (...) {
-          c.stage->recover(x, call, *c.tally);
-        }
+        call_guarded(x, c.guard, c.stage, c.tally);
         return;
       }
     }
@@ -55,6 +49,19 @@ struct SinkOp {
     } catch (...) {
       c.stage->recover(
           x, [&] { std::invoke(fn, detail::pass_kept(fn, x)); }, *c.tally);
+    }
+  }
+
+  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard). Kept out of line,
+  /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
+  template <class X>
+  [[gnu::noinline, gnu::cold]] void call_guarded(const X& x, detail::StageGuard* guard,
+                                                 detail::StageRuntime* stage, detail::BatchTally* tally) {
+    auto call = [&] { guard->call(fn, x, *tally); };
+    try {
+      call();
+    } catch (...) {
+      stage->recover(x, call, *tally);
     }
   }
 };
