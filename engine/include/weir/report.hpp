@@ -26,7 +26,7 @@ struct StageReport {
   std::uint64_t skipped = 0;               ///< failed items dropped by the skip policy
   std::uint64_t dead_lettered = 0;         ///< failed items delivered to the dead-letter sink
   std::uint64_t dead_letter_failures = 0;  ///< failed items whose dead-letter sink threw as well
-  std::uint64_t retries = 0;               ///< extra calls made by the retry policy
+  std::uint64_t retries = 0;               ///< extra attempts made by the retry policy
   std::uint64_t timeouts = 0;              ///< calls that did not finish within the stage's timeout
   std::uint64_t batches = 0;
   std::chrono::nanoseconds busy{0};     ///< time spent in the stage's batches
