@@ -28,6 +28,7 @@ void RunControl::request_stop(RunStatus why) noexcept {
     status_.store(static_cast<int>(RunStatus::failed));
   }
   stop_.store(true, std::memory_order_release);
+  stop_signal_.notify();
   const std::lock_guard lock(mutex_);
   for (auto* p : pools_) p->open_wide();
   for (auto* s : sources_) s->wake();
@@ -230,6 +231,7 @@ class Execution {
       st->clock = clock_.get();
       st->run = &control_;
       st->init_slots(threads_ + 1);
+      attach_resilience(*st, *n);
       stages_.push_back(std::move(st));
     }
   }
@@ -688,6 +690,7 @@ RunReport Execution::report(std::chrono::nanoseconds wall,
       s.dead_letter_failures += get(slot->dead_letter_failures);
       s.retries += get(slot->retries);
       s.late += get(slot->late);
+      s.timeouts += get(slot->timeouts);
       s.batches += get(slot->batches);
       s.busy += std::chrono::nanoseconds{get(slot->busy_ns)};
       s.blocked += std::chrono::nanoseconds{get(slot->blocked_ns)};
@@ -695,6 +698,7 @@ RunReport Execution::report(std::chrono::nanoseconds wall,
       last = std::max(last, get(slot->last_ns));
       for (std::size_t b = 0; b < hist.size(); ++b) hist[b] += get(slot->batch_ns_log2[b]);
     }
+    s.circuit = st.circuit_state();
     if (last > first) s.wall = std::chrono::nanoseconds{last - first};
     if (hists != nullptr) hists->push_back(hist);
     std::uint64_t total = 0;
@@ -954,6 +958,7 @@ void StageRef::set_policy(ErrorPolicy policy) {
     throw std::invalid_argument("the dead-letter sink of stage '" + node.name +
                                 "' must take weir::DeadLetter<T> with T the stage's input type");
   }
+  if (policy.kind == ErrorPolicy::Kind::retry && node.retry) throw_retry_set_twice(node.name);
   node.policy = std::move(policy);
 }
 

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "weir/detail/execution.hpp"
+#include "weir/detail/guard.hpp"
+#include "weir/ops/circuit_breaker.hpp"
 
 namespace weir::detail {
 
@@ -26,6 +28,7 @@ void add_outcome(CounterSlot& s, const BatchTally& t) {
   bump(s.dead_letter_failures, t.dead_letter_failures);
   bump(s.retries, t.retries);
   bump(s.late, t.late);
+  bump(s.timeouts, t.timeouts);
 }
 }  // namespace
 
@@ -62,7 +65,7 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
   bump(s.items_in, in);
   bump(s.items_out, out);
   bump(s.batches, 1U);
-  if ((t.filtered | t.errors | t.retries | t.late) != 0) add_outcome(s, t);
+  if ((t.filtered | t.errors | t.retries | t.late | t.timeouts) != 0) add_outcome(s, t);
   const std::int64_t d = end_ns - start_ns;
   if (timing) {
     bump(s.busy_ns, d);
@@ -74,6 +77,7 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
         std::min<int>(histogram_buckets - 1, std::bit_width(static_cast<std::uint64_t>(d > 0 ? d : 0)));
     bump(s.batch_ns_log2[static_cast<std::size_t>(bucket)], 1U);
   }
+  if (guard != nullptr && !chain.empty()) note_circuit(t);
   if (!chain.empty()) {
     const BatchStats bs{
         in, out, t.filtered, t.errors, t.skipped, t.dead_lettered, std::chrono::nanoseconds{d}};
@@ -106,11 +110,45 @@ void StageRuntime::note_retry(std::exception_ptr err, int attempt, std::chrono::
   emit(events::RetryAttempt{attempt, backoff, text.type, text.message});
 }
 
+std::optional<CircuitState> StageRuntime::circuit_state() const noexcept {
+  return guard != nullptr ? guard->circuit_state() : std::nullopt;
+}
+
+bool StageRuntime::retryable(const std::exception_ptr& err) const noexcept {
+  if (retry == nullptr) return false;
+  try {
+    if (retry->retryable) return retry->retryable(err);
+    std::rethrow_exception(err);
+  } catch (const CircuitOpenError&) {
+    return false;  // the breaker is there to stop calling: no retry unless the predicate asks for it
+  } catch (...) {
+    // any other error is retryable by default; a throwing predicate lands here with "no"
+    return !retry->retryable;
+  }
+}
+
+std::chrono::nanoseconds StageRuntime::next_backoff(int retry_number) noexcept {
+  double u = 0.0;
+  if (retry->jitter > 0.0)
+    u = jitter_draw(retry->seed, jitter_draws_.fetch_add(1, std::memory_order_relaxed));
+  return retry->backoff(retry_number, u);
+}
+
+bool StageRuntime::backoff(std::chrono::nanoseconds d) {
+  return clock_mut()->sleep_unless(d, run->stop_signal()) && !stopping();
+}
+
+void StageRuntime::note_circuit(const BatchTally& t) {
+  if (t.circuit_rejected != 0) emit(events::CircuitRejected{t.circuit_rejected});
+  if (t.circuit_failures != 0) emit(events::CircuitFailure{t.circuit_failures});
+  if (t.circuit_successes != 0) emit(events::CircuitSuccess{t.circuit_successes});
+}
+
 void StageRuntime::fail_item(const void* item, const std::type_info& type, std::exception_ptr err,
                              int attempts, BatchTally& tally) {
   const auto text = describe(err);
-  const bool retried = policy.kind == ErrorPolicy::Kind::retry;
-  const auto action = retried ? policy.exhausted : policy.kind;
+  const bool retried = policy.kind == ErrorPolicy::Kind::retry || (retry != nullptr && retryable(err));
+  const auto action = policy.kind == ErrorPolicy::Kind::retry ? policy.exhausted : policy.kind;
   ++tally.errors;
   run->record_error(info.name, text.type, text.message, retried, *clock);
   const char* action_name = action == ErrorPolicy::Kind::skip          ? "skip"

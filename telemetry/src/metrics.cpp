@@ -153,12 +153,12 @@ void MultiCollector::on_circuit_rejected(const StageInfo& a0, std::uint64_t a1) 
   for (const auto& c : collectors_) c->on_circuit_rejected(a0, a1);
 }
 
-void MultiCollector::on_circuit_failure(const StageInfo& a0) {
-  for (const auto& c : collectors_) c->on_circuit_failure(a0);
+void MultiCollector::on_circuit_failure(const StageInfo& a0, std::uint64_t a1) {
+  for (const auto& c : collectors_) c->on_circuit_failure(a0, a1);
 }
 
-void MultiCollector::on_circuit_success(const StageInfo& a0) {
-  for (const auto& c : collectors_) c->on_circuit_success(a0);
+void MultiCollector::on_circuit_success(const StageInfo& a0, std::uint64_t a1) {
+  for (const auto& c : collectors_) c->on_circuit_success(a0, a1);
 }
 
 void MultiCollector::on_routes_selected(const StageInfo& a0, std::size_t a1) {
@@ -265,6 +265,20 @@ void MetricsInterceptor::after_batch(const StageInfo& s, const BatchStats& b) {
   }
 }
 
+namespace {
+CircuitState circuit_state(weir::CircuitState s) {
+  switch (s) {
+    case weir::CircuitState::closed:
+      return CircuitState::closed;
+    case weir::CircuitState::half_open:
+      return CircuitState::half_open;
+    case weir::CircuitState::open:
+      return CircuitState::open;
+  }
+  return CircuitState::closed;
+}
+}  // namespace
+
 void MetricsInterceptor::on_event(const StageInfo& s, const Event& e) {
   auto& c = *collector_;
   std::visit(
@@ -317,6 +331,16 @@ void MetricsInterceptor::on_event(const StageInfo& s, const Event& e) {
           for (std::size_t g = 0; g < ev.groups; ++g) c.on_join_group_created(s);
         } else if constexpr (std::is_same_v<E, events::JoinCompleted>) {
           c.on_join_group_completed(s, ev.items);
+        } else if constexpr (std::is_same_v<E, events::TimeoutOccurred>) {
+          c.on_timeout(s, ev.configured, ev.actual);
+        } else if constexpr (std::is_same_v<E, events::CircuitStateChanged>) {
+          c.on_circuit_state_changed(s, circuit_state(ev.from), circuit_state(ev.to));
+        } else if constexpr (std::is_same_v<E, events::CircuitRejected>) {
+          c.on_circuit_rejected(s, ev.count);
+        } else if constexpr (std::is_same_v<E, events::CircuitFailure>) {
+          c.on_circuit_failure(s, ev.count);
+        } else if constexpr (std::is_same_v<E, events::CircuitSuccess>) {
+          c.on_circuit_success(s, ev.count);
         }
         // Events this adapter does not know yet are ignored, so new operators compile before they
         // are mapped here.

@@ -142,11 +142,11 @@ void StatsCollector::on_circuit_state_changed(const StageInfo& s, CircuitState, 
 void StatsCollector::on_circuit_rejected(const StageInfo& s, std::uint64_t n) {
   add(s, "circuit_rejected", num(n));
 }
-void StatsCollector::on_circuit_failure(const StageInfo& s) {
-  add(s, "circuit_failures", 1);
+void StatsCollector::on_circuit_failure(const StageInfo& s, std::uint64_t n) {
+  add(s, "circuit_failures", num(n));
 }
-void StatsCollector::on_circuit_success(const StageInfo& s) {
-  add(s, "circuit_successes", 1);
+void StatsCollector::on_circuit_success(const StageInfo& s, std::uint64_t n) {
+  add(s, "circuit_successes", num(n));
 }
 void StatsCollector::on_routes_selected(const StageInfo& s, std::size_t n) {
   add(s, "routes_selected", num(n));

@@ -236,8 +236,8 @@ TEST_CASE("families of operators still to come fill in from their events") {
   prom->on_windows_open(w, 2);
   prom->on_circuit_state_changed(c, CircuitState::closed, CircuitState::open);
   prom->on_circuit_rejected(c, 5);
-  prom->on_circuit_failure(c);
-  prom->on_circuit_success(c);
+  prom->on_circuit_failure(c, 1);
+  prom->on_circuit_success(c, 1);
   prom->on_timeout(c, 10ms, 12ms);
   prom->on_routes_selected(r, 2);
   prom->on_no_route(r, 1);

@@ -41,6 +41,21 @@ struct BatchStats {
   std::chrono::nanoseconds duration{0};
 };
 
+/// The state of a stage's circuit breaker (see weir::CircuitBreakerOptions).
+enum class CircuitState { closed, open, half_open };
+
+[[nodiscard]] constexpr std::string_view to_string(CircuitState s) noexcept {
+  switch (s) {
+    case CircuitState::closed:
+      return "closed";
+    case CircuitState::open:
+      return "open";
+    case CircuitState::half_open:
+      return "half_open";
+  }
+  return "unknown";
+}
+
 /// Operator events, one struct per kind. Strings are views valid during the call only.
 namespace events {
 /// A failed call is about to be retried.
@@ -133,15 +148,38 @@ struct JoinCompleted {
   std::size_t keys = 0;
   std::size_t items = 0;
 };
+/// A call did not finish within its stage's timeout (`actual` is 0 when no thread was free to start it).
+struct TimeoutOccurred {
+  std::chrono::nanoseconds configured{0};
+  std::chrono::nanoseconds actual{0};
+};
+/// A stage's circuit breaker changed state; sent when it happens.
+struct CircuitStateChanged {
+  CircuitState from = CircuitState::closed;
+  CircuitState to = CircuitState::closed;
+};
+/// Calls the open circuit rejected during one batch (sent once per batch, when not zero).
+struct CircuitRejected {
+  std::uint64_t count = 0;
+};
+/// Failed calls the circuit breaker recorded during one batch (once per batch, when not zero).
+struct CircuitFailure {
+  std::uint64_t count = 0;
+};
+/// Successful calls the circuit breaker recorded during one batch (once per batch, when not zero).
+struct CircuitSuccess {
+  std::uint64_t count = 0;
+};
 }  // namespace events
 
 /// Every operator event, as one variant; stateful operators add their own alternatives.
-using Event =
-    std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
-                 events::DeadLetterHandlerError, events::Backpressure, events::FanOut, events::FanIn,
-                 events::WindowEmitted, events::LateItems, events::WatermarkAdvanced, events::RouteSelected,
-                 events::NoRoute, events::BufferFlushed, events::MapReducePhase, events::KeyGroupSizes,
-                 events::JoinGroupCreated, events::JoinCompleted>;
+using Event = std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
+                           events::DeadLetterHandlerError, events::Backpressure, events::FanOut,
+                           events::FanIn, events::WindowEmitted, events::LateItems, events::WatermarkAdvanced,
+                           events::RouteSelected, events::NoRoute, events::BufferFlushed,
+                           events::MapReducePhase, events::KeyGroupSizes, events::JoinGroupCreated,
+                           events::JoinCompleted, events::TimeoutOccurred, events::CircuitStateChanged,
+                           events::CircuitRejected, events::CircuitFailure, events::CircuitSuccess>;
 
 /// Observes stages, batches and operator events. Register one on a pipeline (every stage) or on one stage.
 /// Hooks run on the thread running the stage, possibly on several threads at once for a parallel stage,

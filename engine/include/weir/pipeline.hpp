@@ -134,6 +134,9 @@ class StageRef {
   void set_name(std::string name);
   void set_parallelism(int n);
   void set_policy(ErrorPolicy policy);
+  void set_retry(RetryPolicy policy);
+  void set_timeout(TimeoutOptions options);
+  void set_circuit_breaker(CircuitBreakerOptions options);
   void add_interceptor(std::shared_ptr<Interceptor> i, int priority);
   Pipeline* pipeline_;
   int id_;
@@ -158,6 +161,25 @@ class StageSetters : public StageRef {
   /// Sets what happens when the stage's function throws (see weir::on_error).
   Self on_error(ErrorPolicy policy) {
     set_policy(std::move(policy));
+    return self();
+  }
+  /// Calls a failed function again per `policy` before the error policy applies (see weir::RetryPolicy);
+  /// independent of `.on_error(...)`, in either order.
+  Self retry(RetryPolicy policy) {
+    set_retry(std::move(policy));
+    return self();
+  }
+  /// Runs each call on a thread of the stage's own; a call still running after `limit` fails with
+  /// weir::TimeoutError (map, filter, flat_map and callback sink stages).
+  Self timeout(std::chrono::nanoseconds limit) { return timeout(TimeoutOptions{limit}); }
+  /// The same with the executor's thread count (see weir::TimeoutOptions).
+  Self timeout(TimeoutOptions options) {
+    set_timeout(options);
+    return self();
+  }
+  /// Guards the stage's calls with a circuit breaker (map, filter, flat_map and callback sink stages).
+  Self circuit_breaker(CircuitBreakerOptions options) {
+    set_circuit_breaker(options);
     return self();
   }
   /// Adds an interceptor to this stage only.

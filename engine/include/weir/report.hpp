@@ -3,11 +3,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "weir/error.hpp"
+#include "weir/interceptor.hpp"
 
 namespace weir {
 
@@ -24,7 +26,8 @@ struct StageReport {
   std::uint64_t skipped = 0;               ///< failed items dropped by the skip policy
   std::uint64_t dead_lettered = 0;         ///< failed items delivered to the dead-letter sink
   std::uint64_t dead_letter_failures = 0;  ///< failed items whose dead-letter sink threw as well
-  std::uint64_t retries = 0;               ///< extra calls made by the retry policy
+  std::uint64_t retries = 0;               ///< extra attempts made by the retry policy
+  std::uint64_t timeouts = 0;              ///< calls that did not finish within the stage's timeout
   std::uint64_t late = 0;                  ///< windows: items that arrived after their window closed
   std::uint64_t batches = 0;
   std::chrono::nanoseconds busy{0};     ///< time spent in the stage's batches
@@ -32,6 +35,7 @@ struct StageReport {
   std::chrono::nanoseconds wall{0};     ///< first batch start to last batch end
   std::chrono::nanoseconds batch_p50{0};
   std::chrono::nanoseconds batch_p99{0};
+  std::optional<CircuitState> circuit;  ///< the circuit breaker's state at the end; none without one
 };
 
 /// How a run ended.

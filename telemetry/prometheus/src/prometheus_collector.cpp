@@ -350,11 +350,11 @@ void PrometheusCollector::on_circuit_state_changed(const StageInfo& s, CircuitSt
 void PrometheusCollector::on_circuit_rejected(const StageInfo& s, std::uint64_t n) {
   state_->add("weir_circuit_rejected_total", stage_labels(s), static_cast<double>(n));
 }
-void PrometheusCollector::on_circuit_failure(const StageInfo& s) {
-  state_->add("weir_circuit_failures_total", stage_labels(s), 1);
+void PrometheusCollector::on_circuit_failure(const StageInfo& s, std::uint64_t n) {
+  state_->add("weir_circuit_failures_total", stage_labels(s), static_cast<double>(n));
 }
-void PrometheusCollector::on_circuit_success(const StageInfo& s) {
-  state_->add("weir_circuit_successes_total", stage_labels(s), 1);
+void PrometheusCollector::on_circuit_success(const StageInfo& s, std::uint64_t n) {
+  state_->add("weir_circuit_successes_total", stage_labels(s), static_cast<double>(n));
 }
 void PrometheusCollector::on_routes_selected(const StageInfo& s, std::size_t n) {
   state_->observe("weir_router_routes_selected", stage_labels(s), static_cast<double>(n), size_bounds);

@@ -25,9 +25,12 @@ class RunControl {
   [[nodiscard]] std::vector<ErrorSummary> errors() const;
   /// What to wake when the run stops.
   void watch(TicketPool* pool, SourceBase* source);
+  /// Notified when the run starts stopping (cuts retry backoffs short).
+  [[nodiscard]] Notification& stop_signal() noexcept { return stop_signal_; }
 
  private:
   std::atomic<bool> stop_{false};
+  Notification stop_signal_;
   std::atomic<int> status_{static_cast<int>(RunStatus::completed)};
   mutable std::mutex mutex_;
   std::vector<ErrorSummary> errors_;

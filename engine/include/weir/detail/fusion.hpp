@@ -25,11 +25,16 @@ namespace weir::detail {
 /// several loops, which keeps compile time and code size linear in the chain's length.
 inline constexpr std::size_t max_fused_ops = 8;
 
+class StageGuard;
+
 /// What an operator sees of its stage while pushing one item.
 struct OpCtx {
   StageRuntime* stage;
   BatchTally* tally;
   std::uint64_t emitted = 0;  ///< items passed on (counted by operators whose output count varies)
+  /// The stage's timeout / circuit breaker, or null. A guarded stage makes the loop keep its items, so
+  /// operators only look at it when `Keep` is true: loops of unguarded stages never test it.
+  StageGuard* guard = nullptr;
 };
 
 /// The output type of `Op` for input `X` (void for sinks).
@@ -79,7 +84,7 @@ class FusedKernel final : public FusedBase {
     bool keep = !movable;
     for (std::size_t k = 0; k < N; ++k) keep = keep || stages[k]->keeps_failed_items();
     std::array<OpCtx, N> ctx;
-    for (std::size_t k = 0; k < N; ++k) ctx[k] = OpCtx{stages[k], &tallies[k], 0};
+    for (std::size_t k = 0; k < N; ++k) ctx[k] = OpCtx{stages[k], &tallies[k], 0, stages[k]->guard.get()};
     in[0] = static_cast<std::uint64_t>(std::ranges::distance(first, last));
     BatchPtr out;
     if constexpr (is_sink) {
@@ -103,7 +108,7 @@ class FusedKernel final : public FusedBase {
     bool keep = batch.use_count() > 1;
     for (std::size_t k = 0; k < N; ++k) keep = keep || stages[k]->keeps_failed_items();
     std::array<OpCtx, N> ctx;
-    for (std::size_t k = 0; k < N; ++k) ctx[k] = OpCtx{stages[k], &tallies[k], 0};
+    for (std::size_t k = 0; k < N; ++k) ctx[k] = OpCtx{stages[k], &tallies[k], 0, stages[k]->guard.get()};
     in[0] = v.size();
     BatchPtr out;
     if constexpr (is_sink) {
@@ -147,7 +152,10 @@ class FusedKernel final : public FusedBase {
   static constexpr bool grows() { return (Ops::may_grow || ...); }
 
   template <bool Keep, class Put>
-  void loop(std::vector<In>& v, std::array<OpCtx, N>& ctx, Put&& put) {
+  void loop(std::vector<In>& v, std::array<OpCtx, N>& shared_ctx, Put&& put) {
+    // A copy per instantiation, so that the item-keeping loop (which may call out of line) does not
+    // stop the compiler from keeping the other loop's counters in registers.
+    std::array<OpCtx, N> ctx = shared_ctx;
     const std::size_t n = v.size();
     In* const d = v.data();
     for (std::size_t i = 0; i < n; ++i) {
@@ -157,10 +165,12 @@ class FusedKernel final : public FusedBase {
         push<0, Keep>(std::move(d[i]), ctx, put);
       }
     }
+    shared_ctx = ctx;
   }
 
   template <bool Keep, class It, class Put>
-  void loop_range(It first, It last, std::array<OpCtx, N>& ctx, Put&& put) {
+  void loop_range(It first, It last, std::array<OpCtx, N>& shared_ctx, Put&& put) {
+    std::array<OpCtx, N> ctx = shared_ctx;  // as in loop()
     for (; first != last; ++first) {
       if constexpr (Keep) {
         const In& x = *first;
@@ -169,6 +179,7 @@ class FusedKernel final : public FusedBase {
         push<0, Keep>(In(std::move(*first)), ctx, put);
       }
     }
+    shared_ctx = ctx;
   }
 
   template <std::size_t K, bool Keep, class X, class Put>

@@ -2,6 +2,7 @@
 /// \file The builder's logical graph. Not API.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <typeinfo>
 #include <utility>
@@ -11,6 +12,9 @@
 #include "weir/detail/runtime.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
+#include "weir/ops/circuit_breaker.hpp"
+#include "weir/ops/retry.hpp"
+#include "weir/ops/timeout.hpp"
 
 namespace weir::detail {
 
@@ -29,6 +33,9 @@ struct LogicalNode {
   bool single_threaded = false;  ///< the stage only works with parallelism 1 (sources, ordered sinks)
   bool is_sink = false;
   ErrorPolicy policy;
+  std::optional<RetryPolicy> retry;              ///< set by `.retry()`
+  std::optional<TimeoutOptions> timeout;         ///< set by `.timeout()`
+  std::optional<CircuitBreakerOptions> breaker;  ///< set by `.circuit_breaker()`
   const std::type_info* in_type = nullptr;
   struct Hook {
     int priority;
@@ -44,5 +51,12 @@ struct LogicalNode {
   /// The same chain reading straight from its range source, when it starts at one.
   std::shared_ptr<RangeConsumerBase> fused_range;
 };
+
+/// Gives a stage's runtime its final error policy, retry policy and guard (timeout, circuit breaker)
+/// from what the builder recorded; `weir::on_error::retry(...)` becomes a RetryPolicy here.
+void attach_resilience(StageRuntime& st, const LogicalNode& node);
+
+/// Throws std::invalid_argument: a stage's retries were set by both `.retry()` and on_error::retry.
+[[noreturn]] void throw_retry_set_twice(const std::string& stage);
 
 }  // namespace weir::detail

@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
@@ -19,6 +20,7 @@
 #include "weir/clock.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
+#include "weir/ops/retry.hpp"
 
 namespace weir::detail {
 
@@ -85,6 +87,8 @@ struct BatchTally {
   std::uint64_t retries;
   std::uint64_t late;       ///< windows: items that arrived after their window closed
   std::uint64_t delivered;  ///< sinks: items written
+  std::uint64_t timeouts;   ///< calls that timed out (guarded stages)
+  std::uint64_t circuit_rejected, circuit_failures, circuit_successes;  ///< breaker outcomes, per batch
 };
 
 inline constexpr int histogram_buckets = 48;  ///< log2 buckets of nanoseconds
@@ -93,7 +97,7 @@ inline constexpr int histogram_buckets = 48;  ///< log2 buckets of nanoseconds
 /// no read-modify-write); readers sum all slots.
 struct alignas(64) CounterSlot {
   std::atomic<std::uint64_t> items_in{0}, items_out{0}, filtered{0}, errors{0}, skipped{0}, dead_lettered{0},
-      dead_letter_failures{0}, retries{0}, late{0}, batches{0};
+      dead_letter_failures{0}, retries{0}, late{0}, batches{0}, timeouts{0};
   std::atomic<std::int64_t> busy_ns{0}, blocked_ns{0};
   std::atomic<std::int64_t> first_ns{std::numeric_limits<std::int64_t>::max()}, last_ns{0};
   std::array<std::atomic<std::uint32_t>, histogram_buckets> batch_ns_log2{};
@@ -105,6 +109,7 @@ inline void bump(A& a, V v) noexcept {
 }
 
 class RunControl;
+class StageGuard;
 
 /// Everything one logical stage needs while running: identity, policy, chain, counters.
 /// Shared by every thread running the stage; mutable parts are per-thread slots or locked.
@@ -116,6 +121,8 @@ class StageRuntime {
   bool timing = true;                               ///< built-in counting interceptor measures time
   const Clock* clock = nullptr;
   RunControl* run = nullptr;
+  std::shared_ptr<const RetryPolicy> retry;  ///< null: no retry
+  std::shared_ptr<StageGuard> guard;         ///< timeout and circuit breaker; null for most stages
 
   void init_slots(int count);
   /// The calling thread's slot: oneTBB workers by arena index, other threads (the stage's own
@@ -145,8 +152,11 @@ class StageRuntime {
         .count();
   }
   [[nodiscard]] bool keeps_failed_items() const noexcept {
-    return policy.kind == ErrorPolicy::Kind::retry || policy.kind == ErrorPolicy::Kind::dead_letter;
+    return retry != nullptr || guard != nullptr || policy.kind == ErrorPolicy::Kind::retry ||
+           policy.kind == ErrorPolicy::Kind::dead_letter;
   }
+  /// The state of the stage's circuit breaker, read live from any thread; nothing without a breaker.
+  [[nodiscard]] std::optional<CircuitState> circuit_state() const noexcept;
 
   /// Applies the error policy to `item`, whose call threw the exception being handled.
   /// `call` repeats the call (it must not consume `item`). Returns true when a retry succeeded.
@@ -154,13 +164,11 @@ class StageRuntime {
   bool recover(const T& item, Call&& call, BatchTally& tally) {
     std::exception_ptr err = std::current_exception();
     int attempts = 1;
-    if (policy.kind == ErrorPolicy::Kind::retry) {
-      auto wait = policy.backoff;
-      while (attempts < policy.max_attempts && !stopping()) {
+    if (retry != nullptr) {
+      while (attempts < retry->max_attempts && !stopping() && retryable(err)) {
+        const auto wait = next_backoff(attempts);
         note_retry(err, attempts + 1, wait);
-        clock_mut()->sleep_for(wait);
-        wait = std::chrono::nanoseconds{
-            static_cast<std::int64_t>(static_cast<double>(wait.count()) * policy.multiplier)};
+        if (!backoff(wait)) break;  // the run is stopping
         ++attempts;
         ++tally.retries;
         try {
@@ -181,9 +189,18 @@ class StageRuntime {
 
  private:
   void note_retry(std::exception_ptr err, int attempt, std::chrono::nanoseconds backoff);
+  /// Whether the retry policy allows another call after `err`.
+  [[nodiscard]] bool retryable(const std::exception_ptr& err) const noexcept;
+  /// The wait before retry number `retry_number` (1 = the second call), jitter drawn.
+  [[nodiscard]] std::chrono::nanoseconds next_backoff(int retry_number) noexcept;
+  /// Waits `d` on the clock; false when the run started stopping meanwhile (cancel cuts it short).
+  bool backoff(std::chrono::nanoseconds d);
+  /// Emits the batch's circuit-breaker counts (one event per kind and batch, when not zero).
+  void note_circuit(const BatchTally& t);
   [[nodiscard]] Clock* clock_mut() const noexcept { return const_cast<Clock*>(clock); }
   std::vector<std::unique_ptr<CounterSlot>> slots_;
   std::mutex dead_letter_mutex_;
+  std::atomic<std::uint64_t> jitter_draws_{0};
 };
 
 /// Demangled exception type and message of an exception_ptr.

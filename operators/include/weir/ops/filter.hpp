@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "weir/detail/fusion.hpp"
+#include "weir/detail/guard.hpp"
 
 namespace weir::ops {
 
@@ -21,6 +22,16 @@ struct FilterOp {
   template <bool Keep, class X, class Next>
   void push(X&& x, detail::OpCtx& c, Next&& next) {
     bool pass = false;
+    if constexpr (Keep) {
+      if (c.guard != nullptr) [[unlikely]] {
+        pass = call_guarded(x, c.guard, c.stage, c.tally);
+        if (pass) {
+          ++c.emitted;
+          next(std::forward<X>(x));
+        }
+        return;
+      }
+    }
     try {
       pass = static_cast<bool>(std::invoke(pred, std::as_const(x)));
     } catch (...) {
@@ -31,6 +42,21 @@ struct FilterOp {
       ++c.emitted;
       next(std::forward<X>(x));
     }
+  }
+
+  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard). Kept out of line,
+  /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
+  template <class X>
+  [[gnu::noinline, gnu::cold]] bool call_guarded(const X& x, detail::StageGuard* guard,
+                                                 detail::StageRuntime* stage, detail::BatchTally* tally) {
+    bool pass = false;
+    auto call = [&] { pass = static_cast<bool>(guard->call(pred, x, *tally)); };
+    try {
+      call();
+    } catch (...) {
+      stage->recover(x, call, *tally);
+    }
+    return pass;
   }
 };
 

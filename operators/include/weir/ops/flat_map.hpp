@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "weir/detail/fusion.hpp"
+#include "weir/detail/guard.hpp"
 
 namespace weir::ops {
 
@@ -28,6 +29,12 @@ struct FlatMapOp {
   void push(X&& x, detail::OpCtx& c, Next&& next) {
     using R = range<std::remove_cvref_t<X>>;
     std::optional<R> r;
+    if constexpr (Keep) {
+      if (c.guard != nullptr) [[unlikely]] {
+        if (auto g = call_guarded(x, c.guard, c.stage, c.tally)) emit(*g, c, next);
+        return;
+      }
+    }
     try {
       if constexpr (Keep) {
         r.emplace(std::invoke(fn, detail::pass_kept(fn, x)));
@@ -39,7 +46,28 @@ struct FlatMapOp {
               x, [&] { r.emplace(std::invoke(fn, detail::pass_kept(fn, x))); }, *c.tally))
         return;
     }
-    for (auto&& u : *r) {
+    emit(*r, c, next);
+  }
+
+  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard). Kept out of line,
+  /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
+  template <class X>
+  [[gnu::noinline, gnu::cold]] std::optional<range<X>> call_guarded(const X& x, detail::StageGuard* guard,
+                                                                    detail::StageRuntime* stage,
+                                                                    detail::BatchTally* tally) {
+    std::optional<range<X>> r;
+    auto call = [&] { r.emplace(guard->call(fn, x, *tally)); };
+    try {
+      call();
+    } catch (...) {
+      if (!stage->recover(x, call, *tally)) return std::nullopt;
+    }
+    return r;
+  }
+
+  template <class R, class Next>
+  static void emit(R& r, detail::OpCtx& c, Next& next) {
+    for (auto&& u : r) {
       ++c.emitted;
       if constexpr (!std::ranges::view<R> && std::is_lvalue_reference_v<decltype(u)>) {
         next(std::move(u));  // the range is a container this call owns

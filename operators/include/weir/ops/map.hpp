@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "weir/detail/fusion.hpp"
+#include "weir/detail/guard.hpp"
 
 namespace weir::ops {
 
@@ -23,6 +24,13 @@ struct MapOp {
 
   template <bool Keep, class X, class Next>
   void push(X&& x, detail::OpCtx& c, Next&& next) {
+    if constexpr (Keep) {
+      if (c.guard != nullptr) [[unlikely]] {
+        auto y = call_guarded(x, c.guard, c.stage, c.tally);
+        if (y) next(std::move(*y));
+        return;
+      }
+    }
     std::optional<output<std::remove_cvref_t<X>>> y;
     try {
       if constexpr (Keep) {
@@ -36,6 +44,22 @@ struct MapOp {
         return;
     }
     next(std::move(*y));
+  }
+
+  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard). Kept out of line,
+  /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
+  template <class X>
+  [[gnu::noinline, gnu::cold]] std::optional<output<X>> call_guarded(const X& x, detail::StageGuard* guard,
+                                                                     detail::StageRuntime* stage,
+                                                                     detail::BatchTally* tally) {
+    std::optional<output<X>> y;
+    auto call = [&] { y.emplace(guard->call(fn, x, *tally)); };
+    try {
+      call();
+    } catch (...) {
+      if (!stage->recover(x, call, *tally)) return std::nullopt;
+    }
+    return y;
   }
 };
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "weir/detail/fusion.hpp"
+#include "weir/detail/guard.hpp"
 
 namespace weir::ops {
 
@@ -33,6 +34,12 @@ struct SinkOp {
 
   template <bool Keep, class X, class Next>
   void push(X&& x, detail::OpCtx& c, Next&&) {
+    if constexpr (Keep) {
+      if (c.guard != nullptr) [[unlikely]] {
+        call_guarded(x, c.guard, c.stage, c.tally);
+        return;
+      }
+    }
     try {
       if constexpr (Keep) {
         std::invoke(fn, detail::pass_kept(fn, x));
@@ -42,6 +49,19 @@ struct SinkOp {
     } catch (...) {
       c.stage->recover(
           x, [&] { std::invoke(fn, detail::pass_kept(fn, x)); }, *c.tally);
+    }
+  }
+
+  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard). Kept out of line,
+  /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
+  template <class X>
+  [[gnu::noinline, gnu::cold]] void call_guarded(const X& x, detail::StageGuard* guard,
+                                                 detail::StageRuntime* stage, detail::BatchTally* tally) {
+    auto call = [&] { guard->call(fn, x, *tally); };
+    try {
+      call();
+    } catch (...) {
+      stage->recover(x, call, *tally);
     }
   }
 };

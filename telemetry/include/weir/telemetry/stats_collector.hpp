@@ -51,8 +51,8 @@ class StatsCollector final : public MetricsCollector {
   void on_timeout(const StageInfo&, std::chrono::nanoseconds, std::chrono::nanoseconds) override;
   void on_circuit_state_changed(const StageInfo&, CircuitState, CircuitState) override;
   void on_circuit_rejected(const StageInfo&, std::uint64_t) override;
-  void on_circuit_failure(const StageInfo&) override;
-  void on_circuit_success(const StageInfo&) override;
+  void on_circuit_failure(const StageInfo&, std::uint64_t) override;
+  void on_circuit_success(const StageInfo&, std::uint64_t) override;
   void on_routes_selected(const StageInfo&, std::size_t) override;
   void on_no_route(const StageInfo&, std::uint64_t) override;
   void on_route_processed(const StageInfo&, std::string_view, std::size_t, std::chrono::nanoseconds) override;

@@ -1,0 +1,215 @@
+#pragma once
+/// \file timeout: runs a stage's calls on threads of the stage's own and gives up on a call that
+/// takes longer than a limit, so a hung call does not hold the pipeline.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "weir/clock.hpp"
+
+namespace weir {
+
+/// Settings of `.timeout(...)`. A plain value.
+struct TimeoutOptions {
+  std::chrono::nanoseconds limit{0};  ///< a call still running after this long fails with TimeoutError
+  /// Threads of the stage's executor, hung calls included; 0 = the stage's parallelism + 2. When every
+  /// thread is busy (calls that timed out but have not returned yet), a call fails at once with
+  /// TimeoutError without being made.
+  int threads = 0;
+};
+
+/// The error a call fails with when it did not finish within its stage's timeout (or could not start
+/// because every thread of the stage was still busy with calls that had timed out). Immutable.
+class TimeoutError : public std::runtime_error {
+ public:
+  TimeoutError(const std::string& stage, std::chrono::nanoseconds configured, std::chrono::nanoseconds actual,
+               bool no_thread = false)
+      : std::runtime_error(
+            no_thread ? "stage '" + stage + "': every timeout thread is busy with a call that timed out"
+                      : "stage '" + stage + "': call did not finish within " + text(configured)),
+        configured_(configured),
+        actual_(actual) {}
+  [[nodiscard]] std::chrono::nanoseconds configured() const noexcept { return configured_; }
+  /// How long the stage waited (0 when no thread was free).
+  [[nodiscard]] std::chrono::nanoseconds actual() const noexcept { return actual_; }
+
+  /// `d` in the largest unit that divides it: "250ms", "3s", "1500us".
+  [[nodiscard]] static std::string text(std::chrono::nanoseconds d) {
+    const auto n = d.count();
+    if (n != 0 && n % 1'000'000'000 == 0) return std::to_string(n / 1'000'000'000) + "s";
+    if (n != 0 && n % 1'000'000 == 0) return std::to_string(n / 1'000'000) + "ms";
+    if (n != 0 && n % 1'000 == 0) return std::to_string(n / 1'000) + "us";
+    return std::to_string(n) + "ns";
+  }
+
+ private:
+  std::chrono::nanoseconds configured_;
+  std::chrono::nanoseconds actual_;
+};
+
+namespace detail {
+
+/// One call handed to a TimeoutExecutor. Shared by the waiting stage and the executing thread, so
+/// whatever the call uses (the item's copy, the function) lives until both are done with it.
+class TimedTaskBase {
+ public:
+  virtual ~TimedTaskBase() = default;
+  TimedTaskBase() = default;
+  TimedTaskBase(const TimedTaskBase&) = delete;
+  TimedTaskBase& operator=(const TimedTaskBase&) = delete;
+  /// Makes the call, keeping its result or exception; never throws.
+  virtual void run() noexcept = 0;
+  /// True when the call may start (its waiter has not given up).
+  bool try_start() noexcept {
+    int expected = queued;
+    return state_.compare_exchange_strong(expected, running, std::memory_order_acq_rel);
+  }
+  /// The waiter gives up: a call not started yet never starts; a running one's result is dropped.
+  void abandon() noexcept { state_.store(abandoned, std::memory_order_release); }
+  Notification done;  ///< notified when the call has returned (or was skipped)
+
+ private:
+  static constexpr int queued = 0, running = 1, abandoned = 2;
+  std::atomic<int> state_{queued};
+};
+
+/// A call of `F` on a copy of an item of type `T`, returning `R` (maybe void).
+template <class F, class T, class R>
+class TimedTask final : public TimedTaskBase {
+ public:
+  TimedTask(std::shared_ptr<F> fn, const T& item) : fn_(std::move(fn)), item_(item) {}
+  void run() noexcept override {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(*fn_, arg());
+      } else {
+        result.emplace(std::invoke(*fn_, arg()));
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  struct Nothing {};
+  std::optional<std::conditional_t<std::is_void_v<R>, Nothing, R>> result;  ///< set before `done`
+  std::exception_ptr error;                                                 ///< set before `done`
+
+ private:
+  decltype(auto) arg() {
+    if constexpr (std::is_invocable_v<F&, const T&>) {
+      return static_cast<const T&>(item_);
+    } else {
+      return std::move(item_);  // the function takes an rvalue; the copy is the task's own
+    }
+  }
+  std::shared_ptr<F> fn_;
+  T item_;
+};
+
+/// A small pool of plain threads (not oneTBB's) that run one stage's calls with a timeout. Threads
+/// start on demand, up to `max_threads`; a submission when all are busy is refused rather than
+/// queued, so neither the threads nor the queue grow without bound. Thread-safe.
+///
+/// On destruction idle threads are joined; threads still inside a call (one that timed out and has not
+/// returned) are detached and end when the call returns: everything they touch is shared with them.
+class TimeoutExecutor {
+ public:
+  explicit TimeoutExecutor(int max_threads)
+      : state_(std::make_shared<State>()), max_(max_threads < 1 ? 1 : max_threads) {}
+  TimeoutExecutor(const TimeoutExecutor&) = delete;
+  TimeoutExecutor& operator=(const TimeoutExecutor&) = delete;
+  ~TimeoutExecutor() {
+    std::vector<char> busy;
+    {
+      const std::lock_guard lock(state_->mutex);
+      state_->shutdown = true;
+      busy = state_->busy;
+    }
+    state_->cv.notify_all();
+    for (std::size_t i = 0; i < threads_.size(); ++i) {
+      if (busy[i] != 0) {
+        threads_[i].detach();
+      } else {
+        threads_[i].join();
+      }
+    }
+  }
+
+  /// Hands `task` to an idle thread, or to a new one while there are fewer than the maximum;
+  /// false when every thread is busy.
+  bool submit(std::shared_ptr<TimedTaskBase> task) {
+    const std::lock_guard lock(state_->mutex);
+    if (state_->idle > 0) {
+      --state_->idle;  // reserved for this task: the queue never holds more than the idle threads
+      state_->queue.push_back(std::move(task));
+      state_->cv.notify_one();
+      return true;
+    }
+    if (static_cast<int>(threads_.size()) >= max_) return false;
+    const std::size_t index = threads_.size();
+    state_->busy.push_back(1);
+    try {
+      threads_.emplace_back(&TimeoutExecutor::work, state_, index, std::move(task));
+    } catch (...) {
+      state_->busy.pop_back();
+      throw;
+    }
+    return true;
+  }
+  [[nodiscard]] int max_threads() const noexcept { return max_; }
+  /// Threads started so far.
+  [[nodiscard]] int threads() const {
+    const std::lock_guard lock(state_->mutex);
+    return static_cast<int>(threads_.size());
+  }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<std::shared_ptr<TimedTaskBase>> queue;
+    std::vector<char> busy;  ///< per thread: inside (or about to enter) a call
+    int idle = 0;            ///< threads waiting for a task and not reserved
+    bool shutdown = false;
+  };
+
+  static void work(std::shared_ptr<State> s, std::size_t index, std::shared_ptr<TimedTaskBase> task) {
+    for (;;) {
+      if (task->try_start()) task->run();
+      {
+        // Counted idle before the waiter is told, so that its next call finds this thread free.
+        const std::lock_guard lock(s->mutex);
+        s->busy[index] = 0;
+        ++s->idle;
+      }
+      task->done.notify();
+      task.reset();
+      std::unique_lock lock(s->mutex);
+      s->cv.wait(lock, [&] { return s->shutdown || !s->queue.empty(); });
+      if (s->shutdown) return;
+      task = std::move(s->queue.front());
+      s->queue.pop_front();
+      s->busy[index] = 1;
+    }
+  }
+
+  std::shared_ptr<State> state_;
+  std::vector<std::thread> threads_;  // guarded by state_->mutex
+  int max_;
+};
+
+}  // namespace detail
+}  // namespace weir
