@@ -139,6 +139,54 @@ weir::RunReport run_every_operator(weir::Pipeline& p) {
         got.push_back(x);
       })
       .name("out");
+
+  // A second source through the keyed, routing and resilience operators: a lookup join, a route
+  // with dropped items, an event-time window with one late item, a buffer into a map-reduce, and a
+  // circuit breaker that opens.
+  std::vector<int> events = iota(0, 200);
+  events.push_back(3);  // behind the watermark by then: late
+  std::vector<std::pair<int, int>> table;
+  for (int k = 0; k < 10; ++k) table.emplace_back(k, k * 100);
+  auto joined = p.source(events)
+                    .name("events")
+                    .join_by_key(
+                        weir::table{table}, [](int x) { return x % 10; },
+                        [](const std::pair<int, int>& r) { return r.first; },
+                        [](int x, const std::pair<int, int>&) { return x; })
+                    .name("lookup");
+  auto routed = joined.route(weir::RouteOptions{weir::RouteMode::first_match, {}},
+                             weir::when{"low", [](int x) { return x < 150; }},
+                             weir::when{"mid", [](int x) { return x < 190; }});
+  routed.name("router");
+  routed["low"]
+      .key_by([](int x) { return x % 3; })
+      .window(weir::tumbling{10s})
+      .event_time([](int x) { return std::chrono::system_clock::time_point{std::chrono::seconds{x}}; })
+      .count()
+      .name("windows")
+      .sink([](const weir::WindowResult<int, std::uint64_t>&) {})
+      .name("window_out");
+  routed["mid"]
+      .buffer(16)
+      .name("batcher")
+      .map_reduce(
+          [](const std::vector<int>& v) {
+            return std::pair<int, long>{static_cast<int>(v.size()), 1L};
+          },
+          [](long a, long b) { return a + b; })
+      .name("sizes")
+      .sink([](const std::pair<int, long>&) {})
+      .name("sizes_out");
+  joined
+      .map([](int x) {
+        if (x >= 5) throw std::runtime_error("remote down");
+        return x;
+      })
+      .name("remote")
+      .circuit_breaker(weir::CircuitBreakerOptions{2, std::chrono::hours{1}, 1})
+      .on_error(weir::on_error::skip())
+      .sink([](int) {})
+      .name("remote_out");
   return p.run();
 }
 

@@ -218,9 +218,15 @@ const std::vector<FamilyInfo>& prometheus_families() {
 double queue_depth(const Snapshot& snap, std::size_t i) {
   const auto& stages = snap.report.stages;
   if (i >= snap.inputs.size() || i >= stages.size() || snap.inputs[i].empty()) return 0;
+  // Unknown, so 0, where a stage's input is not its producers' whole output: behind a route or a
+  // window (stages with several outputs), and in front of a map-reduce (it counts pairs).
+  if (stages[i].kind == "map_reduce") return 0;
   double handed = 0;
-  for (int in : snap.inputs[i])
-    handed += static_cast<double>(stages.at(static_cast<std::size_t>(in)).items_out);
+  for (int in : snap.inputs[i]) {
+    const auto& up = stages.at(static_cast<std::size_t>(in));
+    if (up.kind == "route" || up.kind == "window") return 0;
+    handed += static_cast<double>(up.items_out);
+  }
   return std::max(0.0, handed - static_cast<double>(stages[i].items_in));
 }
 
