@@ -207,19 +207,22 @@ using FlowNode = tbb::flow::function_node<Msg, tbb::flow::continue_msg>;
 class Execution {
  public:
   Execution(Pipeline& p, std::vector<std::unique_ptr<LogicalNode>>& nodes,
-            const std::vector<LogicalNode::Hook>& hooks)
+            const std::vector<LogicalNode::Hook>& hooks, const TraceContext& parent)
       : pipeline_(p), nodes_(nodes), plan_(make_plan(nodes)) {
     const auto& o = p.options();
     clock_ = o.clock ? o.clock : system_clock();
     threads_ = o.threads > 0 ? o.threads : tbb::info::default_concurrency();
     in_flight_ = o.max_in_flight > 0 ? o.max_in_flight : static_cast<std::size_t>(8 * threads_);
     run_id_ = make_run_id();
+    trace_ = parent.valid() ? parent.child() : TraceContext::root();
+    if (parent.valid()) parent_span_ = parent.span_id;
     for (const auto& n : nodes) stamps_ = stamps_ || (n->kernel && n->kernel->uses_stamps());
     stages_.reserve(nodes.size());
     for (const auto& n : nodes) {
       auto st = std::make_unique<StageRuntime>();
       st->info = StageInfo{
-          p.name(), n->name, n->kind, n->id, plan_.group_of[static_cast<std::size_t>(n->id)], n->parallelism};
+          p.name(),       n->name,         n->kind, n->id, plan_.group_of[static_cast<std::size_t>(n->id)],
+          n->parallelism, SpanId::random()};
       st->policy = n->policy;
       std::vector<LogicalNode::Hook> all(hooks.begin(), hooks.end());
       all.insert(all.end(), n->interceptors.begin(), n->interceptors.end());
@@ -290,6 +293,8 @@ class Execution {
   std::condition_variable timer_cv_;
   int live_sources_ = 0;  ///< guarded by timer_mutex_
   std::string run_id_;
+  TraceContext trace_;  ///< the run span's context
+  SpanId parent_span_;
   RunControl control_;
   std::vector<std::unique_ptr<StageRuntime>> stages_;
   std::vector<std::unique_ptr<TicketPool>> pools_;
@@ -563,7 +568,7 @@ RunReport Execution::run() {
     }
   });
 
-  const RunInfo info{pipeline_.name(), run_id_};
+  const RunInfo info{pipeline_.name(), run_id_, trace_, parent_span_};
   std::vector<std::shared_ptr<Interceptor>> all;
   for (const auto& st : stages_) {
     for (const auto& i : st->chain) {
@@ -666,6 +671,7 @@ RunReport Execution::report(std::chrono::nanoseconds wall,
   RunReport r;
   r.pipeline = pipeline_.name();
   r.run_id = run_id_;
+  r.trace = trace_;
   r.status = control_.status();
   r.wall = wall;
   r.errors = control_.errors();
@@ -857,14 +863,14 @@ void Pipeline::intercept(std::shared_ptr<Interceptor> interceptor, int priority)
   hooks_.push_back({priority, hook_order_++, std::move(interceptor)});
 }
 
-RunReport Pipeline::run() {
-  start();
+RunReport Pipeline::run(const TraceContext& parent) {
+  start(parent);
   return wait();
 }
 
-void Pipeline::start() {
+void Pipeline::start(const TraceContext& parent) {
   check_building();
-  exec_ = std::make_unique<detail::Execution>(*this, nodes_, hooks_);
+  exec_ = std::make_unique<detail::Execution>(*this, nodes_, hooks_, parent);
   live_->bind(exec_.get());
   auto* e = exec_.get();
   e->runner_ = std::thread([e] {

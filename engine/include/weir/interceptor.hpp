@@ -9,6 +9,8 @@
 #include <string_view>
 #include <variant>
 
+#include "weir/trace_context.hpp"
+
 namespace weir {
 
 struct RunReport;
@@ -22,12 +24,19 @@ struct StageInfo {
   int index = 0;  ///< position in the pipeline's stage list
   int node = 0;   ///< physical node (fused group)
   int parallelism = 1;
+  SpanId
+      span_id;  ///< the id of the stage's span in the run's trace (valid whether or not a tracer records it)
 };
 
 /// Identity of a run as interceptors see it.
 struct RunInfo {
   std::string pipeline;
   std::string run_id;
+  /// The run span's context: the parent's trace id (or a new one), the run's own span id, and the
+  /// parent's flags and trace state (a root run is flagged sampled; a tracer's sampler decides what it
+  /// records).
+  TraceContext trace;
+  SpanId parent_span;  ///< the span of the caller that started the run; invalid for a root run
 };
 
 /// What one batch invocation of a stage did.

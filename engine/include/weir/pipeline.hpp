@@ -242,9 +242,10 @@ class Pipeline {
   void intercept(std::shared_ptr<Interceptor> interceptor, int priority = 0);
 
   /// Runs to the end of every source. Throws PipelineError when the run fails.
-  RunReport run();
-  /// Starts the run on a thread of its own.
-  void start();
+  /// With a valid `parent` (e.g. from parse_traceparent), the run's span is its child, in its trace.
+  RunReport run(const TraceContext& parent = {});
+  /// Starts the run on a thread of its own (with `parent` as in run()).
+  void start(const TraceContext& parent = {});
   /// Waits for a started run; returns its report or throws PipelineError.
   RunReport wait();
   /// Stops the sources; what is in flight drains to the sinks; the run ends as cancelled.

@@ -48,6 +48,7 @@ enum class RunStatus { completed, failed, cancelled };
 struct RunReport {
   std::string pipeline;
   std::string run_id;
+  TraceContext trace;  ///< the run span's context (see RunInfo::trace)
   RunStatus status = RunStatus::completed;
   std::chrono::nanoseconds wall{0};
   std::vector<StageReport> stages;

@@ -9,6 +9,7 @@
 #include "weir/pipeline.hpp"
 #include "weir/report.hpp"
 #include "weir/snapshot.hpp"
+#include "weir/trace_context.hpp"
 
 namespace weir {
 using ops::PushSource;
