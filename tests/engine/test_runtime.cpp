@@ -878,3 +878,25 @@ TEST_CASE("a chain longer than one fused loop is cut into several loops and comp
   CHECK(r.stage("map#40").items_out == 50);
   CHECK(r.stage("collect#41").items_in == 50);
 }
+
+TEST_CASE("stateful mutable callables keep their state across batches and slices") {
+  // A mutable lambda changes itself on every call: the fused loop must run the stage's own copy.
+  for (const std::size_t batch : {std::size_t{0}, std::size_t{7}}) {
+    CAPTURE(batch);
+    weir::PipelineOptions o;
+    o.batch_size = batch;
+    weir::Pipeline p{"mutable", o};
+    std::uint64_t sum = 0;
+    std::uint64_t last_seen = 0;
+    p.source(std::views::iota(0, 10'000))
+        .map([n = 0](int) mutable { return ++n; })
+        .filter([](int x) { return x % 2 == 0; })
+        .sink([&sum, &last_seen, calls = std::uint64_t{0}](int x) mutable {
+          sum += static_cast<std::uint64_t>(x);
+          last_seen = ++calls;
+        });
+    p.run();
+    CHECK(sum == 2ULL * (5'000ULL * 5'001ULL / 2));  // 2 + 4 + ... + 10000
+    CHECK(last_seen == 5'000);
+  }
+}

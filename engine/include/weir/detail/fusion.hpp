@@ -50,6 +50,22 @@ struct chain_output<X, Op, Rest...> {
   using type = typename chain_output<op_output_t<Op, X>, Rest...>::type;
 };
 
+/// Whether `Op` declares that calling it on an `X` leaves it unchanged (see MapOp::pure).
+template <class Op, class X>
+consteval bool op_pure() {
+  if constexpr (requires { Op::template pure<X>; }) {
+    return Op::template pure<X>;
+  } else {
+    return false;
+  }
+}
+
+template <class X, class... Ops>
+struct chain_pure : std::true_type {};
+template <class X, class Op, class... Rest>
+struct chain_pure<X, Op, Rest...>
+    : std::bool_constant<op_pure<Op, X>() && chain_pure<op_output_t<Op, X>, Rest...>::value> {};
+
 /// A fused chain as the runtime sees it: runs a batch through every stage it covers.
 class FusedBase {
  public:
@@ -68,6 +84,11 @@ class FusedKernel final : public FusedBase {
   static constexpr std::size_t N = sizeof...(Ops);
   using Out = typename chain_output<In, Ops...>::type;
   static constexpr bool is_sink = std::is_void_v<Out>;
+  /// The loops run a copy of the operators on the stack when that copy is cheap and equivalent: the
+  /// compiler then knows the user's captures cannot alias what the loop writes (a sink adding into a
+  /// captured reference keeps its pointer in a register instead of reloading it for every item).
+  static constexpr bool local_ops =
+      (std::is_trivially_copyable_v<Ops> && ...) && chain_pure<In, Ops...>::value;
 
  public:
   explicit FusedKernel(std::tuple<Ops...> ops) : ops_(std::move(ops)) {}
@@ -158,37 +179,54 @@ class FusedKernel final : public FusedBase {
     std::array<OpCtx, N> ctx = shared_ctx;
     const std::size_t n = v.size();
     In* const d = v.data();
-    for (std::size_t i = 0; i < n; ++i) {
-      if constexpr (Keep) {
-        push<0, Keep>(static_cast<const In&>(d[i]), ctx, put);
-      } else {
-        push<0, Keep>(std::move(d[i]), ctx, put);
+    auto run = [&](std::tuple<Ops...>& ops) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if constexpr (Keep) {
+          push<0, Keep>(ops, static_cast<const In&>(d[i]), ctx, put);
+        } else {
+          push<0, Keep>(ops, std::move(d[i]), ctx, put);
+        }
       }
-    }
+    };
+    with_ops(run);
     shared_ctx = ctx;
   }
 
   template <bool Keep, class It, class Put>
   void loop_range(It first, It last, std::array<OpCtx, N>& shared_ctx, Put&& put) {
     std::array<OpCtx, N> ctx = shared_ctx;  // as in loop()
-    for (; first != last; ++first) {
-      if constexpr (Keep) {
-        const In& x = *first;
-        push<0, Keep>(x, ctx, put);
-      } else {
-        push<0, Keep>(In(std::move(*first)), ctx, put);
+    auto run = [&](std::tuple<Ops...>& ops) {
+      for (; first != last; ++first) {
+        if constexpr (Keep) {
+          const In& x = *first;
+          push<0, Keep>(ops, x, ctx, put);
+        } else {
+          push<0, Keep>(ops, In(std::move(*first)), ctx, put);
+        }
       }
-    }
+    };
+    with_ops(run);
     shared_ctx = ctx;
   }
 
+  /// Calls `run` with the operators: a local copy when local_ops, else the kernel's own.
+  template <class Run>
+  void with_ops(Run& run) {
+    if constexpr (local_ops) {
+      std::tuple<Ops...> ops = ops_;
+      run(ops);
+    } else {
+      run(ops_);
+    }
+  }
+
   template <std::size_t K, bool Keep, class X, class Put>
-  void push(X&& x, std::array<OpCtx, N>& ctx, Put& put) {
+  static void push(std::tuple<Ops...>& ops, X&& x, std::array<OpCtx, N>& ctx, Put& put) {
     if constexpr (K == N) {
       put(std::forward<X>(x));
     } else {
-      std::get<K>(ops_).template push<Keep>(std::forward<X>(x), ctx[K], [&](auto&& y) {
-        push<K + 1, Keep>(std::forward<decltype(y)>(y), ctx, put);
+      std::get<K>(ops).template push<Keep>(std::forward<X>(x), ctx[K], [&](auto&& y) {
+        push<K + 1, Keep>(ops, std::forward<decltype(y)>(y), ctx, put);
       });
     }
   }

@@ -2,6 +2,7 @@
 /// \file filter: keeps the items a predicate accepts.
 
 #include <functional>
+#include <type_traits>
 #include <utility>
 
 #include "weir/detail/fusion.hpp"
@@ -17,6 +18,9 @@ struct FilterOp {
   static constexpr bool may_grow = false;
   static constexpr bool counts_emitted = true;
   static constexpr bool is_filter = true;
+  /// Calling the function does not change it, so the fused loop may run a copy of this operator.
+  template <class X>
+  static constexpr bool pure = std::is_invocable_v<const P&, X&&>;
   P pred;
 
   template <bool Keep, class X, class Next>

@@ -23,6 +23,9 @@ struct FlatMapOp {
   static constexpr bool may_grow = true;
   static constexpr bool counts_emitted = true;
   static constexpr bool is_filter = false;
+  /// Calling the function does not change it, so the fused loop may run a copy of this operator.
+  template <class X>
+  static constexpr bool pure = std::is_invocable_v<const F&, X&&>;
   F fn;
 
   template <bool Keep, class X, class Next>

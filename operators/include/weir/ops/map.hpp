@@ -20,6 +20,9 @@ struct MapOp {
   static constexpr bool may_grow = false;
   static constexpr bool counts_emitted = false;
   static constexpr bool is_filter = false;
+  /// Calling the function does not change it, so the fused loop may run a copy of this operator.
+  template <class X>
+  static constexpr bool pure = std::is_invocable_v<const F&, X&&>;
   F fn;
 
   template <bool Keep, class X, class Next>
