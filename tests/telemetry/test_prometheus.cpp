@@ -102,8 +102,10 @@ std::optional<std::pair<int, std::string>> promtool_check(const std::string& tex
 }
 
 /// A pipeline with every operator Weir has today: map, filter, flat_map, fan_out, merge, sinks, with
-/// skip, retry, dead-letter and a failing dead-letter sink.
-weir::RunReport run_every_operator(weir::Pipeline& p) {
+/// skip, retry, dead-letter and a failing dead-letter sink. `p` runs on `clock`, which one timed call
+/// moves past its limit before it hangs until the run has ended: one timeout.
+weir::RunReport run_every_operator(weir::Pipeline& p, const std::shared_ptr<weir::ManualClock>& clock) {
+  auto gate = std::make_shared<weir::Notification>();
   std::vector<int> got;
   std::mutex mutex;
   auto branches =
@@ -187,7 +189,22 @@ weir::RunReport run_every_operator(weir::Pipeline& p) {
       .on_error(weir::on_error::skip())
       .sink([](int) {})
       .name("remote_out");
-  return p.run();
+  joined
+      .map([clock, gate](int x) {
+        if (x == 13) {
+          clock->advance(150ms);
+          gate->wait();
+        }
+        return x;
+      })
+      .name("slow")
+      .timeout(100ms)
+      .on_error(weir::on_error::skip())
+      .sink([](int) {})
+      .name("slow_out");
+  auto report = p.run();
+  gate->notify();
+  return report;
 }
 
 }  // namespace
@@ -199,7 +216,7 @@ TEST_CASE("the exposition lists exactly the documented families and passes promt
   weir::Pipeline p("every_operator", o);
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   weir::telemetry::attach(p, prom);
-  (void)run_every_operator(p);
+  (void)run_every_operator(p, clock);
   const std::string text = prom->render();
 
   const auto docs = documented();
@@ -235,10 +252,13 @@ TEST_CASE("the exposition lists exactly the documented families and passes promt
 }
 
 TEST_CASE("per-stage series equal the run report") {
-  weir::Pipeline p("values", with_batch(16));
+  auto clock = std::make_shared<weir::ManualClock>();
+  weir::PipelineOptions o = with_batch(16);
+  o.clock = clock;
+  weir::Pipeline p("values", o);
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   weir::telemetry::attach(p, prom);
-  const auto r = run_every_operator(p);
+  const auto r = run_every_operator(p, clock);
   const std::string text = prom->render();
   auto series = [](const std::string& family, const std::string& stage, const std::string& more = "") {
     return family + "{pipeline=\"values\",stage=\"" + stage + "\"" + more + "}";
@@ -258,6 +278,12 @@ TEST_CASE("per-stage series equal the run report") {
   CHECK(sample(text, series("weir_stage_dead_letters_total", "enrich",
                             ",error_type=\"std::invalid_argument\"")) == 4);
   CHECK(sample(text, series("weir_dead_letter_handler_errors_total", "check")) == 1);
+  CHECK(sample(text, series("weir_stage_timeouts_total", "slow")) == 1);
+  CHECK(sample(text, series("weir_stage_timeouts_total", "slow")) ==
+        static_cast<double>(r.stage("slow").timeouts));
+  // Every window was emitted by the end of the run; the windows saw 150 items in 10 s windows.
+  CHECK(sample(text, series("weir_window_open", "windows")) == 0);
+  CHECK(sample(text, series("weir_window_emitted_total", "windows")) > 0);
   CHECK(sample(text, series("weir_filter_items_passed_total", "evens")) ==
         static_cast<double>(r.stage("evens").items_out));
   CHECK(sample(text, series("weir_filter_items_dropped_total", "evens")) ==

@@ -371,8 +371,10 @@ void PrometheusCollector::on_no_route(const StageInfo& s, std::uint64_t n) {
 void PrometheusCollector::on_route_processed(const StageInfo& s, std::string_view route, std::size_t items,
                                              std::chrono::nanoseconds d) {
   state_->add("weir_router_route_items_total", stage_labels(s, "route", route), static_cast<double>(items));
-  state_->observe("weir_router_route_duration_seconds", stage_labels(s, "route", route), secs(d),
-                  seconds_bounds);
+  if (d.count() > 0) {  // zero: not measured, which a histogram of zeros would hide
+    state_->observe("weir_router_route_duration_seconds", stage_labels(s, "route", route), secs(d),
+                    seconds_bounds);
+  }
 }
 void PrometheusCollector::on_mapreduce_phase(const StageInfo& s, MapReducePhase p,
                                              std::chrono::nanoseconds d) {
