@@ -102,8 +102,10 @@ struct TelemetryServer::Impl {
     for (const auto& v : views) {
       const auto snap = v->snapshot();
       auto stages = nlohmann::json::array();
-      for (const auto& s : collector->stage_health(snap)) {
-        stages.push_back({{"name", s.name}, {"state", s.state}});
+      for (const auto& s : PrometheusCollector::stage_health(snap)) {
+        nlohmann::json stage{{"name", s.name}, {"state", s.state}};
+        if (!s.circuit.empty()) stage["circuit"] = s.circuit;
+        stages.push_back(std::move(stage));
         if ((s.state == "failing" || s.state == "circuit_open") && status == "ok") status = "degraded";
       }
       const bool failed = snap.phase == RunPhase::finished && snap.report.status == RunStatus::failed;

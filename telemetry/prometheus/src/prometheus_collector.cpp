@@ -236,7 +236,6 @@ struct PrometheusCollector::State {
   std::vector<std::shared_ptr<const LiveView>> views;
   std::map<std::string, EventFamily> events;  // by family name
   std::map<std::string, std::pair<MetricType, EventFamily>> user;
-  std::map<std::pair<std::string, std::string>, CircuitState> circuits;
 
   void add(const char* family, Labels labels, double v) {
     const std::lock_guard lock(mutex);
@@ -289,13 +288,12 @@ std::vector<std::shared_ptr<const LiveView>> PrometheusCollector::pipelines() co
   return state_->views;
 }
 
-std::vector<StageHealth> PrometheusCollector::stage_health(const Snapshot& snap) const {
+std::vector<StageHealth> PrometheusCollector::stage_health(const Snapshot& snap) {
   std::vector<StageHealth> out;
-  const std::lock_guard lock(state_->mutex);
   for (const auto& s : snap.report.stages) {
-    StageHealth h{s.name, "idle"};
-    const auto c = state_->circuits.find({snap.report.pipeline, s.name});
-    const bool open = c != state_->circuits.end() && c->second == CircuitState::open;
+    StageHealth h{s.name, "idle", {}};
+    if (s.circuit) h.circuit = std::string(weir::to_string(*s.circuit));
+    const bool open = s.circuit == weir::CircuitState::open;
     bool failed_here = false;
     for (const auto& e : snap.report.errors) failed_here = failed_here || e.stage == s.name;
     if (snap.phase == RunPhase::running) {
@@ -350,8 +348,6 @@ void PrometheusCollector::on_circuit_state_changed(const StageInfo& s, CircuitSt
                {"from", std::string(to_string(from))},
                {"to", std::string(to_string(to))}},
               1);
-  const std::lock_guard lock(state_->mutex);
-  state_->circuits[{s.pipeline, s.name}] = to;
 }
 void PrometheusCollector::on_circuit_rejected(const StageInfo& s, std::uint64_t n) {
   state_->add("weir_circuit_rejected_total", stage_labels(s), static_cast<double>(n));
