@@ -369,6 +369,23 @@ TEST_CASE("user metrics are exposed under weir_user_ and cannot leave that prefi
   CHECK(user == 256);
 }
 
+TEST_CASE("run counters of every status start at zero when a pipeline is attached") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::Pipeline p("fresh");
+  weir::telemetry::attach(p, prom);
+  p.source(iota(0, 3)).sink([](int) {});
+  const std::string before = prom->render();
+  for (const char* status : {"completed", "failed", "cancelled"}) {
+    CAPTURE(status);
+    CHECK(sample(before,
+                 std::string("weir_pipeline_runs_total{pipeline=\"fresh\",status=\"") + status + "\"}") == 0);
+  }
+  (void)p.run();
+  const std::string after = prom->render();
+  CHECK(sample(after, "weir_pipeline_runs_total{pipeline=\"fresh\",status=\"completed\"}") == 1);
+  CHECK(sample(after, "weir_pipeline_runs_total{pipeline=\"fresh\",status=\"failed\"}") == 0);
+}
+
 TEST_CASE("a pipeline attached under a name already watched replaces the earlier one") {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   for (int run = 1; run <= 2; ++run) {

@@ -274,6 +274,11 @@ PrometheusCollector::~PrometheusCollector() = default;
 void PrometheusCollector::watch(std::shared_ptr<const LiveView> view) {
   if (!view) throw std::invalid_argument("PrometheusCollector::watch: the view cannot be null");
   const std::lock_guard lock(state_->mutex);
+  // Every status at 0 from the start, so that increase() and rate() see a pipeline's first failed run.
+  for (const auto status : {RunStatus::completed, RunStatus::failed, RunStatus::cancelled}) {
+    state_->events["weir_pipeline_runs_total"]
+        .values[{{"pipeline", view->pipeline()}, {"status", std::string(to_string(status))}}] += 0;
+  }
   for (auto& v : state_->views) {
     if (v->pipeline() == view->pipeline()) {
       v = std::move(view);
