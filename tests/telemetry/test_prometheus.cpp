@@ -20,6 +20,7 @@
 #include <weir/telemetry/prometheus.hpp>
 #include <weir/weir.hpp>
 
+#include "metrics_doc.hpp"
 #include "weir_test.hpp"
 
 namespace {
@@ -53,32 +54,9 @@ double sample(const std::string& text, const std::string& series) {
   return -1;
 }
 
-struct DocFamily {
-  std::string type;
-  bool today = false;
-};
-
-/// The family table of docs/metrics.md: name -> type and whether it is exposed today.
-std::map<std::string, DocFamily> documented() {
-  std::ifstream in(std::filesystem::path(WEIR_DOCS_DIR) / "metrics.md");
-  REQUIRE(in.good());
-  std::map<std::string, DocFamily> out;
-  // Rows: | `name` | type | labels | meaning | fed by | status |
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("| `weir_", 0) != 0 && line.rfind("| `process_", 0) != 0) continue;
-    std::vector<std::string> cells;
-    std::istringstream row(line.substr(1));
-    for (std::string cell; std::getline(row, cell, '|');) {
-      const auto b = cell.find_first_not_of(' ');
-      const auto e = cell.find_last_not_of(' ');
-      cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
-    }
-    REQUIRE(cells.size() == 6);
-    const std::string name = cells[0].substr(1, cells[0].size() - 2);  // strip the backquotes
-    out[name] = DocFamily{cells[1], cells[5] == "today"};
-    CHECK((cells[5] == "today" || cells[5].rfind("pending: ", 0) == 0));
-  }
-  return out;
+/// The family table of docs/metrics.md.
+std::map<std::string, weir_test::DocFamily> documented() {
+  return weir_test::documented_families(WEIR_DOCS_DIR);
 }
 
 /// Runs promtool check metrics on `text`; returns its exit status and output, or nullopt without promtool.
