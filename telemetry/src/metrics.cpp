@@ -307,6 +307,8 @@ void MetricsInterceptor::on_event(const StageInfo& s, const Event& e) {
           // Lag against the wall clock: how far event time trails now (per batch, never per item).
           c.on_watermark(s, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::system_clock::now() - ev.watermark));
+        } else if constexpr (std::is_same_v<E, events::WindowsOpen>) {
+          c.on_windows_open(s, ev.count);
         } else if constexpr (std::is_same_v<E, events::RouteSelected>) {
           c.on_routes_selected(s, 1);
           c.on_route_processed(s, ev.route, ev.items, std::chrono::nanoseconds{0});

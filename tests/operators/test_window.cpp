@@ -17,6 +17,7 @@
 #include <vector>
 #include <weir/weir.hpp>
 
+#include "event_log.hpp"
 #include "weir_test.hpp"
 
 namespace {
@@ -377,4 +378,70 @@ TEST_CASE("whether an item is late does not depend on the partition count") {
     REQUIRE(out.size() == 1);
     CHECK(out[0].key == "A");
   }
+}
+
+TEST_CASE("a window stage reports its open windows when their number changes") {
+  // Event time, 25 s out of orderness, one item per batch: windows open at 0, 10 and 20 before the
+  // watermark closes any; the item at 70 closes [10, 20) and [20, 30); end of input closes the rest.
+  std::vector<Ev> in{{"a", 1}, {"a", 12}, {"a", 25}, {"a", 40}, {"a", 70}};
+  auto log = std::make_shared<weir_test::EventLog>();
+  std::vector<weir::WindowResult<std::string, std::uint64_t>> out;
+  weir::Pipeline p("open_windows", with_batch(1));
+  p.intercept(log);
+  p.source(in)
+      .key_by(key_of)
+      .window(weir::tumbling{10s})
+      .event_time(time_of, 25s)
+      .count()
+      .sink(weir::collect_into(out));
+  (void)p.run();
+  std::vector<std::size_t> counts;
+  for (const auto& e : log->of<weir::events::WindowsOpen>()) counts.push_back(e.count);
+  CHECK(counts == std::vector<std::size_t>{1, 2, 3, 2, 0});
+  CHECK(out.size() == 5);
+}
+
+TEST_CASE("count windows report one open window per key and none after the flush") {
+  std::vector<Ev> in{{"a", 0}, {"b", 0}, {"a", 0}, {"c", 0}};
+  auto log = std::make_shared<weir_test::EventLog>();
+  std::vector<weir::WindowResult<std::string, std::uint64_t>> out;
+  weir::Pipeline p("open_counts", with_batch(4));
+  p.intercept(log);
+  p.source(in).key_by(key_of).window(weir::tumbling_count{2}).count().sink(weir::collect_into(out));
+  (void)p.run();
+  std::vector<std::size_t> counts;
+  for (const auto& e : log->of<weir::events::WindowsOpen>()) counts.push_back(e.count);
+  CHECK(counts == std::vector<std::size_t>{2, 0});  // b and c open after the batch (a closed)
+}
+
+TEST_CASE("the open-window count of a partitioned stage is the sum over its partitions") {
+  std::vector<Ev> in;
+  for (int i = 0; i < 40; ++i) in.push_back({std::string(1, static_cast<char>('a' + i % 8)), i, 0});
+  auto log = std::make_shared<weir_test::EventLog>();
+  std::vector<weir::WindowResult<std::string, std::uint64_t>> out;
+  weir::Pipeline p("open_parts", with_batch(4));
+  p.intercept(log);
+  p.source(in)
+      .key_by(key_of)
+      .window(weir::tumbling{10s})
+      .event_time(time_of, 1000s)  // nothing closes before the end
+      .count()
+      .parallelism(4)
+      .sink(weir::collect_into(out));
+  (void)p.run();
+  const auto events = log->of<weir::events::WindowsOpen>();
+  REQUIRE_FALSE(events.empty());
+  std::size_t most = 0;
+  for (const auto& e : events) most = std::max(most, e.count);
+  // Four 10 s windows in every partition that got keys (8 keys over 4 partitions), all open until
+  // the end: the totals rise to that, then fall to 0 as the partitions flush, never out of order.
+  CHECK(most % 4 == 0);
+  CHECK(most >= 4);
+  CHECK(most <= 16);
+  const auto peak =
+      std::find_if(events.begin(), events.end(), [&](const auto& e) { return e.count == most; });
+  CHECK(std::is_sorted(events.begin(), peak + 1,
+                       [](const auto& a, const auto& b) { return a.count < b.count; }));
+  CHECK(std::is_sorted(peak, events.end(), [](const auto& a, const auto& b) { return a.count > b.count; }));
+  CHECK(events.back().count == 0);
 }

@@ -175,6 +175,79 @@ TEST_CASE("a failed run makes the health endpoint report down") {
   CHECK(h["pipelines"][0]["stages"][1]["state"] == "failed");
 }
 
+TEST_CASE("an open circuit makes the health endpoint report degraded and name the stage") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::telemetry::TelemetryServer server(prom);
+  auto push = std::make_shared<weir::PushSource<int>>(16);
+  weir::Pipeline p("guarded", weir_test::with_batch(1));
+  prom->watch(p.live());  // the live view alone: /health needs no metrics interceptor
+  p.source(push)
+      .name("in")
+      .map([](int x) -> int { throw std::runtime_error("remote down " + std::to_string(x)); })
+      .name("remote")
+      .circuit_breaker(weir::CircuitBreakerOptions{2, std::chrono::hours{1}, 1})
+      .on_error(weir::on_error::skip())
+      .sink([](int) {})
+      .name("out");
+  p.start();
+  REQUIRE(eventually([&] { return p.snapshot().phase == weir::RunPhase::running; }));
+
+  // Closed circuit, no failure yet: ok, and the breaker's state is shown.
+  auto h = nlohmann::json::parse(request(server.url() + "/health").body);
+  CHECK(h["status"] == "ok");
+  CHECK(h["pipelines"][0]["stages"][1]["circuit"] == "closed");
+  CHECK_FALSE(h["pipelines"][0]["stages"][0].contains("circuit"));
+
+  for (int i = 0; i < 3; ++i) REQUIRE(push->push(i));
+  REQUIRE(eventually([&] { return p.snapshot().report.stage("remote").items_in == 3; }));
+  REQUIRE(p.snapshot().report.stage("remote").circuit == weir::CircuitState::open);
+
+  const auto r = request(server.url() + "/health");
+  CHECK(r.status == 200);
+  h = nlohmann::json::parse(r.body);
+  CHECK(h["status"] == "degraded");
+  const auto& stages = h["pipelines"][0]["stages"];
+  REQUIRE(stages.size() == 3);
+  CHECK(stages[1] == nlohmann::json{{"name", "remote"}, {"state", "circuit_open"}, {"circuit", "open"}});
+  CHECK(stages[0]["state"] == "running");
+  CHECK(stages[2]["state"] == "running");
+
+  push->close();
+  (void)p.wait();
+  h = nlohmann::json::parse(request(server.url() + "/health").body);
+  CHECK(h["status"] == "ok");  // the run completed: the skip policy kept it going
+  CHECK(h["pipelines"][0]["stages"][1]["state"] == "done");
+}
+
+TEST_CASE("a stage with failed items makes the health endpoint report degraded while it runs") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::telemetry::TelemetryServer server(prom);
+  auto push = std::make_shared<weir::PushSource<int>>(16);
+  weir::Pipeline p("flaky", weir_test::with_batch(1));
+  weir::telemetry::attach(p, prom);
+  p.source(push)
+      .name("in")
+      .map([](int x) {
+        if (x == 1) throw std::runtime_error("one");
+        return x;
+      })
+      .name("parse")
+      .on_error(weir::on_error::skip())
+      .sink([](int) {})
+      .name("out");
+  p.start();
+  REQUIRE(push->push(0));
+  REQUIRE(eventually([&] { return p.snapshot().report.stage("out").items_in == 1; }));
+  CHECK(nlohmann::json::parse(request(server.url() + "/health").body)["status"] == "ok");
+  REQUIRE(push->push(1));
+  REQUIRE(eventually([&] { return p.snapshot().report.stage("parse").errors == 1; }));
+  const auto h = nlohmann::json::parse(request(server.url() + "/health").body);
+  CHECK(h["status"] == "degraded");
+  CHECK(h["pipelines"][0]["stages"][1] == nlohmann::json{{"name", "parse"}, {"state", "failing"}});
+  push->close();
+  (void)p.wait();
+}
+
 TEST_CASE("50 parallel clients making 2000 requests in all are all answered") {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   weir::Pipeline p("burst", weir_test::with_batch(32));
@@ -207,7 +280,7 @@ TEST_CASE("50 parallel clients making 2000 requests in all are all answered") {
   CHECK(request(url + "/live").status == 200);  // still serving
 }
 
-TEST_CASE("stop closes the port, is idempotent, and a busy port is an error") {
+TEST_CASE("stop closes the port at once, is idempotent, and a busy port is an error") {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   auto server = std::make_unique<weir::telemetry::TelemetryServer>(prom);
   const int port = server->port();
@@ -215,7 +288,10 @@ TEST_CASE("stop closes the port, is idempotent, and a busy port is an error") {
   same.port = port;
   CHECK_THROWS_AS(weir::telemetry::TelemetryServer(prom, same), std::runtime_error);
   CHECK(request(server->url() + "/live").status == 200);
+  // Right after a request civetweb's listening thread starts a 2 s poll; stop does not wait it out.
+  const auto t0 = std::chrono::steady_clock::now();
   server->stop();
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds{1});
   server->stop();
   CHECK(request("http://127.0.0.1:" + std::to_string(port) + "/live").status == 0);
   server.reset();

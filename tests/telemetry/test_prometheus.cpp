@@ -20,6 +20,7 @@
 #include <weir/telemetry/prometheus.hpp>
 #include <weir/weir.hpp>
 
+#include "metrics_doc.hpp"
 #include "weir_test.hpp"
 
 namespace {
@@ -53,32 +54,9 @@ double sample(const std::string& text, const std::string& series) {
   return -1;
 }
 
-struct DocFamily {
-  std::string type;
-  bool today = false;
-};
-
-/// The family table of docs/metrics.md: name -> type and whether it is exposed today.
-std::map<std::string, DocFamily> documented() {
-  std::ifstream in(std::filesystem::path(WEIR_DOCS_DIR) / "metrics.md");
-  REQUIRE(in.good());
-  std::map<std::string, DocFamily> out;
-  // Rows: | `name` | type | labels | meaning | fed by | status |
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("| `weir_", 0) != 0 && line.rfind("| `process_", 0) != 0) continue;
-    std::vector<std::string> cells;
-    std::istringstream row(line.substr(1));
-    for (std::string cell; std::getline(row, cell, '|');) {
-      const auto b = cell.find_first_not_of(' ');
-      const auto e = cell.find_last_not_of(' ');
-      cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
-    }
-    REQUIRE(cells.size() == 6);
-    const std::string name = cells[0].substr(1, cells[0].size() - 2);  // strip the backquotes
-    out[name] = DocFamily{cells[1], cells[5] == "today"};
-    CHECK((cells[5] == "today" || cells[5].rfind("pending: ", 0) == 0));
-  }
-  return out;
+/// The family table of docs/metrics.md.
+std::map<std::string, weir_test::DocFamily> documented() {
+  return weir_test::documented_families(WEIR_DOCS_DIR);
 }
 
 /// Runs promtool check metrics on `text`; returns its exit status and output, or nullopt without promtool.
@@ -102,8 +80,10 @@ std::optional<std::pair<int, std::string>> promtool_check(const std::string& tex
 }
 
 /// A pipeline with every operator Weir has today: map, filter, flat_map, fan_out, merge, sinks, with
-/// skip, retry, dead-letter and a failing dead-letter sink.
-weir::RunReport run_every_operator(weir::Pipeline& p) {
+/// skip, retry, dead-letter and a failing dead-letter sink. `p` runs on `clock`, which one timed call
+/// moves past its limit before it hangs until the run has ended: one timeout.
+weir::RunReport run_every_operator(weir::Pipeline& p, const std::shared_ptr<weir::ManualClock>& clock) {
+  auto gate = std::make_shared<weir::Notification>();
   std::vector<int> got;
   std::mutex mutex;
   auto branches =
@@ -187,6 +167,24 @@ weir::RunReport run_every_operator(weir::Pipeline& p) {
       .on_error(weir::on_error::skip())
       .sink([](int) {})
       .name("remote_out");
+  joined
+      .map([clock, gate](int x) {
+        if (x == 13) {
+          clock->advance(150ms);
+          gate->wait();
+        }
+        return x;
+      })
+      .name("slow")
+      .timeout(100ms)
+      .on_error(weir::on_error::skip())
+      .sink([](int) {})
+      .name("slow_out");
+  // The hung call returns once the run has ended, whether run() returns or throws.
+  struct Open {
+    std::shared_ptr<weir::Notification> gate;
+    ~Open() { gate->notify(); }
+  } const open{gate};
   return p.run();
 }
 
@@ -199,7 +197,7 @@ TEST_CASE("the exposition lists exactly the documented families and passes promt
   weir::Pipeline p("every_operator", o);
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   weir::telemetry::attach(p, prom);
-  (void)run_every_operator(p);
+  (void)run_every_operator(p, clock);
   const std::string text = prom->render();
 
   const auto docs = documented();
@@ -235,10 +233,13 @@ TEST_CASE("the exposition lists exactly the documented families and passes promt
 }
 
 TEST_CASE("per-stage series equal the run report") {
-  weir::Pipeline p("values", with_batch(16));
+  auto clock = std::make_shared<weir::ManualClock>();
+  weir::PipelineOptions o = with_batch(16);
+  o.clock = clock;
+  weir::Pipeline p("values", o);
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   weir::telemetry::attach(p, prom);
-  const auto r = run_every_operator(p);
+  const auto r = run_every_operator(p, clock);
   const std::string text = prom->render();
   auto series = [](const std::string& family, const std::string& stage, const std::string& more = "") {
     return family + "{pipeline=\"values\",stage=\"" + stage + "\"" + more + "}";
@@ -258,6 +259,12 @@ TEST_CASE("per-stage series equal the run report") {
   CHECK(sample(text, series("weir_stage_dead_letters_total", "enrich",
                             ",error_type=\"std::invalid_argument\"")) == 4);
   CHECK(sample(text, series("weir_dead_letter_handler_errors_total", "check")) == 1);
+  CHECK(sample(text, series("weir_stage_timeouts_total", "slow")) == 1);
+  CHECK(sample(text, series("weir_stage_timeouts_total", "slow")) ==
+        static_cast<double>(r.stage("slow").timeouts));
+  // Every window was emitted by the end of the run; the windows saw 150 items in 10 s windows.
+  CHECK(sample(text, series("weir_window_open", "windows")) == 0);
+  CHECK(sample(text, series("weir_window_emitted_total", "windows")) > 0);
   CHECK(sample(text, series("weir_filter_items_passed_total", "evens")) ==
         static_cast<double>(r.stage("evens").items_out));
   CHECK(sample(text, series("weir_filter_items_dropped_total", "evens")) ==
@@ -341,6 +348,23 @@ TEST_CASE("user metrics are exposed under weir_user_ and cannot leave that prefi
   std::size_t user = 0;
   for (const auto& [name, type] : exposed_types(prom->render())) user += name.rfind("weir_user_", 0) == 0;
   CHECK(user == 256);
+}
+
+TEST_CASE("run counters of every status start at zero when a pipeline is attached") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::Pipeline p("fresh");
+  weir::telemetry::attach(p, prom);
+  p.source(iota(0, 3)).sink([](int) {});
+  const std::string before = prom->render();
+  for (const char* status : {"completed", "failed", "cancelled"}) {
+    CAPTURE(status);
+    CHECK(sample(before,
+                 std::string("weir_pipeline_runs_total{pipeline=\"fresh\",status=\"") + status + "\"}") == 0);
+  }
+  (void)p.run();
+  const std::string after = prom->render();
+  CHECK(sample(after, "weir_pipeline_runs_total{pipeline=\"fresh\",status=\"completed\"}") == 1);
+  CHECK(sample(after, "weir_pipeline_runs_total{pipeline=\"fresh\",status=\"failed\"}") == 0);
 }
 
 TEST_CASE("a pipeline attached under a name already watched replaces the earlier one") {

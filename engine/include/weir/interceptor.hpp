@@ -120,6 +120,12 @@ struct LateItems {
 struct WatermarkAdvanced {
   std::chrono::system_clock::time_point watermark{};
 };
+/// The number of windows a window stage holds open changed: `count` is the stage's total over its
+/// partitions (time windows: one per window start and partition; count windows: one per key). Sent at
+/// most once per batch, timer tick or end-of-input flush of a partition, and only when it changed.
+struct WindowsOpen {
+  std::size_t count = 0;
+};
 /// A route sent items of a batch to one of its branches (per branch and batch).
 struct RouteSelected {
   std::string_view route;
@@ -185,7 +191,7 @@ struct CircuitSuccess {
 using Event = std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
                            events::DeadLetterHandlerError, events::Backpressure, events::FanOut,
                            events::FanIn, events::WindowEmitted, events::LateItems, events::WatermarkAdvanced,
-                           events::RouteSelected, events::NoRoute, events::BufferFlushed,
+                           events::WindowsOpen, events::RouteSelected, events::NoRoute, events::BufferFlushed,
                            events::MapReducePhase, events::KeyGroupSizes, events::JoinGroupCreated,
                            events::JoinCompleted, events::TimeoutOccurred, events::CircuitStateChanged,
                            events::CircuitRejected, events::CircuitFailure, events::CircuitSuccess>;

@@ -1,14 +1,20 @@
 #include "weir/telemetry/http_server.hpp"
 
 #include <civetweb.h>
+#include <netdb.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <thread>
 
 namespace weir::telemetry {
 
@@ -46,6 +52,29 @@ int reply_json(mg_connection* conn, int status, const nlohmann::json& j, bool he
 
 double secs(std::chrono::nanoseconds d) {
   return std::chrono::duration<double>(d).count();
+}
+
+/// Opens and closes one TCP connection to the server's port. civetweb's listening thread only sees
+/// mg_stop's flag after its poll() returns, which without a connection takes up to 2 s (a constant
+/// of civetweb 1.15, no option changes it); a connection ends that poll at once.
+void poke(const std::string& address, int port) {
+  std::string host = address;
+  if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const bool connected = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+    ::close(fd);
+    if (connected) break;
+  }
+  freeaddrinfo(found);
 }
 
 }  // namespace
@@ -102,8 +131,10 @@ struct TelemetryServer::Impl {
     for (const auto& v : views) {
       const auto snap = v->snapshot();
       auto stages = nlohmann::json::array();
-      for (const auto& s : collector->stage_health(snap)) {
-        stages.push_back({{"name", s.name}, {"state", s.state}});
+      for (const auto& s : PrometheusCollector::stage_health(snap)) {
+        nlohmann::json stage{{"name", s.name}, {"state", s.state}};
+        if (!s.circuit.empty()) stage["circuit"] = s.circuit;
+        stages.push_back(std::move(stage));
         if ((s.state == "failing" || s.state == "circuit_open") && status == "ok") status = "degraded";
       }
       const bool failed = snap.phase == RunPhase::finished && snap.report.status == RunStatus::failed;
@@ -218,7 +249,30 @@ void TelemetryServer::stop() noexcept {
     std::swap(ctx, impl_->ctx);
   }
   if (ctx == nullptr) return;
+  // mg_stop waits for the listening thread to see its flag: a few connections (until it returns) wake
+  // that thread's poll, which would otherwise end only at its 2 s timeout.
+  std::mutex m;
+  std::condition_variable cv;
+  bool stopped = false;
+  std::thread waker;
+  try {
+    waker = std::thread([&] {
+      std::unique_lock lock(m);
+      while (!cv.wait_for(lock, std::chrono::milliseconds{20}, [&] { return stopped; })) {
+        lock.unlock();
+        poke(impl_->options.address, impl_->port);
+        lock.lock();
+      }
+    });
+  } catch (const std::system_error&) {  // no thread: mg_stop still returns, in up to 2 s
+  }
   mg_stop(ctx);  // waits for the worker threads, so every request in progress completes
+  {
+    const std::lock_guard lock(m);
+    stopped = true;
+  }
+  cv.notify_one();
+  if (waker.joinable()) waker.join();
   mg_exit_library();
 }
 

@@ -236,7 +236,6 @@ struct PrometheusCollector::State {
   std::vector<std::shared_ptr<const LiveView>> views;
   std::map<std::string, EventFamily> events;  // by family name
   std::map<std::string, std::pair<MetricType, EventFamily>> user;
-  std::map<std::pair<std::string, std::string>, CircuitState> circuits;
 
   void add(const char* family, Labels labels, double v) {
     const std::lock_guard lock(mutex);
@@ -275,6 +274,11 @@ PrometheusCollector::~PrometheusCollector() = default;
 void PrometheusCollector::watch(std::shared_ptr<const LiveView> view) {
   if (!view) throw std::invalid_argument("PrometheusCollector::watch: the view cannot be null");
   const std::lock_guard lock(state_->mutex);
+  // Every status at 0 from the start, so that increase() and rate() see a pipeline's first failed run.
+  for (const auto status : {RunStatus::completed, RunStatus::failed, RunStatus::cancelled}) {
+    state_->events["weir_pipeline_runs_total"]
+        .values[{{"pipeline", view->pipeline()}, {"status", std::string(to_string(status))}}] += 0;
+  }
   for (auto& v : state_->views) {
     if (v->pipeline() == view->pipeline()) {
       v = std::move(view);
@@ -289,13 +293,12 @@ std::vector<std::shared_ptr<const LiveView>> PrometheusCollector::pipelines() co
   return state_->views;
 }
 
-std::vector<StageHealth> PrometheusCollector::stage_health(const Snapshot& snap) const {
+std::vector<StageHealth> PrometheusCollector::stage_health(const Snapshot& snap) {
   std::vector<StageHealth> out;
-  const std::lock_guard lock(state_->mutex);
   for (const auto& s : snap.report.stages) {
-    StageHealth h{s.name, "idle"};
-    const auto c = state_->circuits.find({snap.report.pipeline, s.name});
-    const bool open = c != state_->circuits.end() && c->second == CircuitState::open;
+    StageHealth h{s.name, "idle", {}};
+    if (s.circuit) h.circuit = std::string(weir::to_string(*s.circuit));
+    const bool open = s.circuit == weir::CircuitState::open;
     bool failed_here = false;
     for (const auto& e : snap.report.errors) failed_here = failed_here || e.stage == s.name;
     if (snap.phase == RunPhase::running) {
@@ -350,8 +353,6 @@ void PrometheusCollector::on_circuit_state_changed(const StageInfo& s, CircuitSt
                {"from", std::string(to_string(from))},
                {"to", std::string(to_string(to))}},
               1);
-  const std::lock_guard lock(state_->mutex);
-  state_->circuits[{s.pipeline, s.name}] = to;
 }
 void PrometheusCollector::on_circuit_rejected(const StageInfo& s, std::uint64_t n) {
   state_->add("weir_circuit_rejected_total", stage_labels(s), static_cast<double>(n));
@@ -371,8 +372,10 @@ void PrometheusCollector::on_no_route(const StageInfo& s, std::uint64_t n) {
 void PrometheusCollector::on_route_processed(const StageInfo& s, std::string_view route, std::size_t items,
                                              std::chrono::nanoseconds d) {
   state_->add("weir_router_route_items_total", stage_labels(s, "route", route), static_cast<double>(items));
-  state_->observe("weir_router_route_duration_seconds", stage_labels(s, "route", route), secs(d),
-                  seconds_bounds);
+  if (d.count() > 0) {  // zero: not measured, which a histogram of zeros would hide
+    state_->observe("weir_router_route_duration_seconds", stage_labels(s, "route", route), secs(d),
+                    seconds_bounds);
+  }
 }
 void PrometheusCollector::on_mapreduce_phase(const StageInfo& s, MapReducePhase p,
                                              std::chrono::nanoseconds d) {

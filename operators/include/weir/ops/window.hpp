@@ -11,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
@@ -125,7 +126,7 @@ class WindowControl {
   virtual void send_late_items(bool on) noexcept = 0;
 };
 
-/// A keyed tumbling window stage. State lives in one partition per serial node (no locks). Each
+/// A keyed tumbling window stage. State lives in one partition per serial node (no locks on it). Each
 /// partition's watermark is the highest time seen, by it or by the partitioner upstream up to the
 /// batch at hand, less the out-of-orderness bound: it moves with the data, so the results do not
 /// depend on how partitions are scheduled. Output 0 carries the results, output 1 the late items (when
@@ -168,12 +169,15 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     part.seen = std::max(part.seen, now - timer_grace_ns);
     Out out;
     fire(part, part.seen - spec_.lateness_ns, out, st);
+    report_open(part, st);
     return out.finish(st, tally, late_output_);
   }
 
   void open(detail::StageRuntime& st) override {
     parts_.clear();
     parts_.resize(static_cast<std::size_t>(std::max(1, st.info.parallelism)));
+    const std::lock_guard lock(open_mutex_);
+    open_total_ = 0;
   }
 
   detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
@@ -187,6 +191,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     }
     if (spec_.kind == WindowSpec::Kind::count) {
       for (auto& x : items) count_item(part, x, in->stamp_ns, out, st, tally);
+      report_open(part, st);
       return out.finish(st, tally, late_output_);
     }
     // The partitioner has judged each item against the watermark just before it; this catches what it
@@ -226,6 +231,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
         st.emit(events::WatermarkAdvanced{to_time(wm)});
     }
     fire(part, wm - spec_.lateness_ns, out, st);
+    report_open(part, st);
     return out.finish(st, tally, late_output_);
   }
 
@@ -241,6 +247,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
         st.emit(events::WindowEmitted{1, cell.items, to_time(cell.first_ns), to_time(cell.last_ns)});
     }
     part.counting.clear();
+    report_open(part, st);
     return out.finish(st, tally, late_output_);
   }
 
@@ -261,6 +268,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     Keys counting;  ///< count windows: the open window of each key
     std::int64_t seen = std::numeric_limits<std::int64_t>::min() / 4;  ///< highest item time known
     std::int64_t watermark = std::numeric_limits<std::int64_t>::min();
+    std::size_t reported_open = 0;  ///< the open windows of this partition in the last WindowsOpen
   };
 
   /// The output of one apply or flush: results and late items.
@@ -369,6 +377,20 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     }
   }
 
+  /// Sends the stage's open windows when this partition's count changed since it last did: once per
+  /// batch, timer tick or flush at most. The lock orders the totals of concurrent partitions, so the
+  /// last one sent is the stage's count.
+  void report_open(Part& part, detail::StageRuntime& st) {
+    if (st.chain.empty()) return;
+    const std::size_t now =
+        spec_.kind == WindowSpec::Kind::count ? part.counting.size() : part.windows.size();
+    if (now == part.reported_open) return;
+    const std::lock_guard lock(open_mutex_);
+    open_total_ = open_total_ + now - part.reported_open;
+    part.reported_open = now;
+    st.emit(events::WindowsOpen{open_total_});
+  }
+
   void emit_count(const K& key, Cell& cell, Out& out) {
     out.results().items.push_back(Result{key, agg_.result(std::move(cell.acc)), to_time(cell.first_ns),
                                          to_time(cell.last_ns), cell.items});
@@ -380,6 +402,8 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
   WindowSpec spec_;
   bool late_output_ = false;
   std::vector<Part> parts_;
+  std::mutex open_mutex_;
+  std::size_t open_total_ = 0;  ///< open windows over all partitions, as last sent; under open_mutex_
 };
 
 }  // namespace weir::ops

@@ -94,6 +94,7 @@ class MetricsCollector {
   virtual void on_late_item(const StageInfo&, std::uint64_t /*count*/) {}
   /// The stage's watermark moved; `lag` is how far it trails the newest event time seen.
   virtual void on_watermark(const StageInfo&, std::chrono::nanoseconds /*lag*/) {}
+  /// The windows the stage holds open now, over all its partitions (sent when the count changes).
   virtual void on_windows_open(const StageInfo&, std::size_t /*open*/) {}
 
   // Timeouts
@@ -111,7 +112,8 @@ class MetricsCollector {
   /// How many routes one item (or batch) was sent to.
   virtual void on_routes_selected(const StageInfo&, std::size_t /*routes*/) {}
   virtual void on_no_route(const StageInfo&, std::uint64_t /*count*/) {}
-  /// A route (a name from the pipeline's code, never from data) processed `items` in `duration`.
+  /// A route (a name from the pipeline's code, never from data) processed `items` in `duration`; a zero
+  /// duration means it was not measured (the route stages of the engine send items only).
   virtual void on_route_processed(const StageInfo&, std::string_view /*route*/, std::size_t /*items*/,
                                   std::chrono::nanoseconds /*duration*/) {}
 

@@ -37,7 +37,8 @@ class TelemetryServer {
   [[nodiscard]] int port() const noexcept;
   /// `http://address:port`.
   [[nodiscard]] std::string url() const;
-  /// Stops listening after the requests in progress; idempotent.
+  /// Stops listening after the requests in progress (without waiting out civetweb's 2 s listening poll);
+  /// idempotent.
   void stop() noexcept;
 
  private:

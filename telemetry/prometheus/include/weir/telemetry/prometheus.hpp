@@ -25,10 +25,11 @@ struct PrometheusOptions {
   bool process_metrics = true;
 };
 
-/// One pipeline's stage as /health reports it.
+/// One pipeline's stage as /health reports it. A plain value.
 struct StageHealth {
   std::string name;
-  std::string state;  ///< "idle", "running", "failing", "circuit_open", "done" or "failed"
+  std::string state;    ///< "idle", "running", "failing", "circuit_open", "done" or "failed"
+  std::string circuit;  ///< the circuit breaker's state ("closed", "open", "half_open"); empty without one
 };
 
 /// A collector that turns Weir's metrics into Prometheus families (see docs/metrics.md).
@@ -49,8 +50,9 @@ class PrometheusCollector final : public MetricsCollector, public prometheus::Co
   void watch(std::shared_ptr<const LiveView> view);
   /// The pipelines watched, in the order they were first watched.
   [[nodiscard]] std::vector<std::shared_ptr<const LiveView>> pipelines() const;
-  /// Per-stage state of one pipeline snapshot, with circuit states known from events.
-  [[nodiscard]] std::vector<StageHealth> stage_health(const Snapshot& snapshot) const;
+  /// Per-stage state of one pipeline snapshot: its phase, the stages' failed items and their circuit
+  /// breakers' live state (the snapshot's; no metrics interceptor needed).
+  [[nodiscard]] static std::vector<StageHealth> stage_health(const Snapshot& snapshot);
 
   /// Every family: Weir's, the process's and the application registry's.
   std::vector<prometheus::MetricFamily> Collect() const override;
