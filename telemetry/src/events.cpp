@@ -3,9 +3,11 @@
 #include <blockingconcurrentqueue.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
@@ -162,13 +164,38 @@ void FanOutSink::flush() {
 // ---------------------------------------------------------------------------------------------------
 // BoundedSink
 
+/// The queue and what the worker needs to deliver in order. Every event taken gets the next
+/// sequence number; the worker delivers them in that order, so events that happen one after the
+/// other, on any threads, reach the inner sink in that order (moodycamel keeps order per producing
+/// thread only).
 struct BoundedSink::Queue {
+  struct Item {
+    std::uint64_t seq = 0;
+    TelemetryEvent event;
+  };
   explicit Queue(std::size_t capacity)
       : events(capacity), free(static_cast<moodycamel::LightweightSemaphore::ssize_t>(capacity)) {}
-  moodycamel::ConcurrentQueue<TelemetryEvent> events;
-  moodycamel::LightweightSemaphore free;    ///< slots left
-  moodycamel::LightweightSemaphore queued;  ///< events to deliver
-  std::atomic<std::size_t> pending{0};      ///< queued or being delivered
+
+  void lose(std::uint64_t seq) {
+    const std::lock_guard lock(lost_mutex);
+    lost.push_back(seq);
+  }
+  /// True (and forgotten) when `seq` was evicted or could not be queued.
+  bool take_lost(std::uint64_t seq) {
+    const std::lock_guard lock(lost_mutex);
+    const auto it = std::find(lost.begin(), lost.end(), seq);
+    if (it == lost.end()) return false;
+    lost.erase(it);
+    return true;
+  }
+
+  moodycamel::ConcurrentQueue<Item> events;
+  moodycamel::LightweightSemaphore free;    ///< slots left (queued or held by the worker count)
+  moodycamel::LightweightSemaphore queued;  ///< wakes the worker
+  std::atomic<std::size_t> pending{0};      ///< taken and not yet delivered or dropped
+  std::atomic<std::uint64_t> next_seq{0};
+  std::mutex lost_mutex;
+  std::vector<std::uint64_t> lost;  ///< sequence numbers that will never arrive (overflow only)
 };
 
 BoundedSink::BoundedSink(std::shared_ptr<EventSink> inner, BoundedSinkOptions options)
@@ -198,6 +225,7 @@ bool BoundedSink::offer(const TelemetryEvent& event, bool may_block) {
     return refuse();
   }
   bool have_slot = q.free.tryWait();
+  bool evicted = false;  // took the slot (and the pending count) of an evicted event
   if (!have_slot) {
     switch (options_.policy) {
       case OverflowPolicy::drop_newest:
@@ -209,28 +237,27 @@ bool BoundedSink::offer(const TelemetryEvent& event, bool may_block) {
         if (!have_slot) return refuse();
         break;
       case OverflowPolicy::drop_oldest: {
-        // Take the slot of the oldest event still queued (the queue is FIFO per producing thread).
-        TelemetryEvent old;
-        for (int attempt = 0; attempt < 8 && !have_slot; ++attempt) {
+        // Evict the oldest event still queued (the queue is FIFO per producing thread); events the
+        // worker already holds cannot be evicted.
+        Queue::Item old;
+        for (int attempt = 0; attempt < 8 && !have_slot && !evicted; ++attempt) {
           if (q.events.try_dequeue(old)) {
             dropped_.fetch_add(1, std::memory_order_relaxed);
-            // The evicted event's slot and place in `pending` now stand for the new one.
-            if (!q.events.enqueue(std::move(*copy))) {
-              q.free.signal();
-              q.pending.fetch_sub(1);
-              return refuse();
-            }
-            return true;
+            q.lose(old.seq);
+            evicted = true;
+          } else {
+            have_slot = q.free.tryWait();  // the worker took them meanwhile
           }
-          have_slot = q.free.tryWait();  // the worker took them all meanwhile
         }
-        if (!have_slot) return refuse();
+        if (!have_slot && !evicted) return refuse();
         break;
       }
     }
   }
-  q.pending.fetch_add(1);
-  if (!q.events.enqueue(std::move(*copy))) {
+  if (!evicted) q.pending.fetch_add(1);
+  const std::uint64_t seq = q.next_seq.fetch_add(1);
+  if (!q.events.enqueue(Queue::Item{seq, std::move(*copy)})) {
+    q.lose(seq);
     q.pending.fetch_sub(1);
     q.free.signal();
     return refuse();
@@ -249,30 +276,53 @@ bool BoundedSink::try_emit(const TelemetryEvent& event) {
 
 void BoundedSink::run() {
   auto& q = *queue_;
-  for (;;) {
-    // `queued` counts signals, not events: an eviction may leave it one off for a moment, so the
-    // queue is also polled every 20 ms.
-    (void)q.queued.wait(20'000);
-    TelemetryEvent e;
-    if (!q.events.try_dequeue(e)) {
-      if (stopping_.load(std::memory_order_acquire)) return;
-      continue;
-    }
+  std::map<std::uint64_t, TelemetryEvent> held;  // taken off the queue, waiting for their turn
+  std::uint64_t next = 0;
+  auto done_one = [&] {
     q.free.signal();
-    if (discard_.load(std::memory_order_acquire)) {
-      dropped_.fetch_add(1, std::memory_order_relaxed);
-    } else {
+    if (q.pending.fetch_sub(1) == 1) {
+      const std::lock_guard lock(done_mutex_);
+      done_cv_.notify_all();
+    }
+  };
+  for (;;) {
+    // While an event is missing (taken by a thread that has not queued it yet) poll quickly;
+    // otherwise sleep until woken, checking every 20 ms.
+    (void)q.queued.wait(held.empty() ? 20'000 : 50);
+    Queue::Item item;
+    while (q.events.try_dequeue(item)) held.emplace(item.seq, std::move(item.event));
+    const bool discard = discard_.load(std::memory_order_acquire);
+    if (discard) {
+      for (auto& h : held) {
+        (void)h;
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        done_one();
+      }
+      held.clear();
+    }
+    while (!held.empty()) {
+      auto it = held.begin();
+      if (it->first != next) {
+        if (!q.take_lost(next)) break;  // still on its way
+        ++next;
+        continue;
+      }
+      const TelemetryEvent e = std::move(it->second);
+      held.erase(it);
+      ++next;
+      q.free.signal();  // the event being delivered no longer takes room in the queue
       try {
         inner_->emit(e);
       } catch (...) {
         failed_.fetch_add(1, std::memory_order_relaxed);
       }
       delivered_.fetch_add(1, std::memory_order_relaxed);
+      if (q.pending.fetch_sub(1) == 1) {
+        const std::lock_guard lock(done_mutex_);
+        done_cv_.notify_all();
+      }
     }
-    if (q.pending.fetch_sub(1) == 1) {
-      const std::lock_guard lock(done_mutex_);
-      done_cv_.notify_all();
-    }
+    if (held.empty() && stopping_.load(std::memory_order_acquire) && discard) return;
   }
 }
 
@@ -291,13 +341,13 @@ void BoundedSink::stop(bool drain) {
     std::unique_lock lock(done_mutex_);
     done_cv_.wait_for(lock, options_.flush_timeout, [this] { return queue_->pending.load() == 0; });
   }
-  discard_.store(true, std::memory_order_release);
   stopping_.store(true, std::memory_order_release);
+  discard_.store(true, std::memory_order_release);
   queue_->queued.signal();
   worker_.join();
   // Events offered while the worker stopped.
-  TelemetryEvent e;
-  while (queue_->events.try_dequeue(e)) {
+  Queue::Item item;
+  while (queue_->events.try_dequeue(item)) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     queue_->pending.fetch_sub(1);
   }

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -700,6 +701,33 @@ TEST_CASE("a bounded sink that drops the newest counts what it dropped and deliv
   // After stop, everything is dropped.
   CHECK_FALSE(sink.try_emit(numbered(7)));
   CHECK(sink.stats().dropped == 3);
+}
+
+TEST_CASE("a bounded sink delivers events from several threads in the order they happened") {
+  auto inner = std::make_shared<GatedSink>();
+  weir::telemetry::BoundedSinkOptions o;
+  o.capacity = 512;
+  weir::telemetry::BoundedSink sink(inner, o);
+  sink.emit(numbered(0));
+  inner->entered.wait();  // everything below queues up behind the held event
+  // Two threads take turns: each event happens after the previous one, on the other thread.
+  std::atomic<int> turn{1};
+  auto take_turns = [&](int parity) {
+    for (int i = parity; i <= 200; i += 2) {
+      while (turn.load() != i) std::this_thread::yield();
+      sink.emit(numbered(i));
+      turn.store(i + 1);
+    }
+  };
+  std::thread odd(take_turns, 1);
+  std::thread even(take_turns, 2);
+  odd.join();
+  even.join();
+  inner->gate.notify();
+  sink.flush();
+  std::vector<int> expected(201);
+  std::iota(expected.begin(), expected.end(), 0);
+  CHECK(inner->got == expected);
 }
 
 TEST_CASE("a bounded sink that drops the oldest keeps the newest events") {

@@ -163,8 +163,9 @@ struct BoundedSinkStats {
 
 /// Puts events on a bounded lock-free queue (moodycamel) that a background thread delivers to an
 /// inner sink with its blocking `emit`, so pipeline threads never wait on a slow sink: when the
-/// queue is full the `OverflowPolicy` applies and drops are counted. Events from one thread reach
-/// the inner sink in the order they were emitted. Thread-safe; `stop` and the destructor must not
+/// queue is full the `OverflowPolicy` applies and drops are counted. Each event taken gets a sequence
+/// number and the thread delivers in that order, so events that happen one after another, on any
+/// threads, reach the inner sink in that order. Thread-safe; `stop` and the destructor must not
 /// race with each other.
 class BoundedSink final : public EventSink {
  public:
