@@ -60,10 +60,10 @@ void LoggingCollector::on_pipeline_completed(const RunInfo& r, const RunReport& 
   if (log_.should_log(err_level)) {
     for (const auto& e : rep.errors) {
       write(err_level, nullptr, &r,
-            fmt::format(
-                "pipeline {} run {} error in stage {}: {}: {} ({} times{}, first seen {}, last seen {})",
-                r.pipeline, r.run_id, e.stage, e.type, e.message, e.count, e.retryable ? ", retried" : "",
-                format_rfc3339(e.first_seen), format_rfc3339(e.last_seen)),
+            fmt::format("pipeline {} run {} error in stage {}: {}: {} ({} {}{}, first seen {}, last seen {})",
+                        r.pipeline, r.run_id, e.stage, e.type, e.message, e.count,
+                        e.count == 1 ? "time" : "times", e.retryable ? ", retried" : "",
+                        format_rfc3339(e.first_seen), format_rfc3339(e.last_seen)),
             nlohmann::json{{"error", to_json(e)}});
     }
   }

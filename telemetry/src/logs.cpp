@@ -66,6 +66,13 @@ std::shared_ptr<spdlog::logger> make_logger(const LogOptions& options) {
   return logger;
 }
 
+std::shared_ptr<spdlog::logger> make_logger(LogFormat format, LogLevel level) {
+  LogOptions o;
+  o.format = format;
+  o.level = level;
+  return make_logger(o);
+}
+
 StructuredLogger::StructuredLogger(std::shared_ptr<spdlog::logger> logger, LogFormat format)
     : logger_(logger ? std::move(logger) : spdlog::default_logger()), format_(format) {}
 

@@ -57,6 +57,8 @@ struct LogOptions {
 /// writes the whole JSON object, time and level included), with text "[time] [level] message". The
 /// logger is not registered in spdlog's registry.
 [[nodiscard]] std::shared_ptr<spdlog::logger> make_logger(const LogOptions& options = {});
+/// The same, to standard error, with the given format and level.
+[[nodiscard]] std::shared_ptr<spdlog::logger> make_logger(LogFormat format, LogLevel level = LogLevel::info);
 
 /// An spdlog logger and the format of its lines. In JSON, a line is
 /// {"time" (RFC 3339 UTC), "level", "message", "run_id", "pipeline", "stage", "trace_id", "span_id",
