@@ -94,12 +94,9 @@ int main(int argc, char** argv) {
     std::shared_ptr<spdlog::logger> logger;
     const auto format =
         weir::telemetry::parse_log_format(log_format).value_or(weir::telemetry::LogFormat::text);
-    if (!log_format.empty() || !log_level.empty()) {
-      weir::telemetry::LogOptions lo;
-      lo.format = format;
-      lo.level = weir::telemetry::parse_log_level(log_level).value_or(weir::telemetry::LogLevel::info);
-      logger = weir::telemetry::make_logger(lo);
-    }
+    if (!log_format.empty() || !log_level.empty())
+      logger = weir::telemetry::make_logger(
+          format, weir::telemetry::parse_log_level(log_level).value_or(weir::telemetry::LogLevel::info));
     options.configure = [before = options.configure, events, logger, format](weir::Pipeline& p) {
       if (before) before(p);
       if (events) weir::telemetry::emit_events(p, events);
