@@ -300,7 +300,7 @@ void BoundedSink::run() {
       }
       held.clear();
     }
-    while (!held.empty()) {
+    while (!held.empty() && !discard_.load(std::memory_order_acquire)) {
       auto it = held.begin();
       if (it->first != next) {
         if (!q.take_lost(next)) break;  // still on its way
@@ -341,8 +341,8 @@ void BoundedSink::stop(bool drain) {
     std::unique_lock lock(done_mutex_);
     done_cv_.wait_for(lock, options_.flush_timeout, [this] { return queue_->pending.load() == 0; });
   }
+  discard_.store(true, std::memory_order_release);  // before stopping_: a refused offer implies both
   stopping_.store(true, std::memory_order_release);
-  discard_.store(true, std::memory_order_release);
   queue_->queued.signal();
   worker_.join();
   // Events offered while the worker stopped.

@@ -780,14 +780,23 @@ TEST_CASE("stop with drain delivers every queued event; the destructor drains to
 }
 
 TEST_CASE("stop without drain drops what is queued and counts it") {
-  auto inner = std::make_shared<MemorySink>();
+  auto inner = std::make_shared<GatedSink>();
   weir::telemetry::BoundedSink sink(inner);
-  sink.stop(false);
-  CHECK_FALSE(sink.try_emit(numbered(0)));
+  sink.emit(numbered(0));
+  inner->entered.wait();
+  for (int i = 1; i <= 3; ++i) sink.emit(numbered(i));
+  std::thread stopper([&] { sink.stop(false); });  // waits for the delivery of 0 to end
+  while (!sink.stopping()) std::this_thread::yield();
+  inner->gate.notify();  // the delivery of 0 ends once the sink is stopping
+  stopper.join();
+  CHECK(inner->got == std::vector<int>{0});
+  const auto s = sink.stats();
+  CHECK(s.emitted == 4);
+  CHECK(s.delivered == 1);
+  CHECK(s.dropped == 3);
   sink.stop(false);  // idempotent
-  CHECK(sink.stats().emitted == 1);
-  CHECK(sink.stats().dropped == 1);
-  CHECK(inner->events().empty());
+  CHECK_FALSE(sink.try_emit(numbered(4)));
+  CHECK(sink.stats().dropped == 4);
 }
 
 TEST_CASE("a run's events written through a bounded sink to a JSON-lines file parse line by line") {

@@ -184,6 +184,8 @@ class BoundedSink final : public EventSink {
   /// flush_timeout); without, what is queued is dropped and counted. Events emitted afterwards are
   /// dropped. Idempotent.
   void stop(bool drain = true);
+  /// True once stop() has begun (events offered from then on are dropped).
+  [[nodiscard]] bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   [[nodiscard]] BoundedSinkStats stats() const noexcept;
   /// Events queued now.
   [[nodiscard]] std::size_t size() const noexcept;
