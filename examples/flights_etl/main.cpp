@@ -10,7 +10,10 @@
 #include <iostream>
 #include <numeric>
 #include <string>
+#include <weir/telemetry/events.hpp>
 #include <weir/telemetry/http_server.hpp>
+#include <weir/telemetry/logging_collector.hpp>
+#include <weir/telemetry/logs.hpp>
 #include <weir/weir.hpp>
 
 #include "etl.hpp"
@@ -54,6 +57,14 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-serving", keep_serving,
                "keep the endpoints up after the run until SIGINT or SIGTERM, then exit")
       ->needs(port_opt);
+  std::filesystem::path events_file;
+  std::string log_format;
+  std::string log_level;
+  app.add_option("--events-file", events_file, "write the run's events as JSON lines (see docs/events.md)");
+  app.add_option("--log-format", log_format, "log to stderr as text or json (off unless this or --log-level)")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", log_level, "trace, debug, info (default), warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   CLI11_PARSE(app, argc, argv);
   options.window_seconds = flights::parse_duration(window);
 
@@ -75,6 +86,24 @@ int main(int argc, char** argv) {
       std::cerr << "flights_etl: metrics at " << server->url() << "/metrics\n";
       options.configure = [metrics](weir::Pipeline& p) { weir::telemetry::attach(p, metrics); };
     }
+    // Events behind a bounded queue written by a thread of their own, and structured logs.
+    std::shared_ptr<weir::telemetry::BoundedSink> events;
+    if (!events_file.empty())
+      events = std::make_shared<weir::telemetry::BoundedSink>(
+          std::make_shared<weir::telemetry::JsonLinesFileSink>(events_file));
+    std::shared_ptr<spdlog::logger> logger;
+    const auto format =
+        weir::telemetry::parse_log_format(log_format).value_or(weir::telemetry::LogFormat::text);
+    if (!log_format.empty() || !log_level.empty())
+      logger = weir::telemetry::make_logger(
+          format, weir::telemetry::parse_log_level(log_level).value_or(weir::telemetry::LogLevel::info));
+    options.configure = [before = options.configure, events, logger, format](weir::Pipeline& p) {
+      if (before) before(p);
+      if (events) weir::telemetry::emit_events(p, events);
+      if (!logger) return;
+      weir::telemetry::attach(p, std::make_shared<weir::telemetry::LoggingCollector>(logger, format));
+      weir::telemetry::log_runs(p, weir::telemetry::StructuredLogger(logger, format));
+    };
     const flights::EtlInput input = flights::load_input(options);
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);

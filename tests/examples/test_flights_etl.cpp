@@ -891,3 +891,51 @@ TEST_CASE("flights_etl rejects a malformed --window on its command line") {
     CHECK_FALSE(fs::exists(dir.path() / "out"));
   }
 }
+
+TEST_CASE("flights_etl writes the run's events as JSON lines and logs JSON lines with the same run id") {
+  const TempDir dir;
+  const fs::path events = dir.path() / "events.jsonl";
+  const RunResult result =
+      run_example(dir, {"--flights", (fixtures / "bad_flights.json").string(), "--airports",
+                        (data_dir / "airports.csv").string(), "--out", (dir.path() / "out").string(),
+                        "--events-file", events.string(), "--log-format", "json", "--log-level", "info"});
+  INFO("stderr: ", result.err);
+  REQUIRE(result.exit_code == 0);
+  // The report on stdout names the run: "pipeline 'flights_etl' run <id>: completed ...".
+  const std::string marker = "pipeline 'flights_etl' run ";
+  const auto at = result.out.find(marker);
+  REQUIRE(at != std::string::npos);
+  const std::string run_id =
+      result.out.substr(at + marker.size(), result.out.find(':', at) - at - marker.size());
+  CHECK(run_id.size() == 16);
+
+  std::vector<json> lines;
+  for (const auto& line : read_jsonl(events)) lines.push_back(json::parse(line));
+  REQUIRE(lines.size() > 10);
+  CHECK(lines.front().at("type") == "pipeline.started");
+  CHECK(lines.back().at("type") == "pipeline.completed");
+  std::set<std::string> types;
+  for (const auto& j : lines) {
+    CHECK(j.at("run_id") == run_id);
+    CHECK(j.at("pipeline") == "flights_etl");
+    CHECK(j.at("trace_id") == lines.front().at("trace_id"));
+    types.insert(j.at("type").get<std::string>());
+  }
+  CHECK(types.count("dlq.item") == 1);  // the fixture's bad records reach the dead-letter sink
+  CHECK(types.count("window.emitted") == 1);
+  CHECK(types.count("stage.wide") == 1);
+
+  std::size_t log_lines = 0;
+  bool table = false;
+  std::istringstream err(result.err);
+  for (std::string line; std::getline(err, line);) {
+    CAPTURE(line);
+    const json j = json::parse(line);
+    CHECK(j.at("run_id") == run_id);
+    CHECK(j.at("trace_id") == lines.front().at("trace_id"));
+    table = table || j.contains("report");
+    ++log_lines;
+  }
+  CHECK(log_lines > 3);
+  CHECK(table);
+}

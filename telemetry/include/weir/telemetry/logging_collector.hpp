@@ -1,23 +1,27 @@
 #pragma once
 /// \file LoggingCollector: writes metrics events to an spdlog logger.
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 
+#include "weir/telemetry/logs.hpp"
 #include "weir/telemetry/metrics.hpp"
-
-namespace spdlog {
-class logger;
-}
 
 namespace weir::telemetry {
 
 /// Logs lifecycle events at info, failures at warn/error, per-batch figures at trace and other
-/// operator events at debug: one line per batch or event, never per item. Every line names the
-/// pipeline and the stage. Thread-safe (spdlog loggers are).
+/// operator events at debug: one line per batch or event, never per item, and nothing is formatted
+/// for a level the logger filters out. Every line names the pipeline and the stage; a run's end
+/// adds one line per error summary. With LogFormat::json each line is a JSON object carrying the
+/// run id, pipeline, stage, trace id and span id (see StructuredLogger). Thread-safe (spdlog
+/// loggers are); runs of pipelines with the same name must not overlap.
 class LoggingCollector final : public MetricsCollector {
  public:
-  /// Logs to `logger`, or to spdlog's default logger when null.
-  explicit LoggingCollector(std::shared_ptr<spdlog::logger> logger = nullptr);
+  /// Logs to `logger`, or to spdlog's default logger when null, in `format`.
+  explicit LoggingCollector(std::shared_ptr<spdlog::logger> logger = nullptr,
+                            LogFormat format = LogFormat::text);
 
   void on_pipeline_started(const RunInfo&) override;
   void on_pipeline_completed(const RunInfo&, const RunReport&) override;
@@ -45,7 +49,14 @@ class LoggingCollector final : public MetricsCollector {
   void on_custom_event(const StageInfo&, std::string_view, std::string_view) override;
 
  private:
-  std::shared_ptr<spdlog::logger> logger_;
+  struct RunIds {
+    std::string run_id, trace_id, span_id;
+  };
+  void write(LogLevel level, const StageInfo* stage, const RunInfo* run, const std::string& text,
+             const nlohmann::json& fields = nullptr) const;
+  StructuredLogger log_;
+  mutable std::mutex mutex_;
+  std::map<std::string, RunIds, std::less<>> runs_;  ///< by pipeline, while a run goes on
 };
 
 }  // namespace weir::telemetry
