@@ -274,9 +274,9 @@ TEST_CASE("per-stage series equal the run report") {
 
 TEST_CASE("families of operators still to come fill in from their events") {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
-  const weir::StageInfo w{"future", "windows", "window", 1, 1, 1};
-  const weir::StageInfo c{"future", "remote", "map", 2, 2, 1};
-  const weir::StageInfo r{"future", "router", "route", 3, 3, 1};
+  const weir::StageInfo w{"future", "windows", "window", 1, 1, 1, {}};
+  const weir::StageInfo c{"future", "remote", "map", 2, 2, 1, {}};
+  const weir::StageInfo r{"future", "router", "route", 3, 3, 1, {}};
   using weir::telemetry::CircuitState;
   prom->on_window_emitted(w, 12);
   prom->on_late_item(w, 3);
@@ -323,7 +323,7 @@ TEST_CASE("families of operators still to come fill in from their events") {
 
 TEST_CASE("user metrics are exposed under weir_user_ and cannot leave that prefix") {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
-  const weir::StageInfo s{"user", "parse", "map", 1, 1, 1};
+  const weir::StageInfo s{"user", "parse", "map", 1, 1, 1, {}};
   using weir::telemetry::CustomKind;
   prom->on_custom_metric(s, "rows_seen", 2, CustomKind::counter);
   prom->on_custom_metric(s, "rows_seen", 3, CustomKind::counter);
