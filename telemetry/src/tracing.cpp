@@ -193,6 +193,7 @@ Span Tracer::start_span_with_context(std::string_view name, const TraceContext& 
   d->trace_state = self.trace_state;
   d->name = std::string(name);
   d->kind = kind;
+  d->attributes.reserve(8);  // one allocation for the usual handful
   d->start_unix_nano = start_unix_nano != 0 ? start_unix_nano : now_unix_nano();
   s.data_ = std::move(d);
   return s;
