@@ -1,5 +1,6 @@
 #include "weir/telemetry/tracing.hpp"
 
+#include <oneapi/tbb/enumerable_thread_specific.h>
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -7,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <utility>
+
 #include <weir/pipeline.hpp>
 #include <weir/report.hpp>
 
@@ -268,30 +270,6 @@ std::uint64_t key_of(const SpanId& id) noexcept {
   return k;
 }
 
-std::atomic<std::uint64_t> next_interceptor_id{1};
-
-/// Per-thread batch counters of one interceptor, by stage index.
-struct BatchCounters {
-  std::uint64_t owner = 0;
-  std::vector<std::uint32_t> counts;
-};
-
-/// This thread's counters for interceptor `owner`: a one-entry cache in front of a small list.
-std::vector<std::uint32_t>& counters_for(std::uint64_t owner) {
-  thread_local std::vector<BatchCounters> all;
-  thread_local BatchCounters* last = nullptr;
-  if (last != nullptr && last->owner == owner) return last->counts;
-  for (auto& c : all) {
-    if (c.owner == owner) {
-      last = &c;
-      return c.counts;
-    }
-  }
-  all.push_back(BatchCounters{owner, {}});
-  last = nullptr;  // the vector may have moved
-  return all.back().counts;
-}
-
 std::string error_text(std::string_view type, std::string_view message) {
   std::string s(type);
   if (!message.empty()) {
@@ -317,20 +295,47 @@ struct TracingInterceptor::StageState {
 };
 
 struct TracingInterceptor::RunState {
+  std::string pipeline;
   Span span;
   bool sampled = false;
   std::vector<std::unique_ptr<StageState>> stages;
 };
 
+/// Batch counters by stage index, one vector per thread, owned by the interceptor.
+struct TracingInterceptor::BatchCounters {
+  tbb::enumerable_thread_specific<std::vector<std::uint32_t>> per_thread;
+};
+
 namespace {
-/// The run whose stages are being started on this thread (on_run_start and on_stage_start of one run
-/// are called one after the other on the thread that starts it).
-thread_local const void* starting_owner = nullptr;
-thread_local void* starting_run = nullptr;
+/// Per interceptor, the run whose stages are being started on this thread: a run's on_run_start and
+/// on_stage_start calls are made one after the other on the thread that runs it, which also calls
+/// on_run_stop (and forgets the entry).
+thread_local std::vector<std::pair<const void*, const void*>> starting_runs;
+
+void set_starting(const void* owner, const void* run) {
+  for (auto& [o, r] : starting_runs) {
+    if (o == owner) {
+      r = run;
+      return;
+    }
+  }
+  starting_runs.emplace_back(owner, run);
+}
+
+const void* starting(const void* owner) {
+  for (const auto& [o, r] : starting_runs) {
+    if (o == owner) return r;
+  }
+  return nullptr;
+}
+
+void forget_starting(const void* owner, const void* run) {
+  std::erase_if(starting_runs, [&](const auto& e) { return e.first == owner && e.second == run; });
+}
 }  // namespace
 
 TracingInterceptor::TracingInterceptor(std::shared_ptr<Tracer> tracer, TracingOptions options)
-    : tracer_(std::move(tracer)), options_(options), id_(next_interceptor_id.fetch_add(1)) {
+    : tracer_(std::move(tracer)), options_(options), counters_(std::make_unique<BatchCounters>()) {
   if (!tracer_) throw std::invalid_argument("TracingInterceptor: the tracer cannot be null");
 }
 
@@ -343,20 +348,28 @@ void TracingInterceptor::on_run_start(const RunInfo& r) {
     parent = r.trace;
     parent.span_id = r.parent_span;
   }
+  run->pipeline = r.pipeline;
   run->sampled = tracer_->sampler().should_sample(parent, r.trace.trace_id);
   run->span = tracer_->start_span_with_context("run " + r.pipeline, r.trace, r.parent_span, run->sampled);
   run->span.set_attribute("weir.pipeline", r.pipeline);
   run->span.set_attribute("weir.run_id", r.run_id);
   const std::lock_guard lock(mutex_);
-  starting_owner = this;
-  starting_run = run.get();
+  set_starting(this, run.get());
   runs_[r.run_id] = std::move(run);
 }
 
 void TracingInterceptor::on_stage_start(const StageInfo& s) {
   const std::lock_guard lock(mutex_);
-  if (starting_owner != this || starting_run == nullptr) return;
-  auto& run = *static_cast<RunState*>(starting_run);
+  // The run this thread is starting; failing that (never expected), a run of the same pipeline.
+  const void* mine = starting(this);
+  RunState* found = nullptr;
+  for (const auto& [id, r] : runs_) {
+    if (r->pipeline != s.pipeline) continue;
+    found = r.get();
+    if (r.get() == mine) break;
+  }
+  if (found == nullptr) return;
+  auto& run = *found;
   auto st = std::make_unique<StageState>();
   st->context = run.span.context();
   st->context.span_id = s.span_id;
@@ -392,11 +405,8 @@ void TracingInterceptor::on_run_stop(const RunInfo& r, const RunReport& rep) {
   std::unique_ptr<RunState> run;
   {
     const std::lock_guard lock(mutex_);
-    if (starting_owner == this) {
-      starting_owner = nullptr;
-      starting_run = nullptr;
-    }
     auto it = runs_.find(r.run_id);
+    if (it != runs_.end()) forget_starting(this, it->second.get());
     if (it == runs_.end()) return;
     run = std::move(it->second);
     runs_.erase(it);
@@ -422,7 +432,7 @@ void TracingInterceptor::on_run_stop(const RunInfo& r, const RunReport& rep) {
 
 void TracingInterceptor::after_batch(const StageInfo& s, const BatchStats& b) {
   if (options_.batch_sample_every == 0) return;
-  auto& counts = counters_for(id_);
+  auto& counts = counters_->per_thread.local();
   const auto idx = static_cast<std::size_t>(s.index);
   if (counts.size() <= idx) counts.resize(idx + 1, 0);
   if (counts[idx]++ % options_.batch_sample_every != 0) return;

@@ -407,11 +407,12 @@ class TracingInterceptor final : public Interceptor {
  private:
   struct RunState;
   struct StageState;
+  struct BatchCounters;
   void record_batch(const StageInfo& s, const BatchStats& b);
 
   std::shared_ptr<Tracer> tracer_;
   TracingOptions options_;
-  std::uint64_t id_;  ///< tells this interceptor's per-thread counters apart
+  std::unique_ptr<BatchCounters> counters_;  ///< per thread, by stage index
   std::mutex mutex_;
   std::unordered_map<std::string, std::unique_ptr<RunState>> runs_;  // by run id
   std::unordered_map<std::uint64_t, StageState*> stages_;            // by stage span id
