@@ -378,7 +378,7 @@ struct PropagationStats {
 /// How a TracingInterceptor traces a pipeline.
 struct TracingOptions {
   /// One batch in this many, per stage and thread, gets a span (the first one included);
-  /// 0 records no batch spans. Unsampled batches cost one thread-local counter increment.
+  /// 0 records no batch spans. Unsampled batches cost one per-thread counter increment.
   std::uint32_t batch_sample_every = 1024;
   /// At the end of each run, wait this long for its spans to be exported; 0 does not wait.
   std::chrono::milliseconds flush_timeout{2000};
@@ -390,7 +390,7 @@ struct TracingOptions {
 /// for its lifetime (id StageInfo::span_id, parent the run span) and sampled batch spans (children of
 /// their stage span), with the stage's operator events as span events and failures as status error.
 /// Which runs are recorded is the tracer's sampler's decision (stage and batch spans follow their
-/// run). Thread-safe; per batch it only bumps a thread-local counter unless the batch is sampled.
+/// run). Thread-safe; per batch it only bumps a per-thread counter unless the batch is sampled.
 class TracingInterceptor final : public Interceptor {
  public:
   explicit TracingInterceptor(std::shared_ptr<Tracer> tracer, TracingOptions options = {});
