@@ -510,3 +510,57 @@ TEST_CASE("a record's upstream trace continues through the pipeline to the sink'
   CHECK(leaving.at(8).trace_id != upstream.trace_id);
   CHECK(leaving.at(8).trace_id != leaving.at(9).trace_id);
 }
+
+TEST_CASE("circuit state changes and emitted windows are events of their stage spans") {
+  MemoryTracer mt;
+  weir::Pipeline p("events", with_batch(10));
+  p.source(iota(0, 40))
+      .map([](int x) {
+        if (x >= 5) throw std::runtime_error("remote down");
+        return x;
+      })
+      .name("remote")
+      .circuit_breaker(weir::CircuitBreakerOptions{2, std::chrono::hours{1}, 1})
+      .on_error(weir::on_error::skip())
+      .sink([](int) {})
+      .name("remote_out");
+  p.source(iota(0, 40))
+      .key_by([](int x) { return x % 4; })
+      .window(weir::tumbling_count{5})
+      .count()
+      .name("windows")
+      .sink([](const weir::WindowResult<int, std::uint64_t>&) {});
+  wt::trace(p, mt.tracer);
+  (void)p.run();
+  const auto spans = mt.flushed();
+  const auto* remote = find_span(spans, "stage remote");
+  REQUIRE(remote != nullptr);
+  bool opened = false;
+  for (const auto& e : remote->events) {
+    if (e.name != "circuit_state_changed") continue;
+    for (const auto& a : e.attributes)
+      opened |= a.key == "weir.circuit.to" && std::get<std::string>(a.value) == "open";
+  }
+  CHECK(opened);
+  CHECK(has_event(*remote, "item_failed"));  // skipped items
+  const auto* windows = find_span(spans, "stage windows");
+  REQUIRE(windows != nullptr);
+  int emitted = 0;
+  for (const auto& e : windows->events) emitted += e.name == "window_emitted" ? 1 : 0;
+  CHECK(emitted >= 4);  // 40 items, 4 keys, windows of 5: 8 windows (one event per window and partition)
+}
+
+TEST_CASE("a span keeps at most max_events_per_span events and counts the rest") {
+  wt::TracerOptions o;
+  o.max_events_per_span = 2;
+  MemoryTracer mt(o);
+  {
+    auto s = mt.tracer->start_span("chatty");
+    for (int i = 0; i < 5; ++i) s.add_event("tick");
+  }
+  const auto spans = mt.flushed();
+  REQUIRE(spans.size() == 1);
+  CHECK(spans[0].events.size() == 2);
+  CHECK(spans[0].dropped_events == 3);
+  CHECK(wt::otlp_json(spans, {}).find("\"droppedEventsCount\":3") != std::string::npos);
+}
