@@ -177,7 +177,8 @@ TEST_CASE("the OTLP exporter posts a traced run's spans as OTLP JSON to /v1/trac
       .sink([](int) {})
       .name("out");
   wt::trace(p, tracer);
-  const auto report = p.run();  // flushes the run's spans at its end
+  const auto report = p.run();  // flushes the run's spans at its end (within 2 s)
+  REQUIRE(tracer->force_flush(10s));
 
   const auto requests = server.requests();
   REQUIRE(!requests.empty());
