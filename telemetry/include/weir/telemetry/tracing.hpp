@@ -176,7 +176,8 @@ struct BatchSpanProcessorOptions {
 class BatchSpanProcessor final : public SpanProcessor {
  public:
   explicit BatchSpanProcessor(std::shared_ptr<SpanExporter> exporter, BatchSpanProcessorOptions options = {});
-  /// Shuts down with a 5 s timeout when not shut down yet.
+  /// Shuts down with a 5 s timeout when not shut down yet (an export request in progress still
+  /// finishes).
   ~BatchSpanProcessor() override;
   BatchSpanProcessor(const BatchSpanProcessor&) = delete;
   BatchSpanProcessor& operator=(const BatchSpanProcessor&) = delete;
