@@ -162,7 +162,7 @@ class SpanProcessor {
   [[nodiscard]] virtual SpanStats stats() const noexcept = 0;
 };
 
-/// Settings of a BatchSpanProcessor.
+/// Settings of a BatchSpanProcessor. A plain value.
 struct BatchSpanProcessorOptions {
   std::size_t max_queue_size = 2048;        ///< spans waiting for export; more are dropped and counted
   std::size_t max_export_batch_size = 512;  ///< spans per export call; this many queued wake the thread
@@ -208,7 +208,7 @@ class InMemoryExporter final : public SpanExporter {
   std::size_t calls_ = 0;
 };
 
-/// The `resource` of exported spans: who produced them.
+/// The `resource` of exported spans: who produced them. A plain value.
 struct Resource {
   std::string service_name = "weir";
   std::string service_version;        ///< empty: Weir's version
@@ -233,7 +233,7 @@ class JsonLinesFileExporter final : public SpanExporter {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Settings of an OtlpHttpExporter.
+/// Settings of an OtlpHttpExporter. A plain value.
 struct OtlpHttpOptions {
   /// The collector's base URL; spans are POSTed to `<endpoint>/v1/traces`.
   std::string endpoint = "http://127.0.0.1:4318";
@@ -304,7 +304,7 @@ class Span {
   TraceContext context_;
 };
 
-/// Settings of a Tracer.
+/// Settings of a Tracer. A plain value.
 struct TracerOptions {
   /// Decides which traces are recorded; null means parent_based_sampler(always_on_sampler()).
   std::shared_ptr<const Sampler> sampler;
@@ -376,7 +376,7 @@ struct PropagationStats {
 // ---------------------------------------------------------------------------------------------------
 // The interceptor
 
-/// How a TracingInterceptor traces a pipeline.
+/// How a TracingInterceptor traces a pipeline. A plain value.
 struct TracingOptions {
   /// One batch in this many, per stage and thread, gets a span (the first one included);
   /// 0 records no batch spans. Unsampled batches cost one per-thread counter increment.
