@@ -14,6 +14,7 @@
 #include <weir/telemetry/http_server.hpp>
 #include <weir/telemetry/logging_collector.hpp>
 #include <weir/telemetry/logs.hpp>
+#include <weir/telemetry/tracing.hpp>
 #include <weir/weir.hpp>
 
 #include "etl.hpp"
@@ -65,6 +66,41 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", log_level, "trace, debug, info (default), warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  // Tracing: --trace-file (OTLP JSON lines) or --otlp-endpoint (OTLP/HTTP JSON); --trace-sample of runs.
+  std::string trace_file, otlp_endpoint;
+  double trace_sample = 1.0;
+  auto* trace_file_opt =
+      app.add_option("--trace-file", trace_file, "write spans to F, one OTLP JSON request per line");
+  app.add_option("--otlp-endpoint", otlp_endpoint,
+                 "send spans to an OTLP/HTTP collector (POST URL/v1/traces)")
+      ->excludes(trace_file_opt);
+  app.add_option("--trace-sample", trace_sample, "fraction of runs traced (by trace id)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  auto setup_tracing = [&](flights::EtlOptions& o,
+                           const std::shared_ptr<weir::telemetry::PrometheusCollector>& m) {
+    namespace wt = weir::telemetry;
+    if (trace_file.empty() && otlp_endpoint.empty()) return std::shared_ptr<wt::Tracer>{};
+    wt::Resource res{"flights_etl", {}, {}};
+    std::shared_ptr<wt::SpanExporter> exporter;
+    if (!otlp_endpoint.empty()) {
+      wt::OtlpHttpOptions oo;
+      oo.endpoint = otlp_endpoint;
+      oo.resource = res;
+      exporter = std::make_shared<wt::OtlpHttpExporter>(oo);
+    } else {
+      exporter = std::make_shared<wt::JsonLinesFileExporter>(trace_file, res);
+    }
+    wt::TracerOptions to;
+    to.sampler = wt::parent_based_sampler(wt::ratio_sampler(trace_sample));
+    auto tracer = std::make_shared<wt::Tracer>(std::make_shared<wt::BatchSpanProcessor>(exporter), to);
+    if (m) m->watch(tracer);
+    o.configure = [before = o.configure, tracer](weir::Pipeline& p) {
+      if (before) before(p);
+      wt::trace(p, tracer);
+    };
+    return tracer;
+  };
   CLI11_PARSE(app, argc, argv);
   options.window_seconds = flights::parse_duration(window);
 
@@ -104,6 +140,7 @@ int main(int argc, char** argv) {
       weir::telemetry::attach(p, std::make_shared<weir::telemetry::LoggingCollector>(logger, format));
       weir::telemetry::log_runs(p, weir::telemetry::StructuredLogger(logger, format));
     };
+    const auto tracer = setup_tracing(options, metrics);  // flushes at each run's end and at exit
     const flights::EtlInput input = flights::load_input(options);
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);

@@ -939,3 +939,38 @@ TEST_CASE("flights_etl writes the run's events as JSON lines and logs JSON lines
   CHECK(log_lines > 3);
   CHECK(table);
 }
+
+TEST_CASE("flights_etl --trace-file writes the run's spans as OTLP JSON lines: run, stages, dead letters") {
+  const TempDir dir;
+  const fs::path spans_file = dir.path() / "spans.jsonl";
+  const RunResult result =
+      run_example(dir, {"--flights", (fixtures / "bad_flights.json").string(), "--airports",
+                        (data_dir / "airports.csv").string(), "--out", (dir.path() / "out").string(),
+                        "--trace-file", spans_file.string()});
+  INFO("stderr: ", result.err);
+  REQUIRE(result.exit_code == 0);
+  std::vector<json> spans;
+  for (const auto& line : read_jsonl(spans_file)) {
+    const json body = json::parse(line);
+    const json& rs = body.at("resourceSpans").at(0);
+    CHECK(rs.at("resource").at("attributes").at(0).at("value").at("stringValue") == "flights_etl");
+    for (const auto& s : rs.at("scopeSpans").at(0).at("spans")) spans.push_back(s);
+  }
+  const json* run = nullptr;
+  for (const auto& s : spans) {
+    if (s.at("name") == "run flights_etl") run = &s;
+  }
+  REQUIRE(run != nullptr);
+  CHECK_FALSE(run->contains("parentSpanId"));
+  std::size_t stages = 0;
+  bool dead_letter_event = false;
+  for (const auto& s : spans) {
+    CHECK(s.at("traceId") == run->at("traceId"));
+    if (s.at("name").get<std::string>().rfind("stage ", 0) != 0) continue;
+    ++stages;
+    CHECK(s.at("parentSpanId") == run->at("spanId"));
+    for (const auto& e : s.value("events", json::array())) dead_letter_event |= e.at("name") == "dead_letter";
+  }
+  CHECK(stages >= 5);
+  CHECK(dead_letter_event);
+}

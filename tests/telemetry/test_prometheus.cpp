@@ -197,6 +197,12 @@ TEST_CASE("the exposition lists exactly the documented families and passes promt
   weir::Pipeline p("every_operator", o);
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   weir::telemetry::attach(p, prom);
+  // A traced run too, so that the span families have series.
+  auto tracer =
+      std::make_shared<weir::telemetry::Tracer>(std::make_shared<weir::telemetry::BatchSpanProcessor>(
+          std::make_shared<weir::telemetry::InMemoryExporter>()));
+  weir::telemetry::trace(p, tracer);
+  prom->watch(tracer);
   (void)run_every_operator(p, clock);
   const std::string text = prom->render();
 
@@ -392,4 +398,28 @@ TEST_CASE("the application's own registry is exposed after Weir's families") {
   CHECK(sample(text, "app_orders_total") == 3);
   CHECK(text.find("weir_build_info") < text.find("app_orders_total"));
   CHECK_FALSE(contains(text, "process_cpu_seconds_total"));
+}
+
+TEST_CASE("span counters of a watched tracer reach the exposition") {
+  namespace wt = weir::telemetry;
+  auto memory = std::make_shared<wt::InMemoryExporter>();
+  wt::BatchSpanProcessorOptions po;
+  po.max_queue_size = 4;
+  po.max_export_batch_size = 100;             // never reached: no early export
+  po.schedule_delay = std::chrono::hours{1};  // nothing leaves the queue before the flush below
+  auto tracer = std::make_shared<wt::Tracer>(std::make_shared<wt::BatchSpanProcessor>(memory, po));
+  auto prom = std::make_shared<wt::PrometheusCollector>();
+  prom->watch(tracer);
+  prom->watch(tracer);  // counted once
+  for (int i = 0; i < 6; ++i) tracer->start_span("work").end();
+  REQUIRE(tracer->force_flush(5s));
+  wt::Headers bad{{"traceparent", "00-not-a-trace"}};
+  const auto rejected_before = wt::propagation_stats().rejected;
+  CHECK_FALSE(wt::extract(bad).valid());
+  const std::string text = prom->render();
+  CHECK(sample(text, "weir_spans_exported_total") == 4);
+  CHECK(sample(text, "weir_spans_dropped_total{reason=\"queue_full\"}") == 2);
+  CHECK(sample(text, "weir_spans_dropped_total{reason=\"export_failed\"}") == 0);
+  CHECK(sample(text, "weir_traceparent_rejected_total") == static_cast<double>(rejected_before + 1));
+  CHECK(memory->spans().size() == 4);
 }

@@ -93,6 +93,11 @@ const std::vector<FamilyInfo> families = {
     {"weir_join_groups_created_total", "counter", "pipeline,stage", "Join groups created."},
     {"weir_join_group_size", "histogram", "pipeline,stage", "Items per completed join group."},
     {"weir_join_completed_total", "counter", "pipeline,stage", "Join groups completed."},
+    {"weir_spans_exported_total", "counter", "", "Spans the tracers' exporters delivered."},
+    {"weir_spans_dropped_total", "counter", "reason",
+     "Spans dropped: the export queue was full (queue_full) or the export failed for good (export_failed)."},
+    {"weir_traceparent_rejected_total", "counter", "",
+     "Malformed traceparent headers that extract() ignored (a new trace started instead)."},
     {"weir_build_info", "gauge", "version", "Weir build information; the value is 1."},
     {"process_cpu_seconds_total", "counter", "", "User and system CPU time of the process."},
     {"process_resident_memory_bytes", "gauge", "", "Resident memory of the process."},
@@ -234,6 +239,7 @@ struct PrometheusCollector::State {
   PrometheusOptions options;
   mutable std::mutex mutex;
   std::vector<std::shared_ptr<const LiveView>> views;
+  std::vector<std::shared_ptr<const Tracer>> tracers;
   std::map<std::string, EventFamily> events;  // by family name
   std::map<std::string, std::pair<MetricType, EventFamily>> user;
 
@@ -286,6 +292,13 @@ void PrometheusCollector::watch(std::shared_ptr<const LiveView> view) {
     }
   }
   state_->views.push_back(std::move(view));
+}
+
+void PrometheusCollector::watch(std::shared_ptr<const Tracer> tracer) {
+  if (!tracer) throw std::invalid_argument("PrometheusCollector::watch: the tracer cannot be null");
+  const std::lock_guard lock(state_->mutex);
+  if (std::find(state_->tracers.begin(), state_->tracers.end(), tracer) == state_->tracers.end())
+    state_->tracers.push_back(std::move(tracer));
 }
 
 std::vector<std::shared_ptr<const LiveView>> PrometheusCollector::pipelines() const {
@@ -414,11 +427,13 @@ void PrometheusCollector::on_custom_metric(const StageInfo& s, std::string_view 
 
 std::vector<MetricFamily> PrometheusCollector::Collect() const {
   std::vector<std::shared_ptr<const LiveView>> views;
+  std::vector<std::shared_ptr<const Tracer>> tracers;
   std::map<std::string, EventFamily> events;
   std::map<std::string, std::pair<MetricType, EventFamily>> user;
   {
     const std::lock_guard lock(state_->mutex);
     views = state_->views;
+    tracers = state_->tracers;
     events = state_->events;
     user = state_->user;
   }
@@ -497,6 +512,22 @@ std::vector<MetricFamily> PrometheusCollector::Collect() const {
     for (const auto& [labels, h] : fam.hists) target.metric.push_back(histogram_metric(labels, h));
   }
 
+  // Tracing: the watched tracers' processors, summed (read from their counters when scraped).
+  if (!tracers.empty()) {
+    SpanStats spans;
+    for (const auto& t : tracers) {
+      const auto st = t->stats();
+      spans.exported += st.exported;
+      spans.dropped_queue_full += st.dropped_queue_full;
+      spans.dropped_export_failed += st.dropped_export_failed;
+    }
+    put("weir_spans_exported_total", {}, static_cast<double>(spans.exported));
+    put("weir_spans_dropped_total", {{"reason", "queue_full"}},
+        static_cast<double>(spans.dropped_queue_full));
+    put("weir_spans_dropped_total", {{"reason", "export_failed"}},
+        static_cast<double>(spans.dropped_export_failed));
+  }
+  put("weir_traceparent_rejected_total", {}, static_cast<double>(propagation_stats().rejected));
   put("weir_build_info", {{"version", WEIR_VERSION}}, 1);
   if (state_->options.process_metrics) {
     const auto p = read_process();

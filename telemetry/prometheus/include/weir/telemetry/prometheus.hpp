@@ -10,6 +10,7 @@
 #include <weir/snapshot.hpp>
 
 #include "weir/telemetry/metrics.hpp"
+#include "weir/telemetry/tracing.hpp"
 
 namespace prometheus {
 class Registry;
@@ -48,6 +49,9 @@ class PrometheusCollector final : public MetricsCollector, public prometheus::Co
   /// Exposes a pipeline's live counters; `attach` calls it. A view with the name of one already
   /// watched replaces it (its counters then restart, which Prometheus reads as a counter reset).
   void watch(std::shared_ptr<const LiveView> view);
+  /// Exposes a tracer's span counters (weir_spans_exported_total, weir_spans_dropped_total), summed
+  /// over every tracer watched; watching one twice counts it once.
+  void watch(std::shared_ptr<const Tracer> tracer);
   /// The pipelines watched, in the order they were first watched.
   [[nodiscard]] std::vector<std::shared_ptr<const LiveView>> pipelines() const;
   /// Per-stage state of one pipeline snapshot: its phase, the stages' failed items and their circuit

@@ -1,0 +1,247 @@
+// OTLP/HTTP JSON: the encoding, the JSON-lines file exporter and the libcurl exporter.
+#include <curl/curl.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <utility>
+
+#include "weir/telemetry/tracing.hpp"
+
+#ifndef WEIR_VERSION
+#define WEIR_VERSION "unknown"
+#endif
+
+namespace weir::telemetry {
+
+namespace {
+
+// Insertion-ordered objects: small vectors rather than maps, quicker to build, and the output reads
+// in the order of the OTLP definitions.
+using json = nlohmann::ordered_json;
+
+json any_value(const AttributeValue& v) {
+  return std::visit(
+      [](const auto& x) -> json {
+        using V = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<V, std::string>) {
+          return {{"stringValue", x}};
+        } else if constexpr (std::is_same_v<V, std::int64_t>) {
+          return {{"intValue", std::to_string(x)}};  // OTLP JSON: 64-bit integers as strings
+        } else if constexpr (std::is_same_v<V, double>) {
+          return {{"doubleValue", x}};
+        } else {
+          return {{"boolValue", x}};
+        }
+      },
+      v);
+}
+
+json attributes(const std::vector<Attribute>& attrs) {
+  json a = json::array();
+  for (const auto& x : attrs) a.push_back({{"key", x.key}, {"value", any_value(x.value)}});
+  return a;
+}
+
+json span_json(const SpanData& s) {
+  json j = {{"traceId", s.trace_id.hex()},
+            {"spanId", s.span_id.hex()},
+            {"name", s.name},
+            {"kind", static_cast<int>(s.kind)},
+            {"startTimeUnixNano", std::to_string(s.start_unix_nano)},
+            {"endTimeUnixNano", std::to_string(s.end_unix_nano)},
+            {"flags", static_cast<int>(s.flags)}};
+  if (s.parent_span_id.valid()) j["parentSpanId"] = s.parent_span_id.hex();
+  if (!s.trace_state.empty()) j["traceState"] = s.trace_state;
+  j["attributes"] = attributes(s.attributes);
+  if (!s.events.empty()) {
+    json ev = json::array();
+    for (const auto& e : s.events) {
+      ev.push_back({{"timeUnixNano", std::to_string(e.time_unix_nano)},
+                    {"name", e.name},
+                    {"attributes", attributes(e.attributes)}});
+    }
+    j["events"] = std::move(ev);
+  }
+  if (s.dropped_events != 0) j["droppedEventsCount"] = s.dropped_events;
+  json status = {{"code", static_cast<int>(s.status)}};
+  if (!s.status_message.empty()) status["message"] = s.status_message;
+  j["status"] = std::move(status);
+  return j;
+}
+
+}  // namespace
+
+std::string otlp_json(std::span<const SpanData> spans, const Resource& resource) {
+  std::vector<Attribute> res{
+      {"service.name", resource.service_name},
+      {"service.version",
+       resource.service_version.empty() ? std::string(WEIR_VERSION) : resource.service_version}};
+  res.insert(res.end(), resource.attributes.begin(), resource.attributes.end());
+  json list = json::array();
+  for (const auto& s : spans) list.push_back(span_json(s));
+  const json body = {
+      {"resourceSpans",
+       json::array({{{"resource", {{"attributes", attributes(res)}}},
+                     {"scopeSpans", json::array({{{"scope", {{"name", "weir"}, {"version", WEIR_VERSION}}},
+                                                  {"spans", std::move(list)}}})}}})}};
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// JsonLinesFileExporter
+
+struct JsonLinesFileExporter::Impl {
+  std::mutex mutex;
+  std::ofstream out;
+  Resource resource;
+};
+
+JsonLinesFileExporter::JsonLinesFileExporter(std::filesystem::path path, Resource resource, bool append)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->resource = std::move(resource);
+  impl_->out.open(path, append ? std::ios::app : std::ios::trunc);
+  if (!impl_->out) throw std::runtime_error("cannot open trace file " + path.string());
+}
+
+JsonLinesFileExporter::~JsonLinesFileExporter() = default;
+
+ExportResult JsonLinesFileExporter::export_spans(std::span<const SpanData> spans) noexcept {
+  if (spans.empty()) return ExportResult::success;
+  try {
+    std::string line = otlp_json(spans, impl_->resource);
+    line += '\n';
+    const std::lock_guard lock(impl_->mutex);
+    impl_->out.write(line.data(), static_cast<std::streamsize>(line.size()));
+    impl_->out.flush();
+    return impl_->out ? ExportResult::success : ExportResult::failure;
+  } catch (...) {
+    return ExportResult::failure;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// OtlpHttpExporter
+
+namespace {
+std::size_t discard_body(char*, std::size_t size, std::size_t n, void*) {
+  return size * n;
+}
+
+void curl_init_once() {
+  static const bool done = [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return true;
+  }();
+  (void)done;
+}
+}  // namespace
+
+struct OtlpHttpExporter::Impl {
+  OtlpHttpOptions options;
+  std::string url;
+  std::mutex mutex;  ///< one export at a time; guards curl
+  CURL* curl = nullptr;
+  curl_slist* headers = nullptr;
+  std::atomic<std::uint64_t> requests{0};
+
+  std::mutex stop_mutex;
+  std::condition_variable stop_cv;
+  bool stopped = false;  // guarded by stop_mutex
+
+  /// Waits `d` unless shut down first; false when shut down.
+  bool backoff(std::chrono::milliseconds d) {
+    std::unique_lock lock(stop_mutex);
+    return !stop_cv.wait_for(lock, d, [&] { return stopped; });
+  }
+  bool is_stopped() {
+    const std::lock_guard lock(stop_mutex);
+    return stopped;
+  }
+
+  /// One POST; the HTTP status, or 0 after a connection error or timeout.
+  long post(const std::string& body, std::string& error) {
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &discard_body);
+    requests.fetch_add(1, std::memory_order_relaxed);
+    const CURLcode rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK) {
+      error = curl_easy_strerror(rc);
+      return 0;
+    }
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+  }
+};
+
+OtlpHttpExporter::OtlpHttpExporter(OtlpHttpOptions options) : impl_(std::make_unique<Impl>()) {
+  curl_init_once();
+  auto& m = *impl_;
+  m.options = std::move(options);
+  if (m.options.max_attempts < 1) m.options.max_attempts = 1;
+  std::string base = m.options.endpoint;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  m.url = base + "/v1/traces";
+  m.curl = curl_easy_init();
+  if (m.curl == nullptr) throw std::runtime_error("OtlpHttpExporter: curl_easy_init failed");
+  m.headers = curl_slist_append(m.headers, "Content-Type: application/json");
+  for (const auto& [k, v] : m.options.headers)
+    m.headers = curl_slist_append(m.headers, (k + ": " + v).c_str());
+}
+
+OtlpHttpExporter::~OtlpHttpExporter() {
+  curl_slist_free_all(impl_->headers);
+  curl_easy_cleanup(impl_->curl);
+}
+
+std::uint64_t OtlpHttpExporter::requests() const noexcept {
+  return impl_->requests.load(std::memory_order_relaxed);
+}
+
+void OtlpHttpExporter::shutdown() noexcept {
+  {
+    const std::lock_guard lock(impl_->stop_mutex);
+    impl_->stopped = true;
+  }
+  impl_->stop_cv.notify_all();
+}
+
+ExportResult OtlpHttpExporter::export_spans(std::span<const SpanData> spans) noexcept {
+  auto& m = *impl_;
+  if (spans.empty()) return ExportResult::success;
+  try {
+    const std::string body = otlp_json(spans, m.options.resource);
+    const std::lock_guard lock(m.mutex);
+    auto wait = m.options.initial_backoff;
+    std::string last;
+    for (int attempt = 1; attempt <= m.options.max_attempts; ++attempt) {
+      if (m.is_stopped()) return ExportResult::failure;
+      std::string error;
+      const long status = m.post(body, error);
+      if (status >= 200 && status < 300) return ExportResult::success;
+      // Retryable: no answer, 429 Too Many Requests, 5xx. Anything else is final.
+      const bool retryable = status == 0 || status == 429 || status >= 500;
+      last = status == 0 ? error : "HTTP " + std::to_string(status);
+      if (!retryable) break;
+      if (attempt == m.options.max_attempts || !m.backoff(wait)) break;
+      wait = std::min(wait * 2, m.options.max_backoff);
+    }
+    spdlog::debug("tracing: OTLP export to {} failed: {}", m.url, last);
+    return ExportResult::failure;
+  } catch (...) {
+    return ExportResult::failure;
+  }
+}
+
+}  // namespace weir::telemetry

@@ -1,0 +1,341 @@
+// Tests of the OTLP/HTTP JSON exporter against a real HTTP server on 127.0.0.1 (civetweb), and of
+// the JSON-lines file exporter.
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include <weir/telemetry/tracing.hpp>
+#include <weir/weir.hpp>
+
+#include "weir_test.hpp"
+
+namespace {
+
+namespace wt = weir::telemetry;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using weir_test::iota;
+using weir_test::with_batch;
+
+/// One request the server received.
+struct Request {
+  std::string method;
+  std::string uri;
+  std::string content_type;
+  std::string body;
+};
+
+/// An HTTP server on 127.0.0.1 (a free port) that records every request and answers with the
+/// statuses it was given, in order, then 200. One serves every test (civetweb takes up to 2 s to stop).
+class RecordingServer {
+ public:
+  RecordingServer() {
+    mg_init_library(0);
+    const char* opts[] = {"listening_ports", "127.0.0.1:0", "num_threads", "2", nullptr};
+    mg_callbacks callbacks{};
+    ctx_ = mg_start(&callbacks, this, opts);
+    REQUIRE(ctx_ != nullptr);
+    mg_set_request_handler(ctx_, "/", &RecordingServer::handle, this);
+    mg_server_port ports[2];
+    REQUIRE(mg_get_server_ports(ctx_, 2, ports) > 0);
+    port_ = ports[0].port;
+  }
+  ~RecordingServer() {
+    mg_stop(ctx_);
+    mg_exit_library();
+  }
+  RecordingServer(const RecordingServer&) = delete;
+  RecordingServer& operator=(const RecordingServer&) = delete;
+
+  /// Forgets the requests so far; answers `statuses` next.
+  void reset(std::deque<int> statuses = {}) {
+    const std::lock_guard lock(mutex_);
+    requests_.clear();
+    statuses_ = std::move(statuses);
+  }
+  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::vector<Request> requests() const {
+    const std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  static int handle(mg_connection* conn, void* self) {
+    return static_cast<RecordingServer*>(self)->serve(conn);
+  }
+  int serve(mg_connection* conn) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    Request r;
+    r.method = ri->request_method != nullptr ? ri->request_method : "";
+    r.uri = ri->local_uri != nullptr ? ri->local_uri : "";
+    const char* ct = mg_get_header(conn, "Content-Type");
+    r.content_type = ct != nullptr ? ct : "";
+    char buf[8192];
+    for (int n; (n = mg_read(conn, buf, sizeof buf)) > 0;) r.body.append(buf, static_cast<std::size_t>(n));
+    int status = 200;
+    {
+      const std::lock_guard lock(mutex_);
+      requests_.push_back(std::move(r));
+      if (!statuses_.empty()) {
+        status = statuses_.front();
+        statuses_.pop_front();
+      }
+    }
+    const std::string body = "{}";
+    mg_printf(conn,
+              "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: "
+              "close\r\n\r\n%s",
+              status, body.size(), body.c_str());
+    return status;
+  }
+
+  mutable std::mutex mutex_;
+  std::vector<Request> requests_;
+  std::deque<int> statuses_;
+  mg_context* ctx_ = nullptr;
+  int port_ = 0;
+};
+
+/// The shared server, reset to answer `statuses` next.
+RecordingServer& server_answering(std::deque<int> statuses = {}) {
+  static RecordingServer server;
+  server.reset(std::move(statuses));
+  return server;
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then closed).
+int closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+wt::OtlpHttpOptions fast_options(std::string endpoint) {
+  wt::OtlpHttpOptions o;
+  o.endpoint = std::move(endpoint);
+  o.connect_timeout = 500ms;
+  o.timeout = 2s;
+  o.max_attempts = 3;
+  o.initial_backoff = 10ms;
+  o.max_backoff = 40ms;
+  o.resource.service_name = "orders-etl";
+  return o;
+}
+
+bool is_decimal(const json& v) {
+  if (!v.is_string()) return false;
+  const auto s = v.get<std::string>();
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+bool is_hex(const json& v, std::size_t digits) {
+  if (!v.is_string()) return false;
+  const auto s = v.get<std::string>();
+  return s.size() == digits && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+/// The attribute `key` of an OTLP attribute list, or null.
+const json* otlp_attr(const json& list, const std::string& key) {
+  for (const auto& a : list) {
+    if (a.at("key") == key) return &a.at("value");
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("the OTLP exporter posts a traced run's spans as OTLP JSON to /v1/traces") {
+  auto& server = server_answering();
+  auto exporter = std::make_shared<wt::OtlpHttpExporter>(fast_options(server.url() + "/"));
+  auto tracer = std::make_shared<wt::Tracer>(std::make_shared<wt::BatchSpanProcessor>(exporter));
+  weir::Pipeline p("otlp", with_batch(10));
+  p.source(iota(0, 40))
+      .name("numbers")
+      .map([](int x) { return x * 2; })
+      .name("double")
+      .sink([](int) {})
+      .name("out");
+  wt::trace(p, tracer);
+  const auto report = p.run();  // flushes the run's spans at its end (within 2 s)
+  REQUIRE(tracer->force_flush(10s));
+
+  const auto requests = server.requests();
+  REQUIRE(!requests.empty());
+  std::vector<json> spans;
+  for (const auto& r : requests) {
+    CHECK(r.method == "POST");
+    CHECK(r.uri == "/v1/traces");
+    CHECK(r.content_type == "application/json");
+    const json body = json::parse(r.body);
+    REQUIRE(body.at("resourceSpans").size() == 1);
+    const auto& rs = body.at("resourceSpans")[0];
+    const auto& res = rs.at("resource").at("attributes");
+    REQUIRE(otlp_attr(res, "service.name") != nullptr);
+    CHECK(otlp_attr(res, "service.name")->at("stringValue") == "orders-etl");
+    REQUIRE(otlp_attr(res, "service.version") != nullptr);
+    CHECK(!otlp_attr(res, "service.version")->at("stringValue").get<std::string>().empty());
+    const auto& ss = rs.at("scopeSpans").at(0);
+    CHECK(ss.at("scope").at("name") == "weir");
+    for (const auto& s : ss.at("spans")) spans.push_back(s);
+  }
+  REQUIRE(spans.size() == 1 + report.stages.size() + 3);  // run, stages, the first batch of each stage
+
+  std::string run_id;
+  for (const auto& s : spans) {
+    CAPTURE(s.dump());
+    CHECK(is_hex(s.at("traceId"), 32));
+    CHECK(s.at("traceId") == report.trace.trace_id.hex());
+    CHECK(is_hex(s.at("spanId"), 16));
+    CHECK(is_decimal(s.at("startTimeUnixNano")));
+    CHECK(is_decimal(s.at("endTimeUnixNano")));
+    CHECK(s.at("kind") == 1);
+    CHECK(s.at("status").at("code") == 0);
+    CHECK(s.at("attributes").is_array());
+    if (s.at("name") == "run otlp") {
+      CHECK_FALSE(s.contains("parentSpanId"));
+      run_id = s.at("spanId");
+    }
+  }
+  REQUIRE(run_id == report.trace.span_id.hex());
+  for (const auto& s : spans) {
+    const std::string name = s.at("name");
+    if (name.rfind("stage ", 0) != 0) continue;
+    CHECK(s.at("parentSpanId") == run_id);
+    // Integers are decimal strings under intValue.
+    const json* items = otlp_attr(s.at("attributes"), "weir.stage.items_in");
+    REQUIRE(items != nullptr);
+    CHECK(items->at("intValue") == "40");
+  }
+  CHECK(tracer->stats().exported == spans.size());
+  CHECK(tracer->stats().dropped() == 0);
+}
+
+TEST_CASE("the OTLP exporter retries a 503 and the spans arrive with the 200 that follows") {
+  auto& server = server_answering({503});
+  auto exporter = std::make_shared<wt::OtlpHttpExporter>(fast_options(server.url()));
+  wt::Tracer tracer(std::make_shared<wt::BatchSpanProcessor>(exporter));
+  {
+    auto s = tracer.start_span("call");
+    s.add_event("retry me", {{"n", std::int64_t{1}}});
+    s.set_status(wt::StatusCode::error, "failed call");
+  }
+  REQUIRE(tracer.force_flush(10s));
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].body == requests[1].body);
+  CHECK(exporter->requests() == 2);
+  CHECK(tracer.stats().exported == 1);
+  CHECK(tracer.stats().dropped() == 0);
+  const auto span = json::parse(requests[1].body).at("resourceSpans")[0].at("scopeSpans")[0].at("spans")[0];
+  CHECK(span.at("status").at("code") == 2);
+  CHECK(span.at("status").at("message") == "failed call");
+  REQUIRE(span.at("events").size() == 1);
+  CHECK(span.at("events")[0].at("name") == "retry me");
+  CHECK(is_decimal(span.at("events")[0].at("timeUnixNano")));
+  CHECK(span.at("events")[0].at("attributes")[0].at("value").at("intValue") == "1");
+}
+
+TEST_CASE("the OTLP exporter does not retry a 400: the spans are dropped and counted") {
+  auto& server = server_answering({400});
+  auto exporter = std::make_shared<wt::OtlpHttpExporter>(fast_options(server.url()));
+  wt::Tracer tracer(std::make_shared<wt::BatchSpanProcessor>(exporter));
+  tracer.start_span("a").end();
+  tracer.start_span("b").end();
+  REQUIRE(tracer.force_flush(10s));
+  CHECK(server.requests().size() == 1);
+  CHECK(tracer.stats().dropped_export_failed == 2);
+  CHECK(tracer.stats().exported == 0);
+}
+
+TEST_CASE("with the collector down the run is unaffected and its spans are dropped and counted") {
+  auto exporter = std::make_shared<wt::OtlpHttpExporter>(
+      fast_options("http://127.0.0.1:" + std::to_string(closed_port())));
+  auto tracer = std::make_shared<wt::Tracer>(std::make_shared<wt::BatchSpanProcessor>(exporter));
+  weir::Pipeline p("offline", with_batch(10));
+  std::vector<int> out;
+  p.source(iota(0, 100)).map([](int x) { return x + 1; }).sink(weir::collect_into(out));
+  wt::TracingOptions to;
+  to.flush_timeout = 3s;
+  wt::trace(p, tracer, to);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto report = p.run();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(report.status == weir::RunStatus::completed);
+  CHECK(out.size() == 100);
+  CHECK(took < 5s);
+  REQUIRE(tracer->force_flush(10s));
+  const auto stats = tracer->stats();
+  CHECK(stats.exported == 0);
+  CHECK(stats.dropped_export_failed == 1 + report.stages.size() + report.stages.size());
+  // max_attempts per export call (the spans may have left in more than one).
+  CHECK(exporter->requests() >= 3);
+  CHECK(exporter->requests() % 3 == 0);
+}
+
+TEST_CASE("shutdown cuts the exporter's backoff short") {
+  auto o = fast_options("http://127.0.0.1:" + std::to_string(closed_port()));
+  o.max_attempts = 100;
+  o.initial_backoff = 10s;
+  o.max_backoff = 10s;
+  auto exporter = std::make_shared<wt::OtlpHttpExporter>(o);
+  wt::Tracer tracer(std::make_shared<wt::BatchSpanProcessor>(exporter));
+  tracer.start_span("a").end();
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(tracer.shutdown(100ms));
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  CHECK(tracer.stats().dropped_export_failed == 1);
+}
+
+TEST_CASE("the JSON-lines exporter writes one OTLP request body per export, one per line") {
+  const auto path =
+      std::filesystem::temp_directory_path() / ("weir_spans_" + std::to_string(::getpid()) + ".jsonl");
+  {
+    auto file = std::make_shared<wt::JsonLinesFileExporter>(path);
+    wt::BatchSpanProcessorOptions po;
+    po.schedule_delay = std::chrono::hours{1};
+    wt::Tracer tracer(std::make_shared<wt::BatchSpanProcessor>(file, po));
+    tracer.start_span("one").end();
+    tracer.start_span("two").end();
+    REQUIRE(tracer.force_flush(10s));
+    auto three = tracer.start_span("three");
+    three.set_attribute("pi", 3.25);
+    three.set_attribute("ok", true);
+    three.end();
+    REQUIRE(tracer.shutdown(10s));
+  }
+  std::ifstream in(path);
+  std::vector<json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  std::filesystem::remove(path);
+  REQUIRE(lines.size() == 2);
+  auto spans_of = [](const json& j) { return j.at("resourceSpans")[0].at("scopeSpans")[0].at("spans"); };
+  CHECK(spans_of(lines[0]).size() == 2);
+  REQUIRE(spans_of(lines[1]).size() == 1);
+  const json three = spans_of(lines[1])[0];
+  CHECK(three.at("name") == "three");
+  CHECK(otlp_attr(three.at("attributes"), "pi")->at("doubleValue") == 3.25);
+  CHECK(otlp_attr(three.at("attributes"), "ok")->at("boolValue") == true);
+  CHECK(otlp_attr(lines[0].at("resourceSpans")[0].at("resource").at("attributes"), "service.name")
+            ->at("stringValue") == "weir");
+}
