@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
       {"hand_loop", run_hand_loop},
       {"weir_no_telemetry", [](std::uint64_t items) { return run_weir(items, Telemetry::none); }},
       {"weir", [](std::uint64_t items) { return run_weir(items, Telemetry::metrics); }},
+      {"weir_full", [](std::uint64_t items) { return run_weir(items, Telemetry::full); }},
   };
   weir::bench::log(scenario, "N=" + std::to_string(n) + (options.quick ? " (quick)" : "") +
                                  ", repeat=" + std::to_string(options.repeat));
