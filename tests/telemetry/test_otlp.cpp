@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -338,4 +339,75 @@ TEST_CASE("the JSON-lines exporter writes one OTLP request body per export, one 
   CHECK(otlp_attr(three.at("attributes"), "ok")->at("boolValue") == true);
   CHECK(otlp_attr(lines[0].at("resourceSpans")[0].at("resource").at("attributes"), "service.name")
             ->at("stringValue") == "weir");
+}
+
+TEST_CASE("the direct OTLP writer produces otlp_json's bytes for every value type, events and escapes") {
+  wt::SpanData a;
+  a.trace_id = weir::TraceId::random();
+  a.span_id = weir::SpanId::random();
+  a.trace_state = "vendor=a\"b";
+  a.name =
+      "stra\xc3\x9f"
+      "e \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac";  // straße ✓ 日本
+  a.kind = wt::SpanKind::server;
+  a.flags = 0x03;
+  a.start_unix_nano = 1'700'000'000'000'000'000;
+  a.end_unix_nano = 1'700'000'000'250'000'001;
+  const std::string controls =
+      std::string("tab\tnl\nret\rbs\bff\f nul") + '\0' + "\x01\x1f quote\" slash\\ del\x7f";
+  a.attributes = {{"text", std::string("plain")},
+                  {"controls", controls},
+                  {"empty", std::string()},
+                  {"invalid utf-8", std::string("\xff\xfe ok")},
+                  {"k\xc3\xa9y \"quoted\"", std::string("\xf0\x9f\x9a\x80")},
+                  {"min", std::numeric_limits<std::int64_t>::min()},
+                  {"max", std::numeric_limits<std::int64_t>::max()},
+                  {"zero", std::int64_t{0}},
+                  {"pi", 3.25},
+                  {"tenth", 0.1},
+                  {"huge", 1e300},
+                  {"whole", 2.0},
+                  {"negative zero", -0.0},
+                  {"nan", std::numeric_limits<double>::quiet_NaN()},
+                  {"yes", true},
+                  {"no", false}};
+  a.events = {{"exception",
+               1'700'000'000'100'000'000,
+               {{"exception.type", std::string("std::runtime_error")},
+                {"exception.message", std::string("line one\nline \"two\"")}}},
+              {"tick", 1'700'000'000'200'000'000, {}}};
+  a.dropped_events = 3;
+  a.status = wt::StatusCode::error;
+  a.status_message = "failed: \xe2\x9c\x97\t\x02";
+  wt::SpanData b;
+  b.trace_id = a.trace_id;
+  b.span_id = weir::SpanId::random();
+  b.parent_span_id = a.span_id;
+  b.name = "child";
+  b.flags = 0;
+  b.status = wt::StatusCode::ok;
+  wt::SpanData c;  // all defaults: invalid ids, no attributes
+  const std::vector<wt::SpanData> spans{a, b, c};
+  wt::Resource resource;
+  resource.service_name = "orders \"etl\" \xc3\xa9";
+  resource.service_version = "1.2.3";
+  resource.attributes = {{"host.name", std::string("worker\n7")}, {"cores", std::int64_t{2}}};
+
+  for (const auto& res : {wt::Resource{}, resource}) {
+    const std::string expected = wt::otlp_json(spans, res);
+    std::string out = "prefix ";
+    wt::append_otlp_json(out, spans, res);
+    REQUIRE(out.starts_with("prefix "));
+    const std::string fast = out.substr(7);
+    CHECK(fast == expected);
+    const json parsed = json::parse(fast);
+    CHECK(parsed == json::parse(expected));
+    const json& attrs = parsed.at("resourceSpans")[0].at("scopeSpans")[0].at("spans")[0].at("attributes");
+    CHECK(otlp_attr(attrs, "controls")->at("stringValue") == controls);
+    CHECK(otlp_attr(attrs, "min")->at("intValue") == "-9223372036854775808");
+    CHECK(otlp_attr(attrs, "nan")->at("doubleValue").is_null());
+  }
+  std::string none;
+  wt::append_otlp_json(none, {}, {});
+  CHECK(none == wt::otlp_json({}, {}));
 }

@@ -216,8 +216,11 @@ struct Resource {
 };
 
 /// `spans` as one OTLP/HTTP JSON request body (ExportTraceServiceRequest): resourceSpans ->
-/// scopeSpans (scope "weir") -> spans. See docs/tracing.md for the mapping.
+/// scopeSpans (scope "weir") -> spans, built with nlohmann::json. See docs/tracing.md for the mapping.
 [[nodiscard]] std::string otlp_json(std::span<const SpanData> spans, const Resource& resource);
+/// Appends the same bytes as `otlp_json(spans, resource)` to `out`, written directly (no JSON tree):
+/// what the exporters use. Reuse `out` across calls to avoid reallocating it.
+void append_otlp_json(std::string& out, std::span<const SpanData> spans, const Resource& resource);
 
 /// Writes each export as one OTLP JSON request body on a line of a file (JSON lines). Thread-safe.
 class JsonLinesFileExporter final : public SpanExporter {
