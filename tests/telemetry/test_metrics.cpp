@@ -171,7 +171,7 @@ TEST_CASE("a MultiCollector passes every event to each collector in order") {
   auto a = std::make_shared<OrderCollector>("a", log);
   auto b = std::make_shared<OrderCollector>("b", log);
   weir::telemetry::MultiCollector multi({a, b});
-  multi.on_window_emitted(weir::StageInfo{"p", "w", "window", 0, 0, 1}, 7);
+  multi.on_window_emitted(weir::StageInfo{"p", "w", "window", 0, 0, 1, {}}, 7);
   CHECK(*log == std::vector<std::string>{"a window 7", "b window 7"});
   CHECK_THROWS_AS(weir::telemetry::MultiCollector({a, nullptr}), std::invalid_argument);
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -111,6 +112,8 @@ weir::RunReport run_every_operator(weir::Pipeline& p) {
           .name("numbers")
           .map([](int x) {
             if (x % 100 == 7) throw std::runtime_error("seven");
+            weir::metric::add("rows_parsed");
+            weir::metric::set("last_parsed", x);
             return x;
           })
           .name("parse")
@@ -211,11 +214,24 @@ TEST_CASE("the exposition lists exactly the documented families and passes promt
       CHECK(exposed.count(name) == 1);
     }
   }
+  // User code's families are documented by their prefix: counters weir_user_<name>_total, gauges
+  // weir_user_<name>; the pipeline records one of each.
+  std::ifstream doc_file(std::filesystem::path(WEIR_DOCS_DIR) / "metrics.md");
+  const std::string doc_text{std::istreambuf_iterator<char>(doc_file), {}};
+  REQUIRE(contains(doc_text, "`weir_user_<name>` (a gauge)"));
+  REQUIRE(contains(doc_text, "`weir_user_<name>_total` (a counter"));
+  std::set<std::string> user;
   for (const auto& [name, type] : exposed) {
     CAPTURE(name);
+    if (name.rfind("weir_user_", 0) == 0) {
+      CHECK(type == (name.ends_with("_total") ? "counter" : "gauge"));
+      user.insert(name);
+      continue;
+    }
     REQUIRE(docs.count(name) == 1);
     CHECK(docs.at(name).type == type);
   }
+  CHECK(user == std::set<std::string>{"weir_user_rows_parsed_total", "weir_user_last_parsed"});
   // The code's family table and the document agree too (pending families included).
   std::set<std::string> code;
   for (const auto& f : weir::telemetry::prometheus_families()) {
@@ -274,9 +290,9 @@ TEST_CASE("per-stage series equal the run report") {
 
 TEST_CASE("families of operators still to come fill in from their events") {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
-  const weir::StageInfo w{"future", "windows", "window", 1, 1, 1};
-  const weir::StageInfo c{"future", "remote", "map", 2, 2, 1};
-  const weir::StageInfo r{"future", "router", "route", 3, 3, 1};
+  const weir::StageInfo w{"future", "windows", "window", 1, 1, 1, {}};
+  const weir::StageInfo c{"future", "remote", "map", 2, 2, 1, {}};
+  const weir::StageInfo r{"future", "router", "route", 3, 3, 1, {}};
   using weir::telemetry::CircuitState;
   prom->on_window_emitted(w, 12);
   prom->on_late_item(w, 3);
@@ -323,7 +339,7 @@ TEST_CASE("families of operators still to come fill in from their events") {
 
 TEST_CASE("user metrics are exposed under weir_user_ and cannot leave that prefix") {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
-  const weir::StageInfo s{"user", "parse", "map", 1, 1, 1};
+  const weir::StageInfo s{"user", "parse", "map", 1, 1, 1, {}};
   using weir::telemetry::CustomKind;
   prom->on_custom_metric(s, "rows_seen", 2, CustomKind::counter);
   prom->on_custom_metric(s, "rows_seen", 3, CustomKind::counter);
