@@ -195,7 +195,7 @@ weir::RunReport run_every_operator(weir::Pipeline& p) {
 
 }  // namespace
 
-TEST_CASE("the exposition lists exactly the documented families and passes promtool") {
+TEST_CASE("the exposition lists exactly the documented families and passes promtool" WEIR_NEEDS_TELEMETRY) {
   auto clock = std::make_shared<weir::ManualClock>();
   weir::PipelineOptions o = with_batch(16);
   o.clock = clock;
@@ -250,7 +250,7 @@ TEST_CASE("the exposition lists exactly the documented families and passes promt
   }
 }
 
-TEST_CASE("per-stage series equal the run report") {
+TEST_CASE("per-stage series equal the run report" WEIR_NEEDS_TELEMETRY) {
   weir::Pipeline p("values", with_batch(16));
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   weir::telemetry::attach(p, prom);
@@ -353,13 +353,14 @@ TEST_CASE("user metrics are exposed under weir_user_ and cannot leave that prefi
     CAPTURE(name);
     CHECK((name.rfind("weir_", 0) == 0 || name.rfind("process_", 0) == 0));
   }
-  for (int i = 0; i < 300; ++i) prom->on_custom_metric(s, "m" + std::to_string(i), 1, CustomKind::gauge);
+  for (int i = 0; i < 300; ++i)
+    prom->on_custom_metric(s, std::string("m").append(std::to_string(i)), 1, CustomKind::gauge);
   std::size_t user = 0;
   for (const auto& [name, type] : exposed_types(prom->render())) user += name.rfind("weir_user_", 0) == 0;
   CHECK(user == 256);
 }
 
-TEST_CASE("a pipeline attached under a name already watched replaces the earlier one") {
+TEST_CASE("a pipeline attached under a name already watched replaces the earlier one" WEIR_NEEDS_TELEMETRY) {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   for (int run = 1; run <= 2; ++run) {
     weir::Pipeline p("again");
