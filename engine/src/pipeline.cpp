@@ -177,6 +177,13 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
 // ---------------------------------------------------------------------------------------------------
 // Execution
 
+/// The scratchpad for user code that runs while a thread hands a batch to a keyed stage (drained
+/// right after, so one per thread serves every stage).
+UserScratch& handover_scratch() {
+  static thread_local UserScratch scratch;
+  return scratch;
+}
+
 /// A batch message whose copy transfers ownership, so the batch a node body receives is not also held
 /// by the sender (the flow graph copies messages; Weir forwards each one to exactly one node).
 /// A message with no batch asks a stateful stage's partition to flush what it holds (end of input)
@@ -229,8 +236,11 @@ class Execution {
       std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
         return a.priority != b.priority ? a.priority < b.priority : a.order < b.order;
       });
-      for (auto& h : all) st->chain.push_back(h.interceptor);
-      st->timing = o.telemetry;
+      // Without telemetry compiled in, interceptors are accepted but never called.
+      if (telemetry_compiled) {
+        for (auto& h : all) st->chain.push_back(h.interceptor);
+      }
+      st->timing = o.telemetry && telemetry_compiled;
       st->clock = clock_.get();
       st->run = &control_;
       st->init_slots(threads_ + 1);
@@ -328,18 +338,20 @@ class Execution::SourceCtx final : public SourceContext {
   /// Counts `n` items leaving the source and, when they leave its thread, takes an in-flight slot
   /// (waiting for one). Returns the slot, and the clock reading in `t0`.
   std::shared_ptr<Ticket> hand_over(std::size_t n, std::int64_t& t0) {
-    for (const auto& i : stage_.chain) i->before_batch(stage_.info, n);
-    t0 = stage_.timing ? exec_.now_ns() : 0;
+    stage_.before_batch(n);
+    t0 = stage_.timed() ? exec_.now_ns() : 0;
+    // What the source's own code recorded while producing the batch.
+    stage_.flush_user(slot_);
     // Busy time of a source: producing the batch, from the end of the previous hand-over.
     BatchTally none{};
-    stage_.finish_batch(n, n, none, last_ns_ == 0 ? t0 : last_ns_, t0);
+    stage_.finish_batch(slot_, n, n, none, last_ns_ == 0 ? t0 : last_ns_, t0);
     // Only batches that leave the source's thread need an in-flight slot.
     if (!leaves_) return nullptr;
     const auto waited = pool_.acquire(*exec_.clock_);
     if (waited.count() > 0) {
       stage_.add_blocked(waited);
-      if (!stage_.chain.empty()) stage_.emit(events::Backpressure{waited});
-      if (stage_.timing) t0 = exec_.now_ns();
+      if (stage_.listens()) stage_.emit(events::Backpressure{waited});
+      if (stage_.timed()) t0 = exec_.now_ns();
     }
     return std::make_shared<Ticket>(pool_);
   }
@@ -381,7 +393,9 @@ class Execution::SourceCtx final : public SourceContext {
   }
   [[nodiscard]] const Clock& clock() const noexcept override { return *exec_.clock_; }
   [[nodiscard]] StageRuntime& stage() noexcept override { return stage_; }
-  void start() { last_ns_ = stage_.timing ? exec_.now_ns() : 0; }
+  void start() { last_ns_ = stage_.timed() ? exec_.now_ns() : 0; }
+  /// The source's slot: its thread is not one of the arena's.
+  [[nodiscard]] std::size_t slot() const noexcept { return slot_; }
 
  private:
   Execution& exec_;
@@ -389,6 +403,7 @@ class Execution::SourceCtx final : public SourceContext {
   StageRuntime& stage_;
   TicketPool& pool_;
   bool leaves_;
+  std::size_t slot_ = stage_.slot_index();
   std::int64_t last_ns_ = 0;
   BatchPtr spare_;
   RangeConsumerBase* direct_ = nullptr;
@@ -425,9 +440,17 @@ void Execution::send(const Edge& e, BatchPtr b) {
     return;
   }
   const auto& head = *nodes_[static_cast<std::size_t>(target.stages.front())];
+  // The keyed stage's key, timestamp and map functions run here, on the sending thread: what they
+  // record goes to a scratchpad of the thread's own, handed to the keyed stage's chain at once.
+  auto& keyed = *stages_[static_cast<std::size_t>(target.stages.front())];
+  UserScratch* scratch = keyed.listens() ? &handover_scratch() : nullptr;
   std::vector<BatchPtr> parts(nodes.size());
-  head.partitioners[static_cast<std::size_t>(e.in_port)]->split(std::move(b), parts,
-                                                                static_cast<std::uint32_t>(e.in_port));
+  {
+    const UserScratchScope scope(scratch);
+    head.partitioners[static_cast<std::size_t>(e.in_port)]->split(std::move(b), parts,
+                                                                  static_cast<std::uint32_t>(e.in_port));
+  }
+  if (scratch != nullptr && scratch->dirty()) keyed.flush_user(*scratch);
   // A partitioner may add batches past the partition count (failed items): they go round again.
   for (std::size_t p = 0; p < parts.size(); ++p) {
     if (parts[p] && parts[p]->size() > 0) nodes[p % nodes.size()]->try_put(Msg(std::move(parts[p])));
@@ -439,14 +462,20 @@ void Execution::flush(std::size_t group, std::uint32_t partition, bool timer) no
   auto& st = *stages_[static_cast<std::size_t>(g.stages.front())];
   try {
     const std::int64_t t0 = st.hooks() ? now_ns() : 0;
+    const std::size_t slot = st.slot_index();
     BatchTally tally{};
     auto& kernel = *nodes_[static_cast<std::size_t>(g.stages.front())]->kernel;
-    BatchPtr out = timer ? kernel.on_timer(partition, st, tally) : kernel.flush(partition, st, tally);
+    BatchPtr out;
+    {
+      const UserScratchScope scope(st.user_scratch(slot));
+      out = timer ? kernel.on_timer(partition, st, tally) : kernel.flush(partition, st, tally);
+    }
+    st.flush_user(slot);  // what user code recorded while the stage emitted (a window's aggregate)
     const std::uint64_t n = out ? out->size() : 0;
     const BatchTally none{};
     if (n == 0 && std::memcmp(&tally, &none, sizeof tally) == 0) return;  // nothing held: no batch to report
-    for (const auto& i : st.chain) i->before_batch(st.info, 0);
-    st.finish_batch(st.slot_index(), 0, n, tally, t0, st.hooks() ? now_ns() : 0);
+    st.before_batch(0);
+    st.finish_batch(slot, 0, n, tally, t0, st.hooks() ? now_ns() : 0);
     if (n > 0) forward(g, std::move(out));
   } catch (...) {
     fail_internal(st.info.name, std::current_exception());
@@ -473,7 +502,7 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
         auto& st = *stages_[static_cast<std::size_t>(g.stages[seg.first + k])];
         sts[k] = &st;
         current = &st;
-        for (const auto& i : st.chain) i->before_batch(st.info, in);
+        st.before_batch(in);
       }
       BatchPtr out;
       if (direct != nullptr) {
@@ -483,11 +512,15 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
       } else if (seg.fused != nullptr) {
         out = seg.fused->run(b, sts.data(), tallies.data(), counts.data());
       } else {
+        const UserScratchScope scope(sts[0]->user_scratch(slot));
         out = nodes_[static_cast<std::size_t>(g.stages[seg.first])]->kernel->apply(std::move(b), *sts[0],
                                                                                    tallies[0]);
         counts[0] = in;
         counts[1] = out ? out->size() : tallies[0].delivered;
       }
+      // What user code recorded, per stage, before the batch's figures (fused loops set each stage's
+      // scratchpad themselves).
+      for (std::size_t k = 0; k < seg.count; ++k) sts[k]->flush_user(slot);
       const std::int64_t t2 = timed ? now_ns() : 0;
       // A fused loop is timed as a whole: each of its stages reports the loop's time.
       for (std::size_t k = 0; k < seg.count; ++k)
@@ -510,7 +543,11 @@ void Execution::run_source(std::size_t group) noexcept {
   try {
     SourceCtx ctx(*this, group, st, *pools_[group]);
     ctx.start();
-    nodes_[static_cast<std::size_t>(id)]->source->run(ctx);
+    {
+      const UserScratchScope scope(st.user_scratch(ctx.slot()));
+      nodes_[static_cast<std::size_t>(id)]->source->run(ctx);
+    }
+    st.flush_user(ctx.slot());  // recorded after the last batch
   } catch (...) {
     fail_internal(st.info.name, std::current_exception());
   }

@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 #include "weir/detail/execution.hpp"
@@ -46,7 +47,11 @@ ErrorText describe(std::exception_ptr e) {
 
 void StageRuntime::init_slots(int count) {
   slots_.clear();
-  for (int i = 0; i < count; ++i) slots_.push_back(std::make_unique<CounterSlot>());
+  scratch_.clear();
+  for (int i = 0; i < count; ++i) {
+    slots_.push_back(std::make_unique<CounterSlot>());
+    if (telemetry_compiled) scratch_.push_back(std::make_unique<UserScratch>());
+  }
 }
 
 std::size_t StageRuntime::slot_index() const noexcept {
@@ -67,7 +72,7 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
   bump(s.batches, 1U);
   if ((t.filtered | t.errors | t.retries | t.late | t.timeouts) != 0) add_outcome(s, t);
   const std::int64_t d = end_ns - start_ns;
-  if (timing) {
+  if (timed()) {
     bump(s.busy_ns, d);
     if (start_ns < s.first_ns.load(std::memory_order_relaxed))
       s.first_ns.store(start_ns, std::memory_order_relaxed);
@@ -77,8 +82,8 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
         std::min<int>(histogram_buckets - 1, std::bit_width(static_cast<std::uint64_t>(d > 0 ? d : 0)));
     bump(s.batch_ns_log2[static_cast<std::size_t>(bucket)], 1U);
   }
-  if (guard != nullptr && !chain.empty()) note_circuit(t);
-  if (!chain.empty()) {
+  if (guard != nullptr && listens()) note_circuit(t);
+  if (listens()) {
     const BatchStats bs{
         in, out, t.filtered, t.errors, t.skipped, t.dead_lettered, std::chrono::nanoseconds{d}};
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) (*it)->after_batch(info, bs);
@@ -93,11 +98,61 @@ void StageRuntime::add_delivered(std::uint64_t out, const BatchTally& t, std::in
   auto& s = slot();
   bump(s.items_out, out);
   add_outcome(s, t);
-  if (timing) bump(s.busy_ns, busy_ns);
+  if (timed()) bump(s.busy_ns, busy_ns);
 }
 
 void StageRuntime::emit(const Event& e) {
+  if (!listens()) return;
   for (const auto& i : chain) i->on_event(info, e);
+}
+
+void StageRuntime::flush_user(UserScratch& s) {
+  s.drain(
+      [this](const UserScratch::Metric& m) {
+        emit(events::CustomMetric{m.name, m.value,
+                                  m.gauge ? CustomMetricKind::gauge : CustomMetricKind::counter});
+      },
+      [this](const UserScratch::Record& r) {
+        emit(events::CustomEvent{r.name, r.detail});
+      });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// User metrics
+
+constinit thread_local UserScratch* current_user_scratch = nullptr;
+
+void check_user_name(std::string_view name, std::string_view what) {
+  bool ok = !name.empty() && !(name[0] >= '0' && name[0] <= '9');
+  for (const char c : name) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+  if (!ok) {
+    throw std::invalid_argument("weir: '" + std::string(name) + "' is not a valid " + std::string(what) +
+                                " name: use lower-case letters, digits and '_', not starting with a digit "
+                                "([a-z_][a-z0-9_]*)");
+  }
+}
+
+UserScratch::Metric* UserScratch::find(std::string_view name, bool gauge) {
+  for (auto& m : metrics_) {
+    if (m->gauge == gauge && m->name == name) return m.get();
+  }
+  check_user_name(name, gauge ? "gauge" : "counter");
+  if (metrics_.size() >= max_names) return nullptr;
+  auto m = std::make_unique<Metric>();
+  m->name = name;
+  m->gauge = gauge;
+  metrics_.push_back(std::move(m));
+  return metrics_.back().get();
+}
+
+void UserScratch::event(std::string_view name, std::string_view detail) {
+  check_user_name(name, "event");
+  if (events_used_ == max_events) return;
+  if (events_used_ == events_.size()) events_.emplace_back();
+  auto& r = events_[events_used_++];
+  r.name.assign(name);
+  r.detail.assign(detail);
+  dirty_ = true;
 }
 
 bool StageRuntime::stopping() const noexcept {
@@ -105,7 +160,7 @@ bool StageRuntime::stopping() const noexcept {
 }
 
 void StageRuntime::note_retry(std::exception_ptr err, int attempt, std::chrono::nanoseconds backoff) {
-  if (chain.empty()) return;
+  if (!listens()) return;
   const auto text = describe(err);
   emit(events::RetryAttempt{attempt, backoff, text.type, text.message});
 }
@@ -154,7 +209,7 @@ void StageRuntime::fail_item(const void* item, const std::type_info& type, std::
   const char* action_name = action == ErrorPolicy::Kind::skip          ? "skip"
                             : action == ErrorPolicy::Kind::dead_letter ? "dead_letter"
                                                                        : "fail";
-  if (!chain.empty()) emit(events::ItemFailed{text.type, text.message, action_name});
+  if (listens()) emit(events::ItemFailed{text.type, text.message, action_name});
   switch (action) {
     case ErrorPolicy::Kind::skip:
       ++tally.skipped;
@@ -172,11 +227,11 @@ void StageRuntime::fail_item(const void* item, const std::type_info& type, std::
         ++tally.dead_letter_failures;
         const auto dl = describe(std::current_exception());
         run->record_error(info.name, "dead_letter_handler: " + dl.type, dl.message, false, *clock);
-        if (!chain.empty()) emit(events::DeadLetterHandlerError{dl.type, dl.message});
+        if (listens()) emit(events::DeadLetterHandlerError{dl.type, dl.message});
         return;
       }
       ++tally.dead_lettered;
-      if (!chain.empty()) emit(events::DeadLetterSent{text.type, attempts});
+      if (listens()) emit(events::DeadLetterSent{text.type, attempts});
       return;
     }
     case ErrorPolicy::Kind::fail:

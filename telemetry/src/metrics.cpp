@@ -343,6 +343,11 @@ void MetricsInterceptor::on_event(const StageInfo& s, const Event& e) {
           c.on_circuit_failure(s, ev.count);
         } else if constexpr (std::is_same_v<E, events::CircuitSuccess>) {
           c.on_circuit_success(s, ev.count);
+        } else if constexpr (std::is_same_v<E, events::CustomMetric>) {
+          c.on_custom_metric(s, ev.name, ev.value,
+                             ev.kind == CustomMetricKind::gauge ? CustomKind::gauge : CustomKind::counter);
+        } else if constexpr (std::is_same_v<E, events::CustomEvent>) {
+          c.on_custom_event(s, ev.name, ev.detail);
         }
         // Events this adapter does not know yet are ignored, so new operators compile before they
         // are mapped here.

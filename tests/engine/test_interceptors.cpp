@@ -180,7 +180,7 @@ class Recorder : public weir::Interceptor {
 
 }  // namespace
 
-TEST_CASE("a pipeline interceptor sees the run once and every stage once") {
+TEST_CASE("a pipeline interceptor sees the run once and every stage once" WEIR_NEEDS_TELEMETRY) {
   weir::Pipeline p("lifecycle", with_batch(10));
   auto rec = std::make_shared<Recorder>();
   p.intercept(rec);
@@ -216,7 +216,7 @@ TEST_CASE("a pipeline interceptor sees the run once and every stage once") {
   CHECK(rec->stage_starts.size() == 4);
 }
 
-TEST_CASE("after_batch sums equal the report's per-stage counts") {
+TEST_CASE("after_batch sums equal the report's per-stage counts" WEIR_NEEDS_TELEMETRY) {
   weir::Pipeline p("sums", with_batch(16));
   auto rec = std::make_shared<Recorder>();
   p.intercept(rec);
@@ -263,7 +263,8 @@ TEST_CASE("after_batch sums equal the report's per-stage counts") {
   CHECK(r.stage("collect#5").items_in == got.size());
 }
 
-TEST_CASE("before_batch runs in priority then registration order and after_batch in reverse") {
+TEST_CASE(
+    "before_batch runs in priority then registration order and after_batch in reverse" WEIR_NEEDS_TELEMETRY) {
   weir::Pipeline p("order");
   auto log = std::make_shared<std::vector<std::string>>();
   auto a = std::make_shared<Recorder>("A", log);
@@ -287,7 +288,7 @@ TEST_CASE("before_batch runs in priority then registration order and after_batch
                                           "A after m", "D after m", "B after m"});
 }
 
-TEST_CASE("an interceptor registered on one stage sees only that stage") {
+TEST_CASE("an interceptor registered on one stage sees only that stage" WEIR_NEEDS_TELEMETRY) {
   weir::Pipeline p("one_stage", with_batch(4));
   auto everywhere = std::make_shared<Recorder>();
   auto only = std::make_shared<Recorder>();
@@ -322,7 +323,7 @@ TEST_CASE("an interceptor registered on one stage sees only that stage") {
   CHECK(everywhere->of("failed").size() == 2);
 }
 
-TEST_CASE("retries, failed items and dead letters are reported as events") {
+TEST_CASE("retries, failed items and dead letters are reported as events" WEIR_NEEDS_TELEMETRY) {
   auto clock = std::make_shared<weir::ManualClock>();
   weir::PipelineOptions o;
   o.clock = clock;
@@ -375,7 +376,8 @@ TEST_CASE("retries, failed items and dead letters are reported as events") {
   CHECK(clock->steady_now().time_since_epoch() == 2 * (10ms + 20ms));
 }
 
-TEST_CASE("the action of a failed item is skip, fail or dead_letter as the policy says") {
+TEST_CASE(
+    "the action of a failed item is skip, fail or dead_letter as the policy says" WEIR_NEEDS_TELEMETRY) {
   auto thrower = [](int x) {
     if (x == 1) throw std::runtime_error("one");
     return x;
@@ -405,7 +407,7 @@ TEST_CASE("the action of a failed item is skip, fail or dead_letter as the polic
   }
 }
 
-TEST_CASE("a throwing dead-letter handler is reported as an event") {
+TEST_CASE("a throwing dead-letter handler is reported as an event" WEIR_NEEDS_TELEMETRY) {
   weir::Pipeline p("handler_event");
   auto rec = std::make_shared<Recorder>();
   p.intercept(rec);
@@ -426,7 +428,7 @@ TEST_CASE("a throwing dead-letter handler is reported as an event") {
   CHECK(r.stage("map#1").dead_letter_failures == 1);
 }
 
-TEST_CASE("fan_out and merge report the batches they pass on as events") {
+TEST_CASE("fan_out and merge report the batches they pass on as events" WEIR_NEEDS_TELEMETRY) {
   weir::Pipeline p("fan_events", with_batch(8));
   auto rec = std::make_shared<Recorder>();
   p.intercept(rec);
@@ -458,7 +460,7 @@ TEST_CASE("fan_out and merge report the batches they pass on as events") {
   CHECK(merged == 110);
 }
 
-TEST_CASE("a source held back by a full pipeline reports backpressure events") {
+TEST_CASE("a source held back by a full pipeline reports backpressure events" WEIR_NEEDS_TELEMETRY) {
   weir::PipelineOptions o;
   o.batch_size = 4;
   o.max_in_flight = 1;
@@ -494,7 +496,7 @@ TEST_CASE("a source held back by a full pipeline reports backpressure events") {
   CHECK(total == r.stage("generator#0").blocked);
 }
 
-TEST_CASE("an async sink with a full queue reports backpressure events") {
+TEST_CASE("an async sink with a full queue reports backpressure events" WEIR_NEEDS_TELEMETRY) {
   weir::PipelineOptions o;
   o.batch_size = 2;
   o.max_in_flight = 8;
@@ -577,7 +579,8 @@ TEST_CASE("without telemetry and interceptors the report counts items but no tim
   }
 }
 
-TEST_CASE("with telemetry and a manual clock, durations are what the manual clock says") {
+TEST_CASE(
+    "with telemetry and a manual clock, durations are what the manual clock says" WEIR_NEEDS_TELEMETRY) {
   auto clock = std::make_shared<weir::ManualClock>();
   weir::PipelineOptions o;
   o.clock = clock;
@@ -610,7 +613,7 @@ TEST_CASE("with telemetry and a manual clock, durations are what the manual cloc
   CHECK(r.wall == 20ms);
 }
 
-TEST_CASE("with telemetry and a manual clock that never moves, every duration is zero") {
+TEST_CASE("with telemetry and a manual clock that never moves, every duration is zero" WEIR_NEEDS_TELEMETRY) {
   auto clock = std::make_shared<weir::ManualClock>();
   weir::PipelineOptions o;
   o.clock = clock;

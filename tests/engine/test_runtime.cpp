@@ -149,7 +149,7 @@ TEST_CASE("chains over strings match a plain loop for batch sizes 1, 7 and the d
     std::string s = w;
     s += '!';
     if (s.size() % 2 == 0) continue;
-    for (const char c : s) expected.push_back(std::string(1, c) + std::to_string(s.size()));
+    for (const char c : s) expected.push_back(std::string(1, c).append(std::to_string(s.size())));
   }
   for (const std::size_t batch : {std::size_t{1}, std::size_t{7}, weir::PipelineOptions{}.batch_size}) {
     CAPTURE(batch);
@@ -163,7 +163,7 @@ TEST_CASE("chains over strings match a plain loop for batch sizes 1, 7 and the d
         .filter([](const std::string& s) { return s.size() % 2 != 0; })
         .flat_map([](const std::string& s) {
           std::vector<std::string> out;
-          for (const char c : s) out.push_back(std::string(1, c) + std::to_string(s.size()));
+          for (const char c : s) out.push_back(std::string(1, c).append(std::to_string(s.size())));
           return out;
         })
         .sink(weir::collect_into(got));
@@ -451,7 +451,7 @@ TEST_CASE("merge of three string sources delivers the union and keeps each input
   std::vector<std::string> got;
   auto make = [](char tag, int count) {
     std::vector<std::string> v;
-    for (int i = 0; i < count; ++i) v.push_back(std::string(1, tag) + std::to_string(1000 + i));
+    for (int i = 0; i < count; ++i) v.push_back(std::string(1, tag).append(std::to_string(1000 + i)));
     return v;
   };
   auto a = p.source(make('a', 120));

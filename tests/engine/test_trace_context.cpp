@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "weir/weir.hpp"
+#include "weir_test.hpp"
 
 TEST_CASE("traceparent round-trips through parse and format") {
   const std::string h = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -76,7 +77,7 @@ struct RunIds final : weir::Interceptor {
 };
 }  // namespace
 
-TEST_CASE("a run with a parent context joins the parent's trace") {
+TEST_CASE("a run with a parent context joins the parent's trace" WEIR_NEEDS_TELEMETRY) {
   const auto parent =
       *weir::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "k=v");
   weir::Pipeline p{"traced"};

@@ -67,7 +67,9 @@ std::vector<std::chrono::nanoseconds> waits_of(const weir::RetryPolicy& policy, 
 
 }  // namespace
 
-TEST_CASE("retry waits initial_backoff times the multiplier each attempt, capped at max_backoff") {
+TEST_CASE(
+    "retry waits initial_backoff times the multiplier each attempt, capped at "
+    "max_backoff" WEIR_NEEDS_TELEMETRY) {
   std::shared_ptr<weir::ManualClock> clock;
   weir::Pipeline p("capped", manual(clock));
   auto log = std::make_shared<EventLog>();
@@ -114,7 +116,9 @@ TEST_CASE("RetryPolicy::backoff grows, caps and takes jitter off the top of each
   CHECK(p.backoff(4, 0.999) > 2500ms - 1ms);
 }
 
-TEST_CASE("jitter draws each wait from [w * (1 - jitter), w], the same on every run with the same seed") {
+TEST_CASE(
+    "jitter draws each wait from [w * (1 - jitter), w], the same on every run with the same "
+    "seed" WEIR_NEEDS_TELEMETRY) {
   weir::RetryPolicy policy;
   policy.max_attempts = 8;
   policy.initial_backoff = 100ms;
@@ -288,7 +292,7 @@ TEST_CASE("a retry policy with a field out of range is rejected") {
   CHECK_THROWS_AS((void)m.retry(policy), std::invalid_argument);
 }
 
-TEST_CASE("cancel cuts a long backoff short") {
+TEST_CASE("cancel cuts a long backoff short" WEIR_NEEDS_TELEMETRY) {
   // The system clock: the backoff is an hour, so the run ends quickly only if cancel wakes it.
   weir::Pipeline p("cancel_backoff");
   auto retrying = std::make_shared<weir::Notification>();

@@ -38,7 +38,7 @@ std::vector<int> upto(int n) {
 
 }  // namespace
 
-TEST_CASE("first-match routing sends each item to the first branch that accepts it") {
+TEST_CASE("first-match routing sends each item to the first branch that accepts it" WEIR_NEEDS_TELEMETRY) {
   std::vector<int> fizz, buzz, rest;
   auto events = std::make_shared<RouteEvents>();
   weir::Pipeline p("route", with_batch(7));
@@ -81,7 +81,8 @@ TEST_CASE("all-matches routing copies an item to every branch that accepts it") 
   CHECK(s.filtered == 20);  // odd numbers from 11 up match nothing
 }
 
-TEST_CASE("items that match no route and have no otherwise branch are dropped and counted") {
+TEST_CASE(
+    "items that match no route and have no otherwise branch are dropped and counted" WEIR_NEEDS_TELEMETRY) {
   std::vector<int> big;
   auto events = std::make_shared<RouteEvents>();
   weir::Pipeline p("route-drop");

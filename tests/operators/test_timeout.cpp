@@ -67,7 +67,9 @@ std::vector<std::chrono::nanoseconds> actuals(const EventLog& log) {
 
 }  // namespace
 
-TEST_CASE("a call that returns in time is seen and a hung call times out without holding the stage") {
+TEST_CASE(
+    "a call that returns in time is seen and a hung call times out without holding the "
+    "stage" WEIR_NEEDS_TELEMETRY) {
   std::shared_ptr<weir::ManualClock> clock;
   weir::Pipeline p("hung_map", manual(clock, 4));
   auto log = std::make_shared<EventLog>();
@@ -140,7 +142,9 @@ TEST_CASE("a timed-out call keeps its item and its function alive after the pipe
   CHECK(*seen == "a long item that does not fit in the small buffer" + std::string(64, '!'));
 }
 
-TEST_CASE("timeouts reach the dead-letter sink with their error type and every attempt counted") {
+TEST_CASE(
+    "timeouts reach the dead-letter sink with their error type and every attempt "
+    "counted" WEIR_NEEDS_TELEMETRY) {
   std::shared_ptr<weir::ManualClock> clock;
   weir::Pipeline p("timeout_dlq", manual(clock));
   auto log = std::make_shared<EventLog>();
@@ -179,7 +183,9 @@ TEST_CASE("timeouts reach the dead-letter sink with their error type and every a
   hang->gate.notify();
 }
 
-TEST_CASE("when every thread is busy with a hung call, later calls fail at once without being made") {
+TEST_CASE(
+    "when every thread is busy with a hung call, later calls fail at once without being "
+    "made" WEIR_NEEDS_TELEMETRY) {
   std::shared_ptr<weir::ManualClock> clock;
   weir::Pipeline p("saturated", manual(clock));
   auto log = std::make_shared<EventLog>();

@@ -22,6 +22,8 @@ class EventLog : public weir::Interceptor {
           if constexpr (requires { ev.error_type; }) ev.error_type = {};
           if constexpr (requires { ev.message; }) ev.message = {};
           if constexpr (requires { ev.action; }) ev.action = {};
+          if constexpr (requires { ev.name; }) ev.name = {};
+          if constexpr (requires { ev.detail; }) ev.detail = {};
         },
         copy);
     const std::lock_guard lock(mutex_);

@@ -8,7 +8,19 @@
 #include <vector>
 #include <weir/weir.hpp>
 
+/// Marks a doctest case that needs the telemetry hooks (interceptors, batch times, collectors fed
+/// by the metrics interceptor): `TEST_CASE("..." WEIR_NEEDS_TELEMETRY)`. Such cases are compiled
+/// but skipped in a `-DWEIR_TELEMETRY=OFF` build.
+#define WEIR_NEEDS_TELEMETRY *doctest::skip(!weir_test::telemetry_compiled)
+
 namespace weir_test {
+
+/// Whether the telemetry hooks are compiled in (see WEIR_NEEDS_TELEMETRY).
+#if defined(WEIR_TELEMETRY) && WEIR_TELEMETRY
+inline constexpr bool telemetry_compiled = true;
+#else
+inline constexpr bool telemetry_compiled = false;
+#endif
 
 /// True when `part` occurs in `text`.
 inline bool contains(const std::string& text, const std::string& part) {

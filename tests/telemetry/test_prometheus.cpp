@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -91,6 +92,8 @@ weir::RunReport run_every_operator(weir::Pipeline& p, const std::shared_ptr<weir
           .name("numbers")
           .map([](int x) {
             if (x % 100 == 7) throw std::runtime_error("seven");
+            weir::metric::add("rows_parsed");
+            weir::metric::set("last_parsed", x);
             return x;
           })
           .name("parse")
@@ -190,7 +193,7 @@ weir::RunReport run_every_operator(weir::Pipeline& p, const std::shared_ptr<weir
 
 }  // namespace
 
-TEST_CASE("the exposition lists exactly the documented families and passes promtool") {
+TEST_CASE("the exposition lists exactly the documented families and passes promtool" WEIR_NEEDS_TELEMETRY) {
   auto clock = std::make_shared<weir::ManualClock>();
   weir::PipelineOptions o = with_batch(16);
   o.clock = clock;
@@ -215,11 +218,24 @@ TEST_CASE("the exposition lists exactly the documented families and passes promt
       CHECK(exposed.count(name) == 1);
     }
   }
+  // User code's families are documented by their prefix: counters weir_user_<name>_total, gauges
+  // weir_user_<name>; the pipeline records one of each.
+  std::ifstream doc_file(std::filesystem::path(WEIR_DOCS_DIR) / "metrics.md");
+  const std::string doc_text{std::istreambuf_iterator<char>(doc_file), {}};
+  REQUIRE(contains(doc_text, "`weir_user_<name>` (a gauge)"));
+  REQUIRE(contains(doc_text, "`weir_user_<name>_total` (a counter"));
+  std::set<std::string> user;
   for (const auto& [name, type] : exposed) {
     CAPTURE(name);
+    if (name.rfind("weir_user_", 0) == 0) {
+      CHECK(type == (name.ends_with("_total") ? "counter" : "gauge"));
+      user.insert(name);
+      continue;
+    }
     REQUIRE(docs.count(name) == 1);
     CHECK(docs.at(name).type == type);
   }
+  CHECK(user == std::set<std::string>{"weir_user_rows_parsed_total", "weir_user_last_parsed"});
   // The code's family table and the document agree too (pending families included).
   std::set<std::string> code;
   for (const auto& f : weir::telemetry::prometheus_families()) {
@@ -238,7 +254,7 @@ TEST_CASE("the exposition lists exactly the documented families and passes promt
   }
 }
 
-TEST_CASE("per-stage series equal the run report") {
+TEST_CASE("per-stage series equal the run report" WEIR_NEEDS_TELEMETRY) {
   auto clock = std::make_shared<weir::ManualClock>();
   weir::PipelineOptions o = with_batch(16);
   o.clock = clock;
@@ -350,13 +366,14 @@ TEST_CASE("user metrics are exposed under weir_user_ and cannot leave that prefi
     CAPTURE(name);
     CHECK((name.rfind("weir_", 0) == 0 || name.rfind("process_", 0) == 0));
   }
-  for (int i = 0; i < 300; ++i) prom->on_custom_metric(s, "m" + std::to_string(i), 1, CustomKind::gauge);
+  for (int i = 0; i < 300; ++i)
+    prom->on_custom_metric(s, std::string("m").append(std::to_string(i)), 1, CustomKind::gauge);
   std::size_t user = 0;
   for (const auto& [name, type] : exposed_types(prom->render())) user += name.rfind("weir_user_", 0) == 0;
   CHECK(user == 256);
 }
 
-TEST_CASE("run counters of every status start at zero when a pipeline is attached") {
+TEST_CASE("run counters of every status start at zero when a pipeline is attached" WEIR_NEEDS_TELEMETRY) {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   weir::Pipeline p("fresh");
   weir::telemetry::attach(p, prom);
@@ -373,7 +390,7 @@ TEST_CASE("run counters of every status start at zero when a pipeline is attache
   CHECK(sample(after, "weir_pipeline_runs_total{pipeline=\"fresh\",status=\"failed\"}") == 0);
 }
 
-TEST_CASE("a pipeline attached under a name already watched replaces the earlier one") {
+TEST_CASE("a pipeline attached under a name already watched replaces the earlier one" WEIR_NEEDS_TELEMETRY) {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   for (int run = 1; run <= 2; ++run) {
     weir::Pipeline p("again");

@@ -65,6 +65,9 @@ enum class CircuitState { closed, open, half_open };
   return "unknown";
 }
 
+/// How a custom metric's value is meant: added to a counter, or set as a gauge.
+enum class CustomMetricKind { counter, gauge };
+
 /// Operator events, one struct per kind. Strings are views valid during the call only.
 namespace events {
 /// A failed call is about to be retried.
@@ -185,6 +188,18 @@ struct CircuitFailure {
 struct CircuitSuccess {
   std::uint64_t count = 0;
 };
+/// What user code in the stage recorded with weir::metric::add / set during one batch (see
+/// weir/user_metrics.hpp): one event per name and batch, the counter's sum or the gauge's last value.
+struct CustomMetric {
+  std::string_view name;
+  double value = 0;
+  CustomMetricKind kind = CustomMetricKind::counter;
+};
+/// An event user code in the stage recorded with weir::emit_event; sent when its batch ends.
+struct CustomEvent {
+  std::string_view name;
+  std::string_view detail;
+};
 }  // namespace events
 
 /// Every operator event, as one variant; stateful operators add their own alternatives.
@@ -194,7 +209,8 @@ using Event = std::variant<events::RetryAttempt, events::ItemFailed, events::Dea
                            events::WindowsOpen, events::RouteSelected, events::NoRoute, events::BufferFlushed,
                            events::MapReducePhase, events::KeyGroupSizes, events::JoinGroupCreated,
                            events::JoinCompleted, events::TimeoutOccurred, events::CircuitStateChanged,
-                           events::CircuitRejected, events::CircuitFailure, events::CircuitSuccess>;
+                           events::CircuitRejected, events::CircuitFailure, events::CircuitSuccess,
+                           events::CustomMetric, events::CustomEvent>;
 
 /// Observes stages, batches and operator events. Register one on a pipeline (every stage) or on one stage.
 /// Hooks run on the thread running the stage, possibly on several threads at once for a parallel stage,

@@ -10,6 +10,7 @@
 #include "weir/report.hpp"
 #include "weir/snapshot.hpp"
 #include "weir/trace_context.hpp"
+#include "weir/user_metrics.hpp"
 
 namespace weir {
 using ops::PushSource;

@@ -106,7 +106,7 @@ class StageGuard {
 
   [[noreturn]] void timed_out(std::chrono::nanoseconds actual, bool no_thread, BatchTally& tally) {
     ++tally.timeouts;
-    if (!stage_->chain.empty()) stage_->emit(events::TimeoutOccurred{limit_, actual});
+    if (stage_->listens()) stage_->emit(events::TimeoutOccurred{limit_, actual});
     throw TimeoutError(stage_->info.name, limit_, actual, no_thread);
   }
   void succeeded(const CircuitBreaker::Permit& p, BatchTally& tally) {
@@ -120,7 +120,7 @@ class StageGuard {
     if (auto c = breaker_->failed(p, *stage_->clock)) changed(*c);
   }
   void changed(const CircuitBreaker::Change& c) {
-    if (!stage_->chain.empty()) stage_->emit(events::CircuitStateChanged{c.from, c.to});
+    if (stage_->listens()) stage_->emit(events::CircuitStateChanged{c.from, c.to});
   }
 
   StageRuntime* stage_;

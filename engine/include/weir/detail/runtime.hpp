@@ -18,6 +18,7 @@
 
 #include "weir/batch.hpp"
 #include "weir/clock.hpp"
+#include "weir/detail/user_scratch.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
 #include "weir/ops/retry.hpp"
@@ -117,8 +118,9 @@ class StageRuntime {
  public:
   StageInfo info;
   ErrorPolicy policy;
-  std::vector<std::shared_ptr<Interceptor>> chain;  ///< sorted; empty means no hooks at all
-  bool timing = true;                               ///< built-in counting interceptor measures time
+  /// Sorted; empty means no hooks at all (always empty in a `-DWEIR_TELEMETRY=OFF` build).
+  std::vector<std::shared_ptr<Interceptor>> chain;
+  bool timing = true;  ///< built-in counting interceptor measures time (never without telemetry)
   const Clock* clock = nullptr;
   RunControl* run = nullptr;
   std::shared_ptr<const RetryPolicy> retry;  ///< null: no retry
@@ -146,7 +148,30 @@ class StageRuntime {
   void add_delivered(std::uint64_t out, const BatchTally& t, std::int64_t busy_ns);
   void emit(const Event& e);
   [[nodiscard]] bool stopping() const noexcept;
-  [[nodiscard]] bool hooks() const noexcept { return timing || !chain.empty(); }
+  /// Whether batches are timed (a constant false without telemetry).
+  [[nodiscard]] bool timed() const noexcept { return telemetry_compiled && timing; }
+  /// Whether interceptors listen to the stage (a constant false without telemetry).
+  [[nodiscard]] bool listens() const noexcept { return telemetry_compiled && !chain.empty(); }
+  /// Whether a batch needs clock reads or hooks at all.
+  [[nodiscard]] bool hooks() const noexcept { return timed() || listens(); }
+  /// Calls the chain's before-batch hooks.
+  void before_batch(std::uint64_t in) {
+    if (listens()) {
+      for (const auto& i : chain) i->before_batch(info, in);
+    }
+  }
+  /// The scratchpad where user code running the stage on the thread of `slot` records metrics and
+  /// events (see weir/user_metrics.hpp); null when nothing listens to the stage.
+  [[nodiscard]] UserScratch* user_scratch(std::size_t slot) const noexcept {
+    return listens() ? scratch_[slot].get() : nullptr;
+  }
+  /// Sends what user code recorded in the scratchpad of `slot` to the chain, as events::CustomMetric
+  /// and events::CustomEvent, and empties it. Once per batch, on the thread of `slot`.
+  void flush_user(std::size_t slot) {
+    if (UserScratch* s = user_scratch(slot); s != nullptr && s->dirty()) flush_user(*s);
+  }
+  /// The same for a scratchpad of the caller's (drained on the calling thread).
+  void flush_user(UserScratch& s);
   [[nodiscard]] std::int64_t now_ns() const noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(clock->steady_now().time_since_epoch())
         .count();
@@ -199,6 +224,7 @@ class StageRuntime {
   void note_circuit(const BatchTally& t);
   [[nodiscard]] Clock* clock_mut() const noexcept { return const_cast<Clock*>(clock); }
   std::vector<std::unique_ptr<CounterSlot>> slots_;
+  std::vector<std::unique_ptr<UserScratch>> scratch_;  ///< one per slot
   std::mutex dead_letter_mutex_;
   std::atomic<std::uint64_t> jitter_draws_{0};
 };

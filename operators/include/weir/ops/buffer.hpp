@@ -67,7 +67,7 @@ class BufferKernel final : public detail::Kernel {
   void emit(std::shared_ptr<Batch<std::vector<T>>>& out, detail::StageRuntime& st,
             std::chrono::nanoseconds now) {
     if (!out) out = std::make_shared<Batch<std::vector<T>>>();
-    if (!st.chain.empty()) st.emit(events::BufferFlushed{pending_.size(), now - first_});
+    if (st.listens()) st.emit(events::BufferFlushed{pending_.size(), now - first_});
     out->items.push_back(std::move(pending_));
     pending_ = {};
   }

@@ -66,7 +66,7 @@ class LookupJoinKernel final : public detail::Kernel {
   }
 
   void open(detail::StageRuntime& st) override {
-    if (!st.chain.empty()) st.emit(events::JoinGroupCreated{rows_.size(), rows_.size()});
+    if (st.listens()) st.emit(events::JoinGroupCreated{rows_.size(), rows_.size()});
   }
 
   detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
@@ -90,7 +90,7 @@ class LookupJoinKernel final : public detail::Kernel {
       }
     }
     tally.filtered += missed;
-    if (!st.chain.empty()) st.emit(events::JoinCompleted{out->items.size(), out->items.size()});
+    if (st.listens()) st.emit(events::JoinCompleted{out->items.size(), out->items.size()});
     if (out->items.empty()) return nullptr;
     return out;
   }

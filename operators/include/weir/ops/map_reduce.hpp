@@ -95,7 +95,11 @@ class MapShuffle final : public detail::Partitioner {
 
   void split(detail::BatchPtr in, std::vector<detail::BatchPtr>& out, std::uint32_t port) const override {
     const auto& items = static_cast<const Batch<T>&>(*in).items;
-    const auto t0 = clock_->steady_now();
+    // Phase times exist for telemetry only: no clock read in a build without it.
+    const auto now = [this] {
+      return detail::telemetry_compiled ? clock_->steady_now() : std::chrono::steady_clock::time_point{};
+    };
+    const auto t0 = now();
     // The pairs of one batch live in a buffer kept per thread, so a batch costs no allocation for them.
     static thread_local std::vector<Pair> spare;
     std::vector<Pair> pairs = std::move(spare);
@@ -113,7 +117,7 @@ class MapShuffle final : public detail::Partitioner {
         failed.push_back(MapFailure<T>{items[i], std::current_exception()});
       }
     }
-    const auto t1 = clock_->steady_now();
+    const auto t1 = now();
     const std::size_t n = out.size();
     std::vector<Batch<HashedPair<Pair>>*> parts(n, nullptr);
     auto part = [&](std::size_t p) -> Batch<HashedPair<Pair>>& {
@@ -137,7 +141,7 @@ class MapShuffle final : public detail::Partitioner {
       b->port = map_failure_port;
       out.push_back(std::move(b));
     }
-    const auto t2 = clock_->steady_now();
+    const auto t2 = now();
     stats_->items.fetch_add(items.size(), std::memory_order_relaxed);
     stats_->pairs.fetch_add(pairs.size(), std::memory_order_relaxed);
     pairs.clear();
@@ -176,7 +180,10 @@ class ReduceKernel final : public detail::Kernel {
         st.fail_item(&f.item, typeid(T), f.error, 1, tally);
       return nullptr;
     }
-    const auto t0 = st.clock->steady_now();
+    const auto now = [&st] {
+      return detail::telemetry_compiled ? st.clock->steady_now() : std::chrono::steady_clock::time_point{};
+    };
+    const auto t0 = now();
     auto& part = parts_[in->partition];
     auto& pairs = static_cast<Batch<HashedPair<Pair>>&>(*in).items;
     part.pairs += pairs.size();
@@ -191,7 +198,7 @@ class ReduceKernel final : public detail::Kernel {
       it->second.value = std::invoke(fn_, std::move(it->second.value), std::move(v));
       ++it->second.size;
     }
-    part.reduce_ns += (st.clock->steady_now() - t0).count();
+    part.reduce_ns += (now() - t0).count();
     return nullptr;
   }
 
@@ -205,7 +212,7 @@ class ReduceKernel final : public detail::Kernel {
       out->items.emplace_back(kv.first, std::move(kv.second.value));
       ++sizes.log2_counts[static_cast<std::size_t>(std::min<int>(31, std::bit_width(kv.second.size) - 1))];
     }
-    if (!st.chain.empty()) {
+    if (st.listens()) {
       st.emit(events::MapReducePhase{"reduce", part.pairs, part.values.size(),
                                      std::chrono::nanoseconds{part.reduce_ns}});
       st.emit(sizes);

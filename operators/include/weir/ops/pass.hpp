@@ -13,7 +13,7 @@ class FanOutKernel final : public detail::Kernel {
  public:
   explicit FanOutKernel(std::size_t branches) : branches_(branches) {}
   detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally&) override {
-    if (!st.chain.empty()) st.emit(events::FanOut{branches_, in->size()});
+    if (st.listens()) st.emit(events::FanOut{branches_, in->size()});
     return in;
   }
 
@@ -27,7 +27,7 @@ class MergeKernel final : public detail::Kernel {
  public:
   explicit MergeKernel(std::size_t inputs) : inputs_(inputs) {}
   detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally&) override {
-    if (!st.chain.empty()) st.emit(events::FanIn{inputs_, in->size()});
+    if (st.listens()) st.emit(events::FanIn{inputs_, in->size()});
     return in;
   }
 

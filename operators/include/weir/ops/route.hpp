@@ -100,7 +100,7 @@ class RouteKernel final : public detail::Kernel {
       }
     }
     tally.filtered += dropped;
-    if (!st.chain.empty()) {
+    if (st.listens()) {
       for (std::size_t k = 0; k < outputs(); ++k) {
         if (outs[k] != nullptr)
           st.emit(events::RouteSelected{k < N ? names_[k] : names_.back(), outs[k]->items.size()});

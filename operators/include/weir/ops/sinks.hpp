@@ -174,7 +174,7 @@ class AsyncSink final : public detail::Kernel {
       free_.wait();
       const auto waited = std::chrono::duration_cast<std::chrono::nanoseconds>(st.clock->steady_now() - t0);
       st.add_blocked(waited);
-      if (!st.chain.empty()) st.emit(events::Backpressure{waited});
+      if (st.listens()) st.emit(events::Backpressure{waited});
     }
     queue_.enqueue(token_, std::move(in));
     return nullptr;
@@ -202,6 +202,7 @@ class AsyncSink final : public detail::Kernel {
       deliver<T>(fn_, std::move(b), st, tally);
       const std::int64_t t1 = st.hooks() ? st.now_ns() : 0;
       st.add_delivered(tally.delivered, tally, t1 - t0);
+      st.flush_user(st.slot_index());  // what the sink's function recorded, from this thread
     }
   }
 

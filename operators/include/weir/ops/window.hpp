@@ -227,7 +227,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     const std::int64_t wm = part.seen - spec_.out_of_orderness_ns;
     if (wm > part.watermark) {
       part.watermark = wm;
-      if (!st.chain.empty() && spec_.kind == WindowSpec::Kind::event_time)
+      if (st.listens() && spec_.kind == WindowSpec::Kind::event_time)
         st.emit(events::WatermarkAdvanced{to_time(wm)});
     }
     fire(part, wm - spec_.lateness_ns, out, st);
@@ -243,7 +243,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     fire(part, std::numeric_limits<std::int64_t>::max(), out, st);
     for (auto& [key, cell] : part.counting) {
       emit_count(key, cell, out);
-      if (!st.chain.empty())
+      if (st.listens())
         st.emit(events::WindowEmitted{1, cell.items, to_time(cell.first_ns), to_time(cell.last_ns)});
     }
     part.counting.clear();
@@ -287,7 +287,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
       late_->items.push_back(x);
     }
     detail::BatchPtr finish(detail::StageRuntime& st, detail::BatchTally& tally, bool late_output) {
-      if (tally.late > 0 && !st.chain.empty()) st.emit(events::LateItems{tally.late, late_output});
+      if (tally.late > 0 && st.listens()) st.emit(events::LateItems{tally.late, late_output});
       if (!results_ && !late_) return nullptr;
       auto m = std::make_shared<detail::MultiBatch>(2);
       m->outputs[0] = std::move(results_);
@@ -349,7 +349,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
         res.push_back(Result{key, agg_.result(std::move(cell.acc)), to_time(start),
                              to_time(start + spec_.size_ns), cell.items});
       }
-      if (!st.chain.empty())
+      if (st.listens())
         st.emit(
             events::WindowEmitted{it->second.size(), items, to_time(start), to_time(start + spec_.size_ns)});
       if (part.last == &it->second) part.last = nullptr;
@@ -369,8 +369,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
       cell.last_ns = stamp;
       if (++cell.items < spec_.count) return;
       emit_count(it->first, cell, out);
-      if (!st.chain.empty())
-        st.emit(events::WindowEmitted{1, cell.items, to_time(cell.first_ns), to_time(stamp)});
+      if (st.listens()) st.emit(events::WindowEmitted{1, cell.items, to_time(cell.first_ns), to_time(stamp)});
       part.counting.erase(it);
     } catch (...) {
       st.fail_item(&x, typeid(T), std::current_exception(), 1, tally);

@@ -145,7 +145,7 @@ class WindowJoinKernel final : public detail::Kernel {
           for (const auto& b : g.b) out.items.push_back(std::invoke(combine_, a, b));
         }
       }
-      if (!st.chain.empty()) {
+      if (st.listens()) {
         st.emit(events::JoinGroupCreated{it->second.size(), items});
         st.emit(events::JoinCompleted{keys, out.items.size() - before});
       }
