@@ -1,4 +1,4 @@
-// bench_telemetry_overhead: N items through map (about 100 ns of work) -> filter -> sink, with
+// bench_telemetry_overhead: N items through map (75-100 ns of work) -> filter -> sink, with
 // telemetry off, with metrics, and with everything on. hand_loop runs first and gives the reference
 // checksum; a competitor that disagrees stops the run with exit status 1. Fields beyond the common
 // ones: "ratio_to_no_telemetry" on the Weir variants that have telemetry (the median of the runs so
