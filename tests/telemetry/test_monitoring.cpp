@@ -297,7 +297,8 @@ TEST_CASE("the dashboard's expressions are valid PromQL for promtool") {
     return;
   }
   std::vector<std::string> exprs;
-  for (const auto& p : dashboard()["panels"]) {
+  const auto d = dashboard();  // kept alive for the loop: a temporary's member would dangle
+  for (const auto& p : d["panels"]) {
     if (!p.contains("targets")) continue;
     for (const auto& t : p["targets"]) exprs.push_back(t["expr"].get<std::string>());
   }
