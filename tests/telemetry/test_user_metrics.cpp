@@ -78,11 +78,13 @@ TEST_CASE("a map and a sink record counters, gauges and events that reach the co
         return x * 2;
       })
       .name("double")
-      .sink([](int x) {
-        weir::metric::add("written", 2);
-        if (x > 180) weir::emit_event("big", std::to_string(x));
+      // Fused into one loop with the map: its own records go through its context.
+      .sink([](int x, weir::StageContext& ctx) {
+        ctx.add("written", 2);
+        if (x > 180) ctx.emit_event("big", std::to_string(x));
       })
       .name("out");
+  REQUIRE(weir_test::contains(p.explain(), "double (map) -> out (sink)"));
   const auto r = p.run();
   CHECK(r.stage("out").items_out == 95);
   CHECK(stats->value("user", "double", "user_seen") == 95);
@@ -96,32 +98,34 @@ TEST_CASE("a map and a sink record counters, gauges and events that reach the co
   CHECK(stats->custom_events() == want);
 }
 
-TEST_CASE("each stage of a fused loop records into its own stage") {
+TEST_CASE("each stage of a fused loop records into its own stage through its context") {
   weir::Pipeline p("fused", with_batch(16));
   auto stats = std::make_shared<weir::telemetry::StatsCollector>();
   weir::telemetry::attach(p, stats);
   std::vector<int> got;
   p.source(iota(0, 100))
-      .map([](int x) {
-        weir::metric::add("hits", 1);
+      .map([](int x, weir::StageContext& ctx) {
+        ctx.add("hits", 1);
         return x;
       })
       .name("a")
-      .filter([](int x) {
-        weir::metric::add("hits", 2);
+      .filter([](const int& x, weir::StageContext& ctx) {
+        ctx.add("hits", 2);
         return x % 2 == 0;
       })
       .name("b")
-      // A lazy range: its transform runs while the items it made are passed on to the next stage.
-      .flat_map([](int x) {
-        return std::views::iota(0, 2) | std::views::transform([x](int i) {
-                 weir::metric::add("hits", 4);
+      // A lazy range: its transform runs while the items it made are passed on to the next stage,
+      // and the context it keeps stays valid for that long.
+      .flat_map([](int x, weir::StageContext& ctx) {
+        return std::views::iota(0, 2) | std::views::transform([x, &ctx](int i) {
+                 ctx.add("hits", 4);
                  return x + i;
                });
       })
       .name("c")
-      .map([](int x) {
-        weir::metric::add("hits", 8);
+      .map([](int x, weir::StageContext& ctx) {
+        ctx.add("hits", 8);
+        ctx.set("last", x);
         return x;
       })
       .name("d")
@@ -134,6 +138,68 @@ TEST_CASE("each stage of a fused loop records into its own stage") {
   CHECK(stats->value("fused", "b", "user_hits") == 200);
   CHECK(stats->value("fused", "c", "user_hits") == 400);
   CHECK(stats->value("fused", "d", "user_hits") == 800);
+  CHECK(stats->value("fused", "d", "user_last") == 99);
+}
+
+TEST_CASE("free calls from any stage of a fused loop count under the loop's first watched stage") {
+  weir::Pipeline p("free", with_batch(16));
+  auto log = std::make_shared<OrderLog>();
+  std::vector<int> got;
+  p.source(iota(0, 10))
+      .map([](int x) { return x; })
+      .name("a")
+      .map([](int x) {
+        weir::metric::add("hits");
+        return x;
+      })
+      .name("b")
+      .intercept(log)
+      .map([](int x, weir::StageContext& ctx) {
+        weir::metric::add("hits", 10);  // a free call: counts under `b`, the first watched stage
+        ctx.add("own");                 // through the context: `c`, which nothing watches
+        return x;
+      })
+      .name("c")
+      .sink(weir::collect_into(got));
+  REQUIRE(weir_test::contains(p.explain(), "a (map) -> b (map) -> c (map)"));
+  p.run();
+  CHECK(got.size() == 10);
+  const std::vector<std::string> want{"b before", "b metric hits=110", "b after"};
+  CHECK(log->lines() == want);
+}
+
+TEST_CASE("a context records on the stage's thread under a circuit breaker and a dead-letter policy, not on a "
+          "timeout's threads") {
+  weir::Pipeline p("guarded", with_batch(8));
+  auto stats = std::make_shared<weir::telemetry::StatsCollector>();
+  weir::telemetry::attach(p, stats);
+  std::vector<int> dead;
+  std::vector<int> got;
+  weir::CircuitBreakerOptions lenient;
+  lenient.failure_threshold = 100;
+  p.source(iota(0, 20))
+      .map([](int x, weir::StageContext& ctx) {
+        ctx.add("tried");
+        if (x % 5 == 0) throw std::runtime_error("bad");
+        return x;
+      })
+      .name("breaker")
+      .circuit_breaker(lenient)
+      .on_error(weir::on_error::dead_letter([&](const weir::DeadLetter<int>& d) { dead.push_back(d.item); }))
+      .map([](int x, weir::StageContext& ctx) {
+        ctx.add("timed");
+        return x;
+      })
+      .name("timed")
+      .timeout(std::chrono::seconds(10))
+      .sink(weir::collect_into(got))
+      .name("out");
+  p.run();
+  CHECK(got.size() == 16);
+  CHECK(dead.size() == 4);
+  CHECK(stats->value("guarded", "breaker", "user_tried") == 20);
+  CHECK(stats->value("guarded", "timed", "user_timed") == 0);
+  CHECK(stats->value("guarded", "timed", "items_in") == 16);
 }
 
 TEST_CASE("names built at run time are told apart by their characters") {
@@ -253,7 +319,7 @@ TEST_CASE("custom metrics and events reach the interceptors of their stage insid
       })
       .name("m")
       .intercept(log)
-      .sink([](int x) { weir::emit_event("seen", std::to_string(x)); })
+      .sink([](int x, weir::StageContext& ctx) { ctx.emit_event("seen", std::to_string(x)); })
       .name("s");
   p.run();
   // Only `m` is watched: the sink's events go nowhere, and `m` reports once per batch.
@@ -325,9 +391,11 @@ TEST_CASE("without telemetry hooks are never called, durations read zero and ite
   CHECK(weir::telemetry::attach(p, stats) == nullptr);
   std::vector<int> got;
   p.source(iota(0, 100))
-      .map([](int x) {
+      .map([](int x, weir::StageContext& ctx) {
         weir::metric::add("Not A Name");  // an empty function in this build: not even checked
         weir::emit_event("seen");
+        ctx.add("Not A Name");
+        CHECK_FALSE(ctx.recording());
         return x;
       })
       .name("m")

@@ -7,26 +7,39 @@
 #include <ranges>
 #include <type_traits>
 
+#include "weir/user_metrics.hpp"
+
 namespace weir {
 
-/// A function for `map`: takes a T (by value, const& or &&) and returns a non-void value.
-template <class F, class T>
-concept MapFn = std::copy_constructible<F> && std::invocable<F&, T&&> &&
+// The functions of map, filter, flat_map and sink may take a weir::StageContext& after the item
+// (see weir/user_metrics.hpp); the concepts accept both forms.
 
-    !std::is_void_v<std::invoke_result_t<F&, T&&>>;
-
-/// A predicate for `filter`: takes a const T& and returns something testable as bool.
+/// A function for `map`: takes a T (by value, const& or &&), and optionally a StageContext&, and
+/// returns a non-void value.
 template <class F, class T>
-concept FilterFn = std::copy_constructible<F> && std::predicate<F&, const T&>;
+concept MapFn = std::copy_constructible<F> && detail::user_invocable<F&, T&&> &&
+    !std::is_void_v<detail::user_result_t<F, T&&>>;
 
-/// A function for `flat_map`: takes a T and returns a range whose elements are emitted in order.
+/// A predicate without a context, for `route`'s branches: takes a const T& and returns something
+/// testable as bool.
 template <class F, class T>
-concept FlatMapFn = std::copy_constructible<F> && std::invocable<F&, T&&> &&
-    std::ranges::input_range<std::invoke_result_t<F&, T&&>>;
+concept Predicate = std::copy_constructible<F> && std::predicate<F&, const T&>;
 
-/// A function for `sink`: takes a T; its result is ignored.
+/// A predicate for `filter`: takes a const T& (and optionally a StageContext&) and returns something
+/// testable as bool.
 template <class F, class T>
-concept SinkFn = std::invocable<F&, T&&>;
+concept FilterFn = Predicate<F, T> ||
+    (std::copy_constructible<F> && std::predicate<F&, const T&, StageContext&>);
+
+/// A function for `flat_map`: takes a T (and optionally a StageContext&) and returns a range whose
+/// elements are emitted in order.
+template <class F, class T>
+concept FlatMapFn = std::copy_constructible<F> && detail::user_invocable<F&, T&&> &&
+    std::ranges::input_range<detail::user_result_t<F, T&&>>;
+
+/// A function for `sink`: takes a T (and optionally a StageContext&); its result is ignored.
+template <class F, class T>
+concept SinkFn = detail::user_invocable<F&, T&&>;
 
 namespace detail {
 template <class T>

@@ -323,10 +323,11 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   requires std::is_void_v<Chain> Stream(const Stream<T, C2>& other)
       : Base(&other.pipeline(), other.id(), other.port()) {}
 
-  /// One output per input: `fn(item)`.
+  /// One output per input: `fn(item)`, or `fn(item, ctx)` for a function that takes a
+  /// weir::StageContext& to record metrics and events (weir/user_metrics.hpp); likewise below.
   template <MapFn<T> F>
   auto map(F fn) const {
-    using U = std::remove_cvref_t<std::invoke_result_t<F&, T&&>>;
+    using U = std::remove_cvref_t<detail::user_result_t<F, T&&>>;
     return extend<U>("map", ops::MapOp<F>{std::move(fn)});
   }
   /// Keeps the items for which `pred(item)` is true.
@@ -367,7 +368,7 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   /// of them; items no branch takes go to `options.otherwise` or are dropped and counted as filtered.
   /// `route(weir::RouteOptions{}, weir::when{"big", is_big}, weir::when{"small", is_small})["big"]`.
   template <class... P>
-  requires(FilterFn<P, T>&&...) Routes<T> route(RouteOptions options, when<P>... branches)
+  requires(Predicate<P, T>&&...) Routes<T> route(RouteOptions options, when<P>... branches)
   const {
     std::vector<std::string> names{branches.name...};
     if (!options.otherwise.empty()) names.push_back(options.otherwise);
@@ -459,7 +460,7 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
     return Stream<T>(&p, id);
   }
 
-  /// Calls `fn(item)` for every item.
+  /// Calls `fn(item)` (or `fn(item, ctx)`) for every item.
   template <SinkFn<T> F>
   SinkStage sink(F fn) const {
     return SinkStage(&this->pipeline(), extend_node("sink", ops::SinkOp<F>{std::move(fn)}, true).first);
@@ -475,7 +476,8 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
                      std::make_unique<ops::JsonlFileSink<T, Fmt>>(std::move(f.path), std::move(f.fmt)));
   }
   /// Calls `fn(item)` on a thread of its own behind a bounded queue.
-  template <SinkFn<T> F>
+  template <class F>
+  requires std::invocable<F&, T&&>
   SinkStage sink(async_sink<F> a) const {
     return sink_node("async_sink", std::make_unique<ops::AsyncSink<T, F>>(std::move(a.fn), a.capacity));
   }

@@ -35,8 +35,8 @@ struct OpCtx {
   /// The stage's timeout / circuit breaker, or null. A guarded stage makes the loop keep its items, so
   /// operators only look at it when `Keep` is true: loops of unguarded stages never test it.
   StageGuard* guard = nullptr;
-  /// Where the stage's user code records metrics and events (see weir/user_metrics.hpp), or null.
-  UserScratch* scratch = nullptr;
+  /// What the stage's functions that take a StageContext record through (weir/user_metrics.hpp).
+  StageContext user{};
 };
 
 /// The output type of `Op` for input `X` (void for sinks).
@@ -107,22 +107,17 @@ class FusedKernel final : public FusedBase {
     bool keep = !movable;
     for (std::size_t k = 0; k < N; ++k) keep = keep || stages[k]->keeps_failed_items();
     std::array<OpCtx, N> ctx;
-    const bool track = make_ctx(stages, tallies, ctx);
-    const UserScratchScope scope(track && N == 1 ? ctx[0].scratch : nullptr);
+    const UserScratchScope scope(make_ctx(stages, tallies, ctx));
     in[0] = static_cast<std::uint64_t>(std::ranges::distance(first, last));
     BatchPtr out;
     if constexpr (is_sink) {
-      dispatch(keep, track, [&](auto k, auto t) {
-        loop_range<decltype(k)::value, decltype(t)::value>(first, last, ctx, [](auto&&) {});
-      });
+      dispatch(keep, [&](auto k) { loop_range<decltype(k)::value>(first, last, ctx, [](auto&&) {}); });
     } else {
       auto fresh = std::make_shared<Batch<Out>>();
       auto& dst = fresh->items;
       dst.reserve(static_cast<std::size_t>(in[0]));
       auto put = [&dst](auto&& y) { dst.push_back(std::forward<decltype(y)>(y)); };
-      dispatch(keep, track, [&](auto k, auto t) {
-        loop_range<decltype(k)::value, decltype(t)::value>(first, last, ctx, put);
-      });
+      dispatch(keep, [&](auto k) { loop_range<decltype(k)::value>(first, last, ctx, put); });
       if (!dst.empty()) out = std::move(fresh);
     }
     count<0>(ctx, in);
@@ -135,13 +130,11 @@ class FusedKernel final : public FusedBase {
     bool keep = batch.use_count() > 1;
     for (std::size_t k = 0; k < N; ++k) keep = keep || stages[k]->keeps_failed_items();
     std::array<OpCtx, N> ctx;
-    const bool track = make_ctx(stages, tallies, ctx);
-    const UserScratchScope scope(track && N == 1 ? ctx[0].scratch : nullptr);
+    const UserScratchScope scope(make_ctx(stages, tallies, ctx));
     in[0] = v.size();
     BatchPtr out;
     if constexpr (is_sink) {
-      dispatch(keep, track,
-               [&](auto k, auto t) { loop<decltype(k)::value, decltype(t)::value>(v, ctx, [](auto&&) {}); });
+      dispatch(keep, [&](auto k) { loop<decltype(k)::value>(v, ctx, [](auto&&) {}); });
     } else if constexpr (std::is_same_v<Out, In> && std::is_move_assignable_v<In> && !grows()) {
       if (batch.use_count() == 1) {
         // Every stage emits at most one item per input, so outputs overwrite consumed inputs.
@@ -152,8 +145,7 @@ class FusedKernel final : public FusedBase {
             d[w] = std::forward<decltype(y)>(y);
           ++w;
         };
-        dispatch(keep, track,
-                 [&](auto k, auto t) { loop<decltype(k)::value, decltype(t)::value>(v, ctx, put); });
+        dispatch(keep, [&](auto k) { loop<decltype(k)::value>(v, ctx, put); });
         v.erase(v.begin() + static_cast<std::ptrdiff_t>(w), v.end());
         out = std::move(batch);
       }
@@ -163,8 +155,7 @@ class FusedKernel final : public FusedBase {
         auto fresh = derived_batch<Out>(*batch, v.size());
         auto& dst = fresh->items;
         auto put = [&dst](auto&& y) { dst.push_back(std::forward<decltype(y)>(y)); };
-        dispatch(keep, track,
-                 [&](auto k, auto t) { loop<decltype(k)::value, decltype(t)::value>(v, ctx, put); });
+        dispatch(keep, [&](auto k) { loop<decltype(k)::value>(v, ctx, put); });
         out = std::move(fresh);
       }
     }
@@ -182,37 +173,29 @@ class FusedKernel final : public FusedBase {
  private:
   static constexpr bool grows() { return (Ops::may_grow || ...); }
 
-  /// Fills one OpCtx per stage; true when user code of some stage may record metrics (something
-  /// listens to it), so the loop must tell the stages apart.
-  static bool make_ctx(StageRuntime* const* stages, BatchTally* tallies, std::array<OpCtx, N>& ctx) {
-    bool track = false;
+  /// Fills one OpCtx per stage (functions that take a StageContext record through its scratchpad)
+  /// and returns the scratchpad the free functions of weir/user_metrics.hpp record into during the
+  /// batch: the first stage's that something listens to. Setting it once per batch, not per item and
+  /// stage, keeps the loop free of thread-local stores; a stage that needs its own attribution inside
+  /// a longer loop takes a StageContext.
+  static UserScratch* make_ctx(StageRuntime* const* stages, BatchTally* tallies, std::array<OpCtx, N>& ctx) {
+    UserScratch* first = nullptr;
     for (std::size_t k = 0; k < N; ++k) {
       UserScratch* scratch =
           stages[k]->listens() ? stages[k]->user_scratch(stages[k]->slot_index()) : nullptr;
-      ctx[k] = OpCtx{stages[k], &tallies[k], 0, stages[k]->guard.get(), scratch};
-      track = track || scratch != nullptr;
+      ctx[k] = OpCtx{stages[k], &tallies[k], 0, stages[k]->guard.get(), StageContext(scratch)};
+      if (first == nullptr) first = scratch;
     }
-    return track;
+    return first;
   }
 
-  /// Calls `fn(keep, track)` with both as std::bool_constant. A loop of one stage sets the current
-  /// scratchpad once per batch, so it never needs the tracking loop; without telemetry, none does.
+  /// Calls `fn(keep)` with `keep` as a std::bool_constant.
   template <class Fn>
-  static void dispatch(bool keep, bool track, Fn&& fn) {
-    using T = std::true_type;
-    using F = std::false_type;
-    if constexpr (N > 1 && telemetry_compiled) {
-      if (track) {
-        keep ? fn(T{}, T{}) : fn(F{}, T{});
-        return;
-      }
-    } else {
-      (void)track;
-    }
-    keep ? fn(T{}, F{}) : fn(F{}, F{});
+  static void dispatch(bool keep, Fn&& fn) {
+    keep ? fn(std::true_type{}) : fn(std::false_type{});
   }
 
-  template <bool Keep, bool Track, class Put>
+  template <bool Keep, class Put>
   void loop(std::vector<In>& v, std::array<OpCtx, N>& shared_ctx, Put&& put) {
     // A copy per instantiation, so that the item-keeping loop (which may call out of line) does not
     // stop the compiler from keeping the other loop's counters in registers.
@@ -222,9 +205,9 @@ class FusedKernel final : public FusedBase {
     auto run = [&](std::tuple<Ops...>& ops) {
       for (std::size_t i = 0; i < n; ++i) {
         if constexpr (Keep) {
-          push<0, Keep, Track>(ops, static_cast<const In&>(d[i]), ctx, put);
+          push<0, Keep>(ops, static_cast<const In&>(d[i]), ctx, put);
         } else {
-          push<0, Keep, Track>(ops, std::move(d[i]), ctx, put);
+          push<0, Keep>(ops, std::move(d[i]), ctx, put);
         }
       }
     };
@@ -232,16 +215,16 @@ class FusedKernel final : public FusedBase {
     shared_ctx = ctx;
   }
 
-  template <bool Keep, bool Track, class It, class Put>
+  template <bool Keep, class It, class Put>
   void loop_range(It first, It last, std::array<OpCtx, N>& shared_ctx, Put&& put) {
     std::array<OpCtx, N> ctx = shared_ctx;  // as in loop()
     auto run = [&](std::tuple<Ops...>& ops) {
       for (; first != last; ++first) {
         if constexpr (Keep) {
           const In& x = *first;
-          push<0, Keep, Track>(ops, x, ctx, put);
+          push<0, Keep>(ops, x, ctx, put);
         } else {
-          push<0, Keep, Track>(ops, In(std::move(*first)), ctx, put);
+          push<0, Keep>(ops, In(std::move(*first)), ctx, put);
         }
       }
     };
@@ -260,20 +243,13 @@ class FusedKernel final : public FusedBase {
     }
   }
 
-  /// With `Track`, each stage's call is preceded by a store of its scratchpad to the thread's current
-  /// one, so that user code records into its own stage (one thread-local store per item and stage,
-  /// only in loops of several stages that something listens to). An operator that may call its user
-  /// code again after passing an item on (flat_map's range) gets its scratchpad back afterwards.
-  template <std::size_t K, bool Keep, bool Track, class X, class Put>
+  template <std::size_t K, bool Keep, class X, class Put>
   static void push(std::tuple<Ops...>& ops, X&& x, std::array<OpCtx, N>& ctx, Put& put) {
     if constexpr (K == N) {
       put(std::forward<X>(x));
     } else {
-      using Op = std::tuple_element_t<K, std::tuple<Ops...>>;
-      if constexpr (Track) current_user_scratch = ctx[K].scratch;
       std::get<K>(ops).template push<Keep>(std::forward<X>(x), ctx[K], [&](auto&& y) {
-        push<K + 1, Keep, Track>(ops, std::forward<decltype(y)>(y), ctx, put);
-        if constexpr (Track && Op::may_grow && K + 1 < N) current_user_scratch = ctx[K].scratch;
+        push<K + 1, Keep>(ops, std::forward<decltype(y)>(y), ctx, put);
       });
     }
   }

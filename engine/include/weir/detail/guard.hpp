@@ -38,9 +38,11 @@ class StageGuard {
 
   /// Calls `fn` on `item` under the breaker and the timeout; returns what `fn` returns (by value) or
   /// throws what it threw, weir::CircuitOpenError or weir::TimeoutError. Counts the outcome in `tally`.
+  /// A function that takes a StageContext records into `user` when it runs on the calling thread,
+  /// and nowhere when it runs on a timeout thread.
   template <class F, class T>
-  auto call(F& fn, const T& item, BatchTally& tally) {
-    using Raw = decltype(std::invoke(fn, pass_kept(fn, item)));
+  auto call(F& fn, const T& item, BatchTally& tally, StageContext& user) {
+    using Raw = decltype(invoke_user(fn, user, pass_kept(fn, item)));
     using R = std::conditional_t<std::is_void_v<Raw>, void, std::remove_cvref_t<Raw>>;
     CircuitBreaker::Permit permit{true, false, 0};
     if (breaker_) {
@@ -54,7 +56,7 @@ class StageGuard {
     }
     if constexpr (std::is_void_v<R>) {
       try {
-        invoke<R>(fn, item, tally);
+        invoke<R>(fn, item, tally, user);
       } catch (...) {
         failed(permit, tally);
         throw;
@@ -63,7 +65,7 @@ class StageGuard {
     } else {
       std::optional<R> r;
       try {
-        r.emplace(invoke<R>(fn, item, tally));
+        r.emplace(invoke<R>(fn, item, tally, user));
       } catch (...) {
         failed(permit, tally);
         throw;
@@ -71,6 +73,13 @@ class StageGuard {
       succeeded(permit, tally);
       return std::move(*r);
     }
+  }
+
+  /// The same for a call that records nothing through a StageContext.
+  template <class F, class T>
+  auto call(F& fn, const T& item, BatchTally& tally) {
+    StageContext none;
+    return call(fn, item, tally, none);
   }
 
   /// The breaker's current state, or nothing when the stage has no breaker.
@@ -82,8 +91,8 @@ class StageGuard {
 
  private:
   template <class R, class F, class T>
-  R invoke(F& fn, const T& item, BatchTally& tally) {
-    if (!executor_) return std::invoke(fn, pass_kept(fn, item));
+  R invoke(F& fn, const T& item, BatchTally& tally, StageContext& user) {
+    if (!executor_) return invoke_user(fn, user, pass_kept(fn, item));
     auto task = std::make_shared<TimedTask<F, T, R>>(shared_fn(fn), item);
     const Clock& clock = *stage_->clock;
     const auto start = clock.steady_now();

@@ -22,6 +22,7 @@
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
 #include "weir/ops/retry.hpp"
+#include "weir/user_metrics.hpp"
 
 namespace weir::detail {
 
@@ -373,7 +374,7 @@ namespace weir::detail {
 /// function insists on an rvalue).
 template <class F, class T>
 decltype(auto) pass_kept(F&, const T& x) {
-  if constexpr (std::is_invocable_v<F&, const T&>) {
+  if constexpr (user_invocable<F&, const T&>) {
     return x;
   } else {
     return T(x);

@@ -20,7 +20,7 @@ struct FilterOp {
   static constexpr bool is_filter = true;
   /// Calling the function does not change it, so the fused loop may run a copy of this operator.
   template <class X>
-  static constexpr bool pure = std::is_invocable_v<const P&, X&&>;
+  static constexpr bool pure = detail::user_invocable<const P&, X&&>;
   P pred;
 
   template <bool Keep, class X, class Next>
@@ -28,7 +28,7 @@ struct FilterOp {
     bool pass = false;
     if constexpr (Keep) {
       if (c.guard != nullptr) [[unlikely]] {
-        pass = call_guarded(x, c.guard, c.stage, c.tally);
+        pass = call_guarded(x, c.guard, c.stage, c.tally, &c.user);
         if (pass) {
           ++c.emitted;
           next(std::forward<X>(x));
@@ -37,10 +37,10 @@ struct FilterOp {
       }
     }
     try {
-      pass = static_cast<bool>(std::invoke(pred, std::as_const(x)));
+      pass = static_cast<bool>(detail::invoke_user(pred, c.user, std::as_const(x)));
     } catch (...) {
       c.stage->recover(
-          x, [&] { pass = static_cast<bool>(std::invoke(pred, std::as_const(x))); }, *c.tally);
+          x, [&] { pass = static_cast<bool>(detail::invoke_user(pred, c.user, std::as_const(x))); }, *c.tally);
     }
     if (pass) {
       ++c.emitted;
@@ -52,9 +52,9 @@ struct FilterOp {
   /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
   template <class X>
   [[gnu::noinline, gnu::cold]] bool call_guarded(const X& x, detail::StageGuard* guard,
-                                                 detail::StageRuntime* stage, detail::BatchTally* tally) {
+                                                 detail::StageRuntime* stage, detail::BatchTally* tally, StageContext* user) {
     bool pass = false;
-    auto call = [&] { pass = static_cast<bool>(guard->call(pred, x, *tally)); };
+    auto call = [&] { pass = static_cast<bool>(guard->call(pred, x, *tally, *user)); };
     try {
       call();
     } catch (...) {

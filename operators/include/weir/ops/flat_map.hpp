@@ -17,7 +17,7 @@ namespace weir::ops {
 template <class F>
 struct FlatMapOp {
   template <class X>
-  using range = std::remove_cvref_t<std::invoke_result_t<F&, X&&>>;
+  using range = std::remove_cvref_t<detail::user_result_t<F, X&&>>;
   template <class X>
   using output = std::remove_cvref_t<std::ranges::range_reference_t<range<X>>>;
   static constexpr bool may_grow = true;
@@ -25,7 +25,7 @@ struct FlatMapOp {
   static constexpr bool is_filter = false;
   /// Calling the function does not change it, so the fused loop may run a copy of this operator.
   template <class X>
-  static constexpr bool pure = std::is_invocable_v<const F&, X&&>;
+  static constexpr bool pure = detail::user_invocable<const F&, X&&>;
   F fn;
 
   template <bool Keep, class X, class Next>
@@ -34,19 +34,19 @@ struct FlatMapOp {
     std::optional<R> r;
     if constexpr (Keep) {
       if (c.guard != nullptr) [[unlikely]] {
-        if (auto g = call_guarded(x, c.guard, c.stage, c.tally)) emit(*g, c, next);
+        if (auto g = call_guarded(x, c.guard, c.stage, c.tally, &c.user)) emit(*g, c, next);
         return;
       }
     }
     try {
       if constexpr (Keep) {
-        r.emplace(std::invoke(fn, detail::pass_kept(fn, x)));
+        r.emplace(detail::invoke_user(fn, c.user, detail::pass_kept(fn, x)));
       } else {
-        r.emplace(std::invoke(fn, std::forward<X>(x)));
+        r.emplace(detail::invoke_user(fn, c.user, std::forward<X>(x)));
       }
     } catch (...) {
       if (!c.stage->recover(
-              x, [&] { r.emplace(std::invoke(fn, detail::pass_kept(fn, x))); }, *c.tally))
+              x, [&] { r.emplace(detail::invoke_user(fn, c.user, detail::pass_kept(fn, x))); }, *c.tally))
         return;
     }
     emit(*r, c, next);
@@ -57,9 +57,9 @@ struct FlatMapOp {
   template <class X>
   [[gnu::noinline, gnu::cold]] std::optional<range<X>> call_guarded(const X& x, detail::StageGuard* guard,
                                                                     detail::StageRuntime* stage,
-                                                                    detail::BatchTally* tally) {
+                                                                    detail::BatchTally* tally, StageContext* user) {
     std::optional<range<X>> r;
-    auto call = [&] { r.emplace(guard->call(fn, x, *tally)); };
+    auto call = [&] { r.emplace(guard->call(fn, x, *tally, *user)); };
     try {
       call();
     } catch (...) {

@@ -16,20 +16,20 @@ namespace weir::ops {
 template <class F>
 struct MapOp {
   template <class X>
-  using output = std::remove_cvref_t<std::invoke_result_t<F&, X&&>>;
+  using output = std::remove_cvref_t<detail::user_result_t<F, X&&>>;
   static constexpr bool may_grow = false;
   static constexpr bool counts_emitted = false;
   static constexpr bool is_filter = false;
   /// Calling the function does not change it, so the fused loop may run a copy of this operator.
   template <class X>
-  static constexpr bool pure = std::is_invocable_v<const F&, X&&>;
+  static constexpr bool pure = detail::user_invocable<const F&, X&&>;
   F fn;
 
   template <bool Keep, class X, class Next>
   void push(X&& x, detail::OpCtx& c, Next&& next) {
     if constexpr (Keep) {
       if (c.guard != nullptr) [[unlikely]] {
-        auto y = call_guarded(x, c.guard, c.stage, c.tally);
+        auto y = call_guarded(x, c.guard, c.stage, c.tally, &c.user);
         if (y) next(std::move(*y));
         return;
       }
@@ -37,13 +37,13 @@ struct MapOp {
     std::optional<output<std::remove_cvref_t<X>>> y;
     try {
       if constexpr (Keep) {
-        y.emplace(std::invoke(fn, detail::pass_kept(fn, x)));
+        y.emplace(detail::invoke_user(fn, c.user, detail::pass_kept(fn, x)));
       } else {
-        y.emplace(std::invoke(fn, std::forward<X>(x)));
+        y.emplace(detail::invoke_user(fn, c.user, std::forward<X>(x)));
       }
     } catch (...) {
       if (!c.stage->recover(
-              x, [&] { y.emplace(std::invoke(fn, detail::pass_kept(fn, x))); }, *c.tally))
+              x, [&] { y.emplace(detail::invoke_user(fn, c.user, detail::pass_kept(fn, x))); }, *c.tally))
         return;
     }
     next(std::move(*y));
@@ -54,9 +54,9 @@ struct MapOp {
   template <class X>
   [[gnu::noinline, gnu::cold]] std::optional<output<X>> call_guarded(const X& x, detail::StageGuard* guard,
                                                                      detail::StageRuntime* stage,
-                                                                     detail::BatchTally* tally) {
+                                                                     detail::BatchTally* tally, StageContext* user) {
     std::optional<output<X>> y;
-    auto call = [&] { y.emplace(guard->call(fn, x, *tally)); };
+    auto call = [&] { y.emplace(guard->call(fn, x, *tally, *user)); };
     try {
       call();
     } catch (...) {

@@ -32,26 +32,26 @@ struct SinkOp {
   static constexpr bool is_filter = false;
   /// Calling the function does not change it, so the fused loop may run a copy of this operator.
   template <class X>
-  static constexpr bool pure = std::is_invocable_v<const F&, X&&>;
+  static constexpr bool pure = detail::user_invocable<const F&, X&&>;
   F fn;
 
   template <bool Keep, class X, class Next>
   void push(X&& x, detail::OpCtx& c, Next&&) {
     if constexpr (Keep) {
       if (c.guard != nullptr) [[unlikely]] {
-        call_guarded(x, c.guard, c.stage, c.tally);
+        call_guarded(x, c.guard, c.stage, c.tally, &c.user);
         return;
       }
     }
     try {
       if constexpr (Keep) {
-        std::invoke(fn, detail::pass_kept(fn, x));
+        detail::invoke_user(fn, c.user, detail::pass_kept(fn, x));
       } else {
-        std::invoke(fn, std::forward<X>(x));
+        detail::invoke_user(fn, c.user, std::forward<X>(x));
       }
     } catch (...) {
       c.stage->recover(
-          x, [&] { std::invoke(fn, detail::pass_kept(fn, x)); }, *c.tally);
+          x, [&] { detail::invoke_user(fn, c.user, detail::pass_kept(fn, x)); }, *c.tally);
     }
   }
 
@@ -59,8 +59,8 @@ struct SinkOp {
   /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
   template <class X>
   [[gnu::noinline, gnu::cold]] void call_guarded(const X& x, detail::StageGuard* guard,
-                                                 detail::StageRuntime* stage, detail::BatchTally* tally) {
-    auto call = [&] { guard->call(fn, x, *tally); };
+                                                 detail::StageRuntime* stage, detail::BatchTally* tally, StageContext* user) {
+    auto call = [&] { guard->call(fn, x, *tally, *user); };
     try {
       call();
     } catch (...) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "weir/clock.hpp"
+#include "weir/user_metrics.hpp"
 
 namespace weir {
 
@@ -95,9 +96,9 @@ class TimedTask final : public TimedTaskBase {
   void run() noexcept override {
     try {
       if constexpr (std::is_void_v<R>) {
-        std::invoke(*fn_, arg());
+        detail::invoke_user(*fn_, none_, arg());
       } else {
-        result.emplace(std::invoke(*fn_, arg()));
+        result.emplace(detail::invoke_user(*fn_, none_, arg()));
       }
     } catch (...) {
       error = std::current_exception();
@@ -109,7 +110,7 @@ class TimedTask final : public TimedTaskBase {
 
  private:
   decltype(auto) arg() {
-    if constexpr (std::is_invocable_v<F&, const T&>) {
+    if constexpr (detail::user_invocable<F&, const T&>) {
       return static_cast<const T&>(item_);
     } else {
       return std::move(item_);  // the function takes an rvalue; the copy is the task's own
@@ -117,6 +118,7 @@ class TimedTask final : public TimedTaskBase {
   }
   std::shared_ptr<F> fn_;
   T item_;
+  StageContext none_;  ///< what a function taking a context records into here: nothing
 };
 
 /// A small pool of plain threads (not oneTBB's) that run one stage's calls with a timeout. Threads
