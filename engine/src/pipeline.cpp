@@ -247,6 +247,18 @@ class Execution {
       attach_resilience(*st, *n);
       stages_.push_back(std::move(st));
     }
+    // The first stage of a route's branch reports its batches to the route (one input only: a merge
+    // of several could not tell which batch came from the route).
+    for (const auto& n : nodes) {
+      if (n->inputs.size() != 1) continue;
+      const auto& up = *nodes[static_cast<std::size_t>(n->inputs[0])];
+      if (!up.kernel) continue;
+      const std::string_view route = up.kernel->output_name(static_cast<std::size_t>(n->input_ports[0]));
+      if (route.empty()) continue;
+      auto& st = *stages_[static_cast<std::size_t>(n->id)];
+      st.route_from = stages_[static_cast<std::size_t>(up.id)].get();
+      st.route_name = std::string(route);
+    }
   }
 
   Execution(const Execution&) = delete;

@@ -88,6 +88,8 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
         in, out, t.filtered, t.errors, t.skipped, t.dead_lettered, std::chrono::nanoseconds{d}};
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) (*it)->after_batch(info, bs);
   }
+  if (route_from != nullptr && route_from->listens())
+    route_from->emit(events::RouteProcessed{route_name, in, std::chrono::nanoseconds{timed() ? d : 0}});
 }
 
 void StageRuntime::add_blocked(std::chrono::nanoseconds d) {

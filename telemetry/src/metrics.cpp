@@ -312,6 +312,8 @@ void MetricsInterceptor::on_event(const StageInfo& s, const Event& e) {
         } else if constexpr (std::is_same_v<E, events::RouteSelected>) {
           c.on_routes_selected(s, 1);
           c.on_route_processed(s, ev.route, ev.items, std::chrono::nanoseconds{0});
+        } else if constexpr (std::is_same_v<E, events::RouteProcessed>) {
+          c.on_route_processed(s, ev.route, 0, ev.duration);
         } else if constexpr (std::is_same_v<E, events::NoRoute>) {
           c.on_no_route(s, ev.items);
         } else if constexpr (std::is_same_v<E, events::BufferFlushed>) {

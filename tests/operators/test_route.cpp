@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,11 +23,19 @@ struct RouteEvents final : weir::Interceptor {
   std::mutex m;
   std::map<std::string, std::size_t> selected;
   std::size_t no_route = 0;
-  void on_event(const weir::StageInfo&, const weir::Event& e) override {
+  /// events::RouteProcessed, by the stage that received it and the route.
+  std::map<std::string, std::size_t> processed_items;
+  std::map<std::string, std::vector<std::chrono::nanoseconds>> processed_times;
+  void on_event(const weir::StageInfo& s, const weir::Event& e) override {
     const std::lock_guard lock(m);
     if (const auto* r = std::get_if<weir::events::RouteSelected>(&e))
       selected[std::string(r->route)] += r->items;
     if (const auto* n = std::get_if<weir::events::NoRoute>(&e)) no_route += n->items;
+    if (const auto* r = std::get_if<weir::events::RouteProcessed>(&e)) {
+      const std::string key = s.name + "/" + std::string(r->route);
+      processed_items[key] += r->items;
+      processed_times[key].push_back(r->duration);
+    }
   }
 };
 
@@ -149,4 +158,45 @@ TEST_CASE("route rejects unnamed and duplicate branches") {
   CHECK_THROWS_AS(s.route(weir::RouteOptions{weir::RouteMode::first_match, "a"}, weir::when{"a", yes}),
                   std::invalid_argument);
   CHECK_THROWS_AS(s.route(weir::RouteOptions{}, weir::when{"", yes}), std::invalid_argument);
+}
+
+TEST_CASE("each branch tells its route how long it took on the route's batches" WEIR_NEEDS_TELEMETRY) {
+  using namespace std::chrono_literals;
+  auto clock = std::make_shared<weir::ManualClock>();
+  weir::PipelineOptions o = with_batch(10);
+  o.clock = clock;
+  weir::Pipeline p("route_time", o);
+  auto events = std::make_shared<RouteEvents>();
+  p.intercept(events);
+  std::vector<int> slow, fast, merged;
+  auto r = p.source(upto(50))
+               .route(weir::RouteOptions{weir::RouteMode::first_match, "other"},
+                      weir::when{"slow", [](int x) { return x % 2 == 0; }},
+                      weir::when{"fast", [](int x) { return x % 5 == 1; }})
+               .name("router");
+  // The slow branch's first stage works 1 ms of the pipeline's clock per item.
+  r["slow"]
+      .map([clock](int x) {
+        clock->advance(1ms);
+        return x;
+      })
+      .name("slow_work")
+      .sink(weir::collect_into(slow));
+  r["fast"].sink(weir::collect_into(fast)).name("fast_out");
+  // A merge of two inputs cannot tell which batch came from the route: it reports nothing.
+  r["other"].merge(p.source(upto(3)).name("extra")).sink(weir::collect_into(merged));
+  p.run();
+  REQUIRE(slow.size() == 25);
+  REQUIRE(fast.size() == 5);
+  REQUIRE(merged.size() == 23);
+  // Sent to the route stage, under the branch's name, once per batch the branch's first stage ran.
+  CHECK(events->processed_items["router/slow"] == 25);
+  CHECK(events->processed_items["router/fast"] == 5);
+  CHECK(events->processed_items.count("router/other") == 0);
+  CHECK(events->processed_items.size() == 2);
+  // The five batches of ten items hold five even items each: 5 ms per slow batch.
+  const auto& times = events->processed_times["router/slow"];
+  CHECK(times.size() == 5);
+  for (const auto d : times) CHECK(d == 5ms);
+  CHECK(events->processed_times["router/fast"].size() == 5);  // one odd item ending in 1 per batch
 }

@@ -150,6 +150,11 @@ weir::RunReport run_every_operator(weir::Pipeline& p, const std::shared_ptr<weir
       .sink([](const weir::WindowResult<int, std::uint64_t>&) {})
       .name("window_out");
   routed["mid"]
+      .map([clock](int x) {
+        clock->advance(100us);  // work the branch's batch time (weir_router_route_duration_seconds) sees
+        return x;
+      })
+      .name("mid_work")
       .buffer(16)
       .name("batcher")
       .map_reduce(

@@ -134,6 +134,15 @@ struct RouteSelected {
   std::string_view route;
   std::size_t items = 0;
 };
+/// A route's branch finished a batch of the route's items: sent to the *route* stage's chain by the
+/// branch's first stage (from its thread), with the time that stage's fused loop took on the batch
+/// (zero when batches are not timed). Only for branches whose first stage reads that one route
+/// output alone (not a merge of several inputs).
+struct RouteProcessed {
+  std::string_view route;
+  std::size_t items = 0;
+  std::chrono::nanoseconds duration{0};
+};
 /// Items of a batch that no route accepted and that had no `otherwise` branch: dropped.
 struct NoRoute {
   std::size_t items = 0;
@@ -206,7 +215,7 @@ struct CustomEvent {
 using Event = std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
                            events::DeadLetterHandlerError, events::Backpressure, events::FanOut,
                            events::FanIn, events::WindowEmitted, events::LateItems, events::WatermarkAdvanced,
-                           events::WindowsOpen, events::RouteSelected, events::NoRoute, events::BufferFlushed,
+                           events::WindowsOpen, events::RouteSelected, events::RouteProcessed, events::NoRoute, events::BufferFlushed,
                            events::MapReducePhase, events::KeyGroupSizes, events::JoinGroupCreated,
                            events::JoinCompleted, events::TimeoutOccurred, events::CircuitStateChanged,
                            events::CircuitRejected, events::CircuitFailure, events::CircuitSuccess,

@@ -126,6 +126,10 @@ class StageRuntime {
   RunControl* run = nullptr;
   std::shared_ptr<const RetryPolicy> retry;  ///< null: no retry
   std::shared_ptr<StageGuard> guard;         ///< timeout and circuit breaker; null for most stages
+  /// For the first stage of a route's branch: the route stage and the branch's name, told of every
+  /// batch this stage finishes (events::RouteProcessed); null otherwise.
+  StageRuntime* route_from = nullptr;
+  std::string route_name;
 
   void init_slots(int count);
   /// The calling thread's slot: oneTBB workers by arena index, other threads (the stage's own
@@ -260,6 +264,8 @@ class Kernel {
   [[nodiscard]] virtual bool stateless() const noexcept { return true; }
   /// Outputs of the stage; with more than one, apply() and flush() return a MultiBatch.
   [[nodiscard]] virtual std::size_t outputs() const noexcept { return 1; }
+  /// The name of output `k` when its outputs are named (a route's branches), else empty.
+  [[nodiscard]] virtual std::string_view output_name(std::size_t /*k*/) const noexcept { return {}; }
   /// The stage reads AnyBatch::stamp_ns, so sources must stamp their batches.
   [[nodiscard]] virtual bool uses_stamps() const noexcept { return false; }
 };

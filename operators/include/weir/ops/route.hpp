@@ -58,6 +58,9 @@ class RouteKernel final : public detail::Kernel {
         preds_(std::move(preds)) {}
 
   [[nodiscard]] std::size_t outputs() const noexcept override { return N + (otherwise_ ? 1 : 0); }
+  [[nodiscard]] std::string_view output_name(std::size_t k) const noexcept override {
+    return k < outputs() ? std::string_view(names_[k]) : std::string_view();
+  }
 
   detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
     auto& items = static_cast<Batch<T>&>(*in).items;

@@ -113,7 +113,9 @@ class MetricsCollector {
   virtual void on_routes_selected(const StageInfo&, std::size_t /*routes*/) {}
   virtual void on_no_route(const StageInfo&, std::uint64_t /*count*/) {}
   /// A route (a name from the pipeline's code, never from data) processed `items` in `duration`; a zero
-  /// duration means it was not measured (the route stages of the engine send items only).
+  /// duration means it was not measured. The engine calls it twice per branch and batch: with the
+  /// items when the route stage sends them (duration zero), and with the time the branch's first
+  /// stage took on them when it is done (items zero; see events::RouteProcessed).
   virtual void on_route_processed(const StageInfo&, std::string_view /*route*/, std::size_t /*items*/,
                                   std::chrono::nanoseconds /*duration*/) {}
 
