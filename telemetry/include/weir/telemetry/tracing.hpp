@@ -149,10 +149,15 @@ struct SpanStats {
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_queue_full + dropped_export_failed; }
 };
 
-/// Receives spans as they end. Thread-safe: `on_end` is called on any thread, concurrently.
+/// Receives spans as they end. Thread-safe: `make_span_data` and `on_end` are called on any thread,
+/// concurrently.
 class SpanProcessor {
  public:
   virtual ~SpanProcessor() = default;
+  /// Storage for a sampled span that starts on the calling thread; the tracer overwrites every
+  /// field before the span is handed back through `on_end`. The default allocates a new SpanData;
+  /// a processor may hand out the storage of spans it has exported, to save allocations.
+  [[nodiscard]] virtual std::unique_ptr<SpanData> make_span_data() { return std::make_unique<SpanData>(); }
   /// Takes a finished span; never blocks.
   virtual void on_end(std::unique_ptr<SpanData> span) noexcept = 0;
   /// Exports every span ended before the call; false when `timeout` passed first.
@@ -164,15 +169,17 @@ class SpanProcessor {
 
 /// Settings of a BatchSpanProcessor. A plain value.
 struct BatchSpanProcessorOptions {
-  std::size_t max_queue_size = 2048;        ///< spans waiting for export; more are dropped and counted
+  /// Spans waiting for export, per recording thread; more are dropped and counted.
+  std::size_t max_queue_size = 2048;
   std::size_t max_export_batch_size = 512;  ///< spans per export call; this many queued wake the thread
   std::chrono::milliseconds schedule_delay{1000};  ///< the thread exports at least this often
 };
 
-/// Queues finished spans on a bounded lock-free queue (moodycamel) and exports them from a thread of
-/// its own every `schedule_delay` or as soon as `max_export_batch_size` are queued. A full queue
-/// drops the span and counts it; a failed export drops its spans, counts them and logs a warning
-/// (at most one every 10 s). Thread-safe.
+/// Queues finished spans on a bounded single-producer ring per recording thread and exports them
+/// from a thread of its own every `schedule_delay` or as soon as a thread has ended
+/// `max_export_batch_size` more. A full ring drops the span and counts it; a failed export drops
+/// its spans, counts them and logs a warning (at most one every 10 s). Exported spans' storage is
+/// reused for later spans of the same thread. Thread-safe.
 class BatchSpanProcessor final : public SpanProcessor {
  public:
   explicit BatchSpanProcessor(std::shared_ptr<SpanExporter> exporter, BatchSpanProcessorOptions options = {});
@@ -182,6 +189,7 @@ class BatchSpanProcessor final : public SpanProcessor {
   BatchSpanProcessor(const BatchSpanProcessor&) = delete;
   BatchSpanProcessor& operator=(const BatchSpanProcessor&) = delete;
 
+  [[nodiscard]] std::unique_ptr<SpanData> make_span_data() override;
   void on_end(std::unique_ptr<SpanData> span) noexcept override;
   bool force_flush(std::chrono::milliseconds timeout) override;
   bool shutdown(std::chrono::milliseconds timeout) override;
@@ -304,6 +312,9 @@ class Span {
   void set_value(std::string_view key, AttributeValue value);
   const Tracer* tracer_ = nullptr;
   std::unique_ptr<SpanData> data_;
+  /// Attributes set so far: the first ones of data_->attributes; the elements past them are reused
+  /// storage (their strings keep their capacity), trimmed when the span ends.
+  std::uint32_t attribute_count_ = 0;
   TraceContext context_;
 };
 
@@ -345,6 +356,10 @@ class Tracer {
   [[nodiscard]] std::uint32_t max_events_per_span() const noexcept { return options_.max_events_per_span; }
 
  private:
+  /// Starts `s`, whose context is set: its sampled flag, and when sampled its data.
+  void begin(Span& s, std::string_view name, SpanId parent, bool sampled, SpanKind kind,
+             std::int64_t start_unix_nano) const;
+
   std::shared_ptr<SpanProcessor> processor_;
   TracerOptions options_;
   std::shared_ptr<const Sampler> sampler_;
