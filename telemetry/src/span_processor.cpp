@@ -63,10 +63,17 @@ struct ThreadLanes {
   ThreadLanes() = default;
   ThreadLanes(const ThreadLanes&) = delete;
   ThreadLanes& operator=(const ThreadLanes&) = delete;
-  ~ThreadLanes() {
-    for (auto& r : refs) r.lane->orphaned.store(true, std::memory_order_release);
-  }
+  ~ThreadLanes();
 };
+
+/// Set once this thread's ThreadLanes is destroyed: a span ending later (in another thread_local's
+/// destructor) is dropped and counted.
+thread_local bool thread_lanes_gone = false;
+
+ThreadLanes::~ThreadLanes() {
+  thread_lanes_gone = true;
+  for (auto& r : refs) r.lane->orphaned.store(true, std::memory_order_release);
+}
 
 thread_local ThreadLanes thread_lanes;
 
@@ -102,7 +109,8 @@ struct BatchSpanProcessor::Impl {
   std::atomic<bool> stopped{false};
   std::atomic<bool> wake_requested{false};
   std::atomic<std::uint64_t> exported{0}, dropped_failed{0};
-  std::atomic<std::uint64_t> dropped_retired{0};  ///< drops of lanes removed since
+  /// Drops not counted in a lane: those of lanes let go of, and spans that found no lane.
+  std::atomic<std::uint64_t> dropped_other{0};
 
   mutable std::mutex lanes_mutex;
   std::vector<std::shared_ptr<Lane>> lanes;  // guarded by lanes_mutex
@@ -134,11 +142,12 @@ struct BatchSpanProcessor::Impl {
     }
   }
 
-  /// The calling thread's lane (created on its first span).
-  Lane& lane() {
+  /// The calling thread's lane (created on its first span); null when the thread is exiting.
+  Lane* lane() {
+    if (thread_lanes_gone) return nullptr;
     auto& refs = thread_lanes.refs;
-    if (!refs.empty() && refs.front().owner == id) return *refs.front().lane;
-    return lane_slow();
+    if (!refs.empty() && refs.front().owner == id) return refs.front().lane.get();
+    return &lane_slow();
   }
 
   Lane& lane_slow() {
@@ -262,7 +271,7 @@ struct BatchSpanProcessor::Impl {
     const std::lock_guard lock(lanes_mutex);
     std::erase_if(lanes, [&](const std::shared_ptr<Lane>& l) {
       if (!l->orphaned.load(std::memory_order_acquire) || l->pending() != 0) return false;
-      dropped_retired.fetch_add(l->dropped.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      dropped_other.fetch_add(l->dropped.load(std::memory_order_relaxed), std::memory_order_relaxed);
       return true;
     });
   }
@@ -297,8 +306,9 @@ BatchSpanProcessor::~BatchSpanProcessor() {
 }
 
 std::unique_ptr<SpanData> BatchSpanProcessor::make_span_data() {
-  auto& spare = impl_->lane().spare;
-  if (spare.empty()) return std::make_unique<SpanData>();
+  Lane* l = impl_->lane();
+  if (l == nullptr || l->spare.empty()) return std::make_unique<SpanData>();
+  auto& spare = l->spare;
   auto d = std::move(spare.back());
   spare.pop_back();
   return d;
@@ -309,10 +319,13 @@ void BatchSpanProcessor::on_end(std::unique_ptr<SpanData> span) noexcept {
   if (!span) return;
   Lane* lp = nullptr;
   try {
-    lp = &m.lane();
-    if (lp->slots.empty()) lp->slots.resize(lp->capacity);
-  } catch (...) {  // no memory for a lane: the span is lost, and counted
-    m.dropped_retired.fetch_add(1, std::memory_order_relaxed);
+    lp = m.lane();
+    if (lp != nullptr && lp->slots.empty()) lp->slots.resize(lp->capacity);
+  } catch (...) {
+    lp = nullptr;
+  }
+  if (lp == nullptr) {  // no memory for a lane, or the thread is exiting: the span is lost, and counted
+    m.dropped_other.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   Lane& l = *lp;
@@ -388,7 +401,7 @@ SpanStats BatchSpanProcessor::stats() const noexcept {
     joined = m.joined;
   }
   const std::lock_guard lock(m.lanes_mutex);
-  s.dropped_queue_full = m.dropped_retired.load(std::memory_order_relaxed);
+  s.dropped_queue_full = m.dropped_other.load(std::memory_order_relaxed);
   for (const auto& l : m.lanes) {
     s.dropped_queue_full += l->dropped.load(std::memory_order_relaxed);
     // After shutdown nothing exports what is left: it is dropped.

@@ -4,8 +4,9 @@
 /// `trace`, the one call that traces a pipeline's runs, stages and sampled batches.
 ///
 /// A span is recorded on the thread that owns it and handed to the processor when it ends; the
-/// processor's bounded queue is drained by a thread of its own that calls the exporter, so a slow
-/// or unreachable collector never blocks a pipeline: a full queue drops spans and counts them.
+/// processor's bounded queues (one per recording thread) are drained by a thread of its own that
+/// calls the exporter, so a slow or unreachable collector never blocks a pipeline: a full queue
+/// drops spans and counts them.
 /// See docs/tracing.md.
 
 #include <chrono>
@@ -143,8 +144,8 @@ class SpanExporter {
 
 /// What a processor did so far. A plain value.
 struct SpanStats {
-  std::uint64_t exported = 0;               ///< spans the exporter accepted
-  std::uint64_t dropped_queue_full = 0;     ///< spans that found the queue full (or the processor shut down)
+  std::uint64_t exported = 0;            ///< spans the exporter accepted
+  std::uint64_t dropped_queue_full = 0;  ///< spans that found their queue full (or the processor shut down)
   std::uint64_t dropped_export_failed = 0;  ///< spans whose export failed for good
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_queue_full + dropped_export_failed; }
 };
