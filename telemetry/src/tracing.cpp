@@ -243,7 +243,8 @@ void Tracer::begin(Span& s, std::string_view name, SpanId parent, bool sampled, 
   d->name.assign(name);
   d->kind = kind;
   d->end_unix_nano = 0;
-  if (d->attributes.capacity() == 0) d->attributes.reserve(8);  // one allocation for the usual handful
+  // Reused storage keeps its capacity, so growing is paid once per slot: start small.
+  if (d->attributes.capacity() == 0) d->attributes.reserve(4);
   d->events.clear();
   d->dropped_events = 0;
   d->status = StatusCode::unset;
