@@ -155,9 +155,10 @@ struct SpanStats {
 class SpanProcessor {
  public:
   virtual ~SpanProcessor() = default;
-  /// Storage for a sampled span that starts on the calling thread; the tracer overwrites every
-  /// field before the span is handed back through `on_end`. The default allocates a new SpanData;
-  /// a processor may hand out the storage of spans it has exported, to save allocations.
+  /// Storage for a sampled span that starts on the calling thread; the tracer resets every field
+  /// (it reuses the attribute list's elements and trims the unused ones when the span ends) before
+  /// the span comes back through `on_end`. The default allocates a new SpanData; a processor may
+  /// hand out the storage of spans it has exported, to save allocations.
   [[nodiscard]] virtual std::unique_ptr<SpanData> make_span_data() { return std::make_unique<SpanData>(); }
   /// Takes a finished span; never blocks.
   virtual void on_end(std::unique_ptr<SpanData> span) noexcept = 0;
