@@ -26,6 +26,18 @@ const AttributeValue* SpanData::attribute(std::string_view key) const noexcept {
 
 namespace {
 
+/// TraceContext::valid(), with the ids read as machine words (no call, no memcmp): it is asked
+/// several times for every span.
+bool has_ids(const TraceContext& c) noexcept {
+  std::uint64_t t0 = 0;
+  std::uint64_t t1 = 0;
+  std::uint64_t s = 0;
+  std::memcpy(&t0, c.trace_id.bytes.data(), sizeof t0);
+  std::memcpy(&t1, c.trace_id.bytes.data() + sizeof t0, sizeof t1);
+  std::memcpy(&s, c.span_id.bytes.data(), sizeof s);
+  return (t0 | t1) != 0 && s != 0;
+}
+
 class AlwaysOn final : public Sampler {
  public:
   bool should_sample(const TraceContext&, const TraceId&) const noexcept override { return true; }
@@ -70,7 +82,7 @@ class ParentBased final : public Sampler {
     if (!root_) throw std::invalid_argument("parent_based_sampler: the root sampler cannot be null");
   }
   bool should_sample(const TraceContext& parent, const TraceId& id) const noexcept override {
-    if (parent.valid()) return parent.sampled();
+    if (has_ids(parent)) return parent.sampled();
     return root_->should_sample(parent, id);
   }
   std::string description() const override { return "ParentBased{root=" + root_->description() + "}"; }
@@ -100,26 +112,40 @@ std::shared_ptr<const Sampler> parent_based_sampler(std::shared_ptr<const Sample
 // Span
 
 Span::Span(Span&& other) noexcept
-    : tracer_(other.tracer_), data_(std::move(other.data_)), context_(std::move(other.context_)) {}
+    : tracer_(other.tracer_),
+      data_(std::move(other.data_)),
+      attribute_count_(other.attribute_count_),
+      context_(std::move(other.context_)) {}
 
 Span& Span::operator=(Span&& other) noexcept {
   if (this != &other) {
     end();
     tracer_ = other.tracer_;
     data_ = std::move(other.data_);
+    attribute_count_ = other.attribute_count_;
     context_ = std::move(other.context_);
   }
   return *this;
 }
 
 void Span::set_value(std::string_view key, AttributeValue value) {
-  for (auto& a : data_->attributes) {
-    if (a.key == key) {
-      a.value = std::move(value);
+  auto& attributes = data_->attributes;
+  const auto live = attributes.begin() + attribute_count_;
+  for (auto it = attributes.begin(); it != live; ++it) {
+    if (it->key == key) {
+      it->value = std::move(value);
       return;
     }
   }
-  data_->attributes.push_back(Attribute{std::string(key), std::move(value)});
+  if (attribute_count_ < attributes.size()) {
+    // Reused storage: assigning keeps the key's buffer.
+    auto& a = attributes[attribute_count_];
+    a.key.assign(key);
+    a.value = std::move(value);
+  } else {
+    attributes.push_back(Attribute{std::string(key), std::move(value)});
+  }
+  ++attribute_count_;
 }
 
 void Span::add_event(std::string_view name, std::vector<Attribute> attributes) {
@@ -146,6 +172,9 @@ void Span::record_error(std::string_view type, std::string_view message) {
 
 void Span::end() noexcept {
   if (!data_) return;
+  auto& attributes = data_->attributes;
+  if (attributes.size() > attribute_count_)
+    attributes.erase(attributes.begin() + attribute_count_, attributes.end());
   data_->end_unix_nano = tracer_->now_unix_nano();
   tracer_->processor().on_end(std::move(data_));
   data_.reset();
@@ -170,35 +199,59 @@ std::int64_t Tracer::now_unix_nano() const noexcept {
 }
 
 Span Tracer::start_span(std::string_view name, const TraceContext& parent, SpanKind kind) const {
-  TraceContext self;
-  if (parent.valid()) {
-    self = parent.child();
+  Span s;
+  TraceContext& self = s.context_;
+  const bool has_parent = has_ids(parent);
+  if (has_parent) {
+    self.trace_id = parent.trace_id;
+    self.span_id = SpanId::random();
+    self.flags = parent.flags;
+    self.trace_state = parent.trace_state;
   } else {
-    self = TraceContext::root(0);
+    self.trace_id = TraceId::random();
+    self.span_id = SpanId::random();
+    self.flags = 0;
   }
   const bool sampled = sampler_->should_sample(parent, self.trace_id);
-  return start_span_with_context(name, self, parent.valid() ? parent.span_id : SpanId{}, sampled, kind);
+  begin(s, name, has_parent ? parent.span_id : SpanId{}, sampled, kind, 0);
+  return s;
 }
 
 Span Tracer::start_span_with_context(std::string_view name, const TraceContext& self, SpanId parent,
                                      bool sampled, SpanKind kind, std::int64_t start_unix_nano) const {
   Span s;
-  s.tracer_ = this;
   s.context_ = self;
+  begin(s, name, parent, sampled, kind, start_unix_nano);
+  return s;
+}
+
+void Tracer::begin(Span& s, std::string_view name, SpanId parent, bool sampled, SpanKind kind,
+                   std::int64_t start_unix_nano) const {
+  s.tracer_ = this;
+  const TraceContext& self = s.context_;
   s.context_.flags = static_cast<std::uint8_t>(sampled ? (self.flags | 0x01U) : (self.flags & ~0x01U));
-  if (!sampled) return s;
-  auto d = std::make_unique<SpanData>();
+  if (!sampled) return;
+  // Possibly the storage of an exported span: every field is overwritten, and its attributes are
+  // reused in place (see Span::set_value) so that their keys keep their buffers.
+  auto d = processor_->make_span_data();
+  if (!d) d = std::make_unique<SpanData>();
   d->trace_id = self.trace_id;
   d->span_id = self.span_id;
   d->parent_span_id = parent;
-  d->flags = s.context_.flags;
-  d->trace_state = self.trace_state;
-  d->name = std::string(name);
+  d->flags = self.flags;
+  d->trace_state.assign(self.trace_state);
+  d->name.assign(name);
   d->kind = kind;
-  d->attributes.reserve(8);  // one allocation for the usual handful
+  d->end_unix_nano = 0;
+  // Reused storage keeps its capacity, so growing is paid once per slot: start small.
+  if (d->attributes.capacity() == 0) d->attributes.reserve(4);
+  d->events.clear();
+  d->dropped_events = 0;
+  d->status = StatusCode::unset;
+  d->status_message.clear();
   d->start_unix_nano = start_unix_nano != 0 ? start_unix_nano : now_unix_nano();
   s.data_ = std::move(d);
-  return s;
+  s.attribute_count_ = 0;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 #include <weir/telemetry/tracing.hpp>
 #include <weir/weir.hpp>
@@ -310,6 +311,108 @@ TEST_CASE("a full span queue drops spans and counts them instead of blocking") {
   CHECK(mt.flushed().size() == 8);
   CHECK(mt.tracer->stats().exported == 8);
   CHECK(mt.tracer->stats().dropped() == 12);
+}
+
+TEST_CASE("spans ended on several threads are all flushed, and each thread's queue is bounded on its own") {
+  wt::BatchSpanProcessorOptions po;
+  po.max_queue_size = 8;
+  po.max_export_batch_size = 100;  // never reached: no early export
+  MemoryTracer mt({}, po);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&mt, t] {
+      for (int i = 0; i < 10; ++i) {
+        auto s = mt.tracer->start_span("thread " + std::to_string(t));
+        s.set_attribute("i", i);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();  // the threads are gone before their spans are exported
+  CHECK(mt.tracer->stats().dropped_queue_full == 3 * 2);
+  const auto spans = mt.flushed();
+  REQUIRE(spans.size() == 3 * 8);
+  for (int t = 0; t < 3; ++t) {
+    std::vector<std::int64_t> seen;
+    for (const auto& s : spans) {
+      if (s.name == "thread " + std::to_string(t)) seen.push_back(int_attr(s, "i"));
+    }
+    CHECK(seen == std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7});  // a thread's spans in order
+  }
+  REQUIRE(mt.tracer->force_flush(10s));  // the exited threads' queues are let go: their counts stay
+  CHECK(mt.tracer->stats().exported == 3 * 8);
+  CHECK(mt.tracer->stats().dropped_queue_full == 3 * 2);
+}
+
+TEST_CASE("a span recorded in the storage of an exported span carries nothing of it") {
+  wt::BatchSpanProcessorOptions po;
+  // A span ending in a ring of 2 slots takes the storage of the span before the one before it; the
+  // next span reuses that storage: plain spans reuse rich ones' storage, and rich ones plain ones'.
+  po.max_queue_size = 2;
+  MemoryTracer mt({}, po);
+  const std::string long_value(100, 'v');
+  for (int round = 0; round < 4; ++round) {
+    {
+      auto rich = mt.tracer->start_span("rich");
+      rich.set_attribute("weir.a.rather.long.key", long_value);
+      rich.set_attribute("weir.another.long.key", std::int64_t{round});
+      rich.set_attribute("flag", true);
+      rich.add_event("happened", {{"n", std::int64_t{1}}});
+      rich.set_status(wt::StatusCode::error, "broken");
+    }
+    REQUIRE(mt.tracer->force_flush(10s));
+    {
+      auto plain = mt.tracer->start_span("plain", weir::TraceContext::root());
+      plain.set_attribute("flag", 2.5);
+      plain.set_attribute("weir.another.long.key", "text");
+      plain.set_attribute("flag", 3.5);  // set twice: one attribute
+    }
+    REQUIRE(mt.tracer->force_flush(10s));
+  }
+  const auto spans = mt.memory->spans();
+  REQUIRE(spans.size() == 8);
+  CHECK(mt.tracer->stats().dropped() == 0);
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    CAPTURE(i);
+    const auto& s = spans[i];
+    if (i % 2 == 0) {
+      CHECK(s.name == "rich");
+      REQUIRE(s.attributes.size() == 3);
+      CHECK(str_attr(s, "weir.a.rather.long.key") == long_value);
+      CHECK(int_attr(s, "weir.another.long.key") == static_cast<std::int64_t>(i / 2));
+      CHECK(std::get<bool>(*s.attribute("flag")));
+      REQUIRE(s.events.size() == 1);
+      CHECK(s.status == wt::StatusCode::error);
+      CHECK(s.status_message == "broken");
+      CHECK_FALSE(s.parent_span_id.valid());
+    } else {
+      CHECK(s.name == "plain");
+      REQUIRE(s.attributes.size() == 2);
+      CHECK(s.attributes[0].key == "flag");
+      CHECK(std::get<double>(s.attributes[0].value) == 3.5);
+      CHECK(str_attr(s, "weir.another.long.key") == "text");
+      CHECK(s.events.empty());
+      CHECK(s.dropped_events == 0);
+      CHECK(s.status == wt::StatusCode::unset);
+      CHECK(s.status_message.empty());
+      CHECK(s.parent_span_id.valid());
+      CHECK(s.trace_id != spans[i - 1].trace_id);
+    }
+    CHECK(s.end_unix_nano >= s.start_unix_nano);
+  }
+}
+
+TEST_CASE("a span started on one thread and ended on another is exported") {
+  MemoryTracer mt;
+  auto span = mt.tracer->start_span("handed over");
+  span.set_attribute("where", "started here");
+  std::thread([s = std::move(span)]() mutable {
+    s.set_attribute("ended", true);
+    s.end();
+  }).join();
+  const auto spans = mt.flushed();
+  REQUIRE(spans.size() == 1);
+  CHECK(str_attr(spans[0], "where") == "started here");
+  CHECK(spans[0].attributes.size() == 2);
 }
 
 namespace {

@@ -4,8 +4,9 @@
 /// `trace`, the one call that traces a pipeline's runs, stages and sampled batches.
 ///
 /// A span is recorded on the thread that owns it and handed to the processor when it ends; the
-/// processor's bounded queue is drained by a thread of its own that calls the exporter, so a slow
-/// or unreachable collector never blocks a pipeline: a full queue drops spans and counts them.
+/// processor's bounded queues (one per recording thread) are drained by a thread of its own that
+/// calls the exporter, so a slow or unreachable collector never blocks a pipeline: a full queue
+/// drops spans and counts them.
 /// See docs/tracing.md.
 
 #include <chrono>
@@ -143,16 +144,22 @@ class SpanExporter {
 
 /// What a processor did so far. A plain value.
 struct SpanStats {
-  std::uint64_t exported = 0;               ///< spans the exporter accepted
-  std::uint64_t dropped_queue_full = 0;     ///< spans that found the queue full (or the processor shut down)
+  std::uint64_t exported = 0;            ///< spans the exporter accepted
+  std::uint64_t dropped_queue_full = 0;  ///< spans that found their queue full (or the processor shut down)
   std::uint64_t dropped_export_failed = 0;  ///< spans whose export failed for good
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_queue_full + dropped_export_failed; }
 };
 
-/// Receives spans as they end. Thread-safe: `on_end` is called on any thread, concurrently.
+/// Receives spans as they end. Thread-safe: `make_span_data` and `on_end` are called on any thread,
+/// concurrently.
 class SpanProcessor {
  public:
   virtual ~SpanProcessor() = default;
+  /// Storage for a sampled span that starts on the calling thread; the tracer resets every field
+  /// (it reuses the attribute list's elements and trims the unused ones when the span ends) before
+  /// the span comes back through `on_end`. The default allocates a new SpanData; a processor may
+  /// hand out the storage of spans it has exported, to save allocations.
+  [[nodiscard]] virtual std::unique_ptr<SpanData> make_span_data() { return std::make_unique<SpanData>(); }
   /// Takes a finished span; never blocks.
   virtual void on_end(std::unique_ptr<SpanData> span) noexcept = 0;
   /// Exports every span ended before the call; false when `timeout` passed first.
@@ -164,15 +171,17 @@ class SpanProcessor {
 
 /// Settings of a BatchSpanProcessor. A plain value.
 struct BatchSpanProcessorOptions {
-  std::size_t max_queue_size = 2048;        ///< spans waiting for export; more are dropped and counted
+  /// Spans waiting for export, per recording thread; more are dropped and counted.
+  std::size_t max_queue_size = 2048;
   std::size_t max_export_batch_size = 512;  ///< spans per export call; this many queued wake the thread
   std::chrono::milliseconds schedule_delay{1000};  ///< the thread exports at least this often
 };
 
-/// Queues finished spans on a bounded lock-free queue (moodycamel) and exports them from a thread of
-/// its own every `schedule_delay` or as soon as `max_export_batch_size` are queued. A full queue
-/// drops the span and counts it; a failed export drops its spans, counts them and logs a warning
-/// (at most one every 10 s). Thread-safe.
+/// Queues finished spans on a bounded single-producer ring per recording thread and exports them
+/// from a thread of its own every `schedule_delay` or as soon as a thread has ended
+/// `max_export_batch_size` more. A full ring drops the span and counts it; a failed export drops
+/// its spans, counts them and logs a warning (at most one every 10 s). Exported spans' storage is
+/// reused for later spans of the same thread. Thread-safe.
 class BatchSpanProcessor final : public SpanProcessor {
  public:
   explicit BatchSpanProcessor(std::shared_ptr<SpanExporter> exporter, BatchSpanProcessorOptions options = {});
@@ -182,6 +191,7 @@ class BatchSpanProcessor final : public SpanProcessor {
   BatchSpanProcessor(const BatchSpanProcessor&) = delete;
   BatchSpanProcessor& operator=(const BatchSpanProcessor&) = delete;
 
+  [[nodiscard]] std::unique_ptr<SpanData> make_span_data() override;
   void on_end(std::unique_ptr<SpanData> span) noexcept override;
   bool force_flush(std::chrono::milliseconds timeout) override;
   bool shutdown(std::chrono::milliseconds timeout) override;
@@ -304,6 +314,9 @@ class Span {
   void set_value(std::string_view key, AttributeValue value);
   const Tracer* tracer_ = nullptr;
   std::unique_ptr<SpanData> data_;
+  /// Attributes set so far: the first ones of data_->attributes; the elements past them are reused
+  /// storage (their strings keep their capacity), trimmed when the span ends.
+  std::uint32_t attribute_count_ = 0;
   TraceContext context_;
 };
 
@@ -345,6 +358,10 @@ class Tracer {
   [[nodiscard]] std::uint32_t max_events_per_span() const noexcept { return options_.max_events_per_span; }
 
  private:
+  /// Starts `s`, whose context is set: its sampled flag, and when sampled its data.
+  void begin(Span& s, std::string_view name, SpanId parent, bool sampled, SpanKind kind,
+             std::int64_t start_unix_nano) const;
+
   std::shared_ptr<SpanProcessor> processor_;
   TracerOptions options_;
   std::shared_ptr<const Sampler> sampler_;
