@@ -208,7 +208,9 @@ class StageRuntime {
     return false;
   }
 
-  /// Applies the final policy (fail, skip, dead letter) to an item that failed for good.
+  /// Applies the final policy (fail, skip, dead letter) to an item that failed for good. Under a
+  /// dead-letter policy, an item of a type the sink does not take (a windowed join's right input) is
+  /// skipped instead: counted in `errors` and `skipped`, its error in the run's errors.
   void fail_item(const void* item, const std::type_info& type, std::exception_ptr err, int attempts,
                  BatchTally& tally);
 
