@@ -189,6 +189,14 @@ std::chrono::nanoseconds StageRuntime::next_backoff(int retry_number) noexcept {
   return retry->backoff(retry_number, u);
 }
 
+void StageRuntime::watch_stop(Notification& n) {
+  run->watch_stop(n);
+}
+
+void StageRuntime::unwatch_stop(Notification& n) noexcept {
+  run->unwatch_stop(n);
+}
+
 bool StageRuntime::backoff(std::chrono::nanoseconds d) {
   return clock_mut()->sleep_unless(d, run->stop_signal()) && !stopping();
 }
