@@ -32,6 +32,19 @@ void RunControl::request_stop(RunStatus why) noexcept {
   const std::lock_guard lock(mutex_);
   for (auto* p : pools_) p->open_wide();
   for (auto* s : sources_) s->wake();
+  for (auto* n : stop_watchers_) n->notify();
+}
+
+void RunControl::watch_stop(Notification& n) {
+  const std::lock_guard lock(mutex_);
+  stop_watchers_.push_back(&n);
+  if (stopping()) n.notify();
+}
+
+void RunControl::unwatch_stop(Notification& n) noexcept {
+  const std::lock_guard lock(mutex_);
+  const auto it = std::find(stop_watchers_.begin(), stop_watchers_.end(), &n);
+  if (it != stop_watchers_.end()) stop_watchers_.erase(it);
 }
 
 void RunControl::record_error(const std::string& stage, const std::string& type, const std::string& message,

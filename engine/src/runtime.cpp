@@ -191,6 +191,14 @@ std::chrono::nanoseconds StageRuntime::next_backoff(int retry_number) noexcept {
   return retry->backoff(retry_number, u);
 }
 
+void StageRuntime::watch_stop(Notification& n) {
+  run->watch_stop(n);
+}
+
+void StageRuntime::unwatch_stop(Notification& n) noexcept {
+  run->unwatch_stop(n);
+}
+
 bool StageRuntime::backoff(std::chrono::nanoseconds d) {
   return clock_mut()->sleep_unless(d, run->stop_signal()) && !stopping();
 }
@@ -205,7 +213,12 @@ void StageRuntime::fail_item(const void* item, const std::type_info& type, std::
                              int attempts, BatchTally& tally) {
   const auto text = describe(err);
   const bool retried = policy.kind == ErrorPolicy::Kind::retry || (retry != nullptr && retryable(err));
-  const auto action = policy.kind == ErrorPolicy::Kind::retry ? policy.exhausted : policy.kind;
+  auto action = policy.kind == ErrorPolicy::Kind::retry ? policy.exhausted : policy.kind;
+  // The builder checks a dead-letter sink against the stage's (first) input type; an item of another
+  // input (the right side of a windowed join) cannot become a dead letter and is skipped instead.
+  if (action == ErrorPolicy::Kind::dead_letter && policy.dead_letter != nullptr &&
+      policy.dead_letter->item_type() != type)
+    action = ErrorPolicy::Kind::skip;
   ++tally.errors;
   run->record_error(info.name, text.type, text.message, retried, *clock);
   const char* action_name = action == ErrorPolicy::Kind::skip          ? "skip"

@@ -2,13 +2,18 @@
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <condition_variable>
+#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -297,6 +302,40 @@ std::size_t discard_body(char*, std::size_t size, std::size_t n, void*) {
   return size * n;
 }
 
+/// Keeps the value of a `Retry-After` response header (in the std::string at `out`).
+std::size_t keep_retry_after(char* data, std::size_t size, std::size_t n, void* out) {
+  const std::string_view line(data, size * n);
+  constexpr std::string_view name = "retry-after:";
+  if (line.size() > name.size()) {
+    bool match = true;
+    for (std::size_t i = 0; i < name.size() && match; ++i)
+      match = std::tolower(static_cast<unsigned char>(line[i])) == name[i];
+    if (match) {
+      auto v = line.substr(name.size());
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+      static_cast<std::string*>(out)->assign(v);
+    }
+  }
+  return size * n;
+}
+
+/// The wait a `Retry-After` value asks for: delta-seconds, or an HTTP-date (parsed by libcurl) less
+/// the time now; nothing when it is neither.
+std::optional<std::chrono::milliseconds> retry_after_wait(const std::string& value) {
+  if (value.empty()) return std::nullopt;
+  long long seconds = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec == std::errc{} && end == value.data() + value.size()) {
+    if (seconds < 0) return std::nullopt;
+    return std::chrono::seconds{std::min<long long>(seconds, 1LL << 30)};
+  }
+  const time_t at = curl_getdate(value.c_str(), nullptr);
+  if (at == -1) return std::nullopt;
+  const auto until = std::chrono::system_clock::from_time_t(at) - std::chrono::system_clock::now();
+  return std::max(std::chrono::milliseconds{0}, std::chrono::duration_cast<std::chrono::milliseconds>(until));
+}
+
 void curl_init_once() {
   static const bool done = [] {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -328,17 +367,24 @@ struct OtlpHttpExporter::Impl {
     return stopped;
   }
 
-  /// One POST; the HTTP status, or 0 after a connection error or timeout.
-  long post(const std::string& body, std::string& error) {
+  /// One POST within `limit`; the HTTP status, or 0 after a connection error or timeout. Sets
+  /// `retry_after` to the response's Retry-After header (empty when there is none).
+  long post(const std::string& body, std::chrono::milliseconds limit, std::string& error,
+            std::string& retry_after) {
+    retry_after.clear();
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
+    const auto connect = std::min(options.connect_timeout, limit);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(std::max<long long>(1, connect.count())));
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, limit.count())));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &discard_body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &keep_retry_after);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &retry_after);
     requests.fetch_add(1, std::memory_order_relaxed);
     const CURLcode rc = curl_easy_perform(curl);
     if (rc != CURLE_OK) {
@@ -390,19 +436,41 @@ ExportResult OtlpHttpExporter::export_spans(std::span<const SpanData> spans) noe
     std::string body;
     append_otlp_json(body, spans, m.options.resource);
     const std::lock_guard lock(m.mutex);
-    auto wait = m.options.initial_backoff;
+    using std::chrono::milliseconds;
+    const auto deadline = std::chrono::steady_clock::now() + m.options.export_timeout;
+    const auto left = [&] {
+      return std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    };
+    auto backoff = m.options.initial_backoff;
     std::string last;
     for (int attempt = 1; attempt <= m.options.max_attempts; ++attempt) {
       if (m.is_stopped()) return ExportResult::failure;
+      const auto budget = left();
+      if (budget.count() <= 0) {
+        last = "export timeout of " + std::to_string(m.options.export_timeout.count()) + " ms reached";
+        break;
+      }
       std::string error;
-      const long status = m.post(body, error);
+      std::string retry_after;
+      const long status = m.post(body, std::min(m.options.timeout, budget), error, retry_after);
       if (status >= 200 && status < 300) return ExportResult::success;
       // Retryable: no answer, 429 Too Many Requests, 5xx. Anything else is final.
       const bool retryable = status == 0 || status == 429 || status >= 500;
       last = status == 0 ? error : "HTTP " + std::to_string(status);
-      if (!retryable) break;
-      if (attempt == m.options.max_attempts || !m.backoff(wait)) break;
-      wait = std::min(wait * 2, m.options.max_backoff);
+      if (!retryable || attempt == m.options.max_attempts) break;
+      // A 429 or 503 may say when to come back; the wait stays within max_backoff either way.
+      auto wait = backoff;
+      if (status == 429 || status == 503) {
+        if (const auto asked = retry_after_wait(retry_after)) wait = *asked;
+      }
+      wait = std::min(wait, m.options.max_backoff);
+      backoff = std::min(backoff * 2, m.options.max_backoff);
+      // No wait that would leave no time for the next request: give up now instead.
+      if (wait >= left()) {
+        last += "; no time left for another attempt within the export timeout";
+        break;
+      }
+      if (!m.backoff(wait)) break;
     }
     spdlog::debug("tracing: OTLP export to {} failed: {}", m.url, last);
     return ExportResult::failure;

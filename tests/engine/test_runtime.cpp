@@ -900,3 +900,71 @@ TEST_CASE("stateful mutable callables keep their state across batches and slices
     CHECK(last_seen == 5'000);
   }
 }
+
+namespace {
+/// The whitespace-separated words of `line`.
+std::vector<std::string> words(const std::string& line) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    const auto b = line.find_first_not_of(' ', i);
+    if (b == std::string::npos) break;
+    const auto e = line.find(' ', b);
+    out.push_back(line.substr(b, e == std::string::npos ? std::string::npos : e - b));
+    i = e == std::string::npos ? line.size() : e;
+  }
+  return out;
+}
+
+/// The lines of `text`.
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto e = text.find('\n', i);
+    out.push_back(text.substr(i, e - i));
+    if (e == std::string::npos) break;
+    i = e + 1;
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("the report table shows a timeouts column only when a stage timed out") {
+  weir::RunReport r;
+  r.pipeline = "table";
+  r.run_id = "r1";
+  r.wall = std::chrono::seconds{1};
+  weir::StageReport src;
+  src.name = "source#0";
+  src.kind = "source";
+  weir::StageReport call;
+  call.name = "lookup";
+  call.kind = "map";
+  call.items_in = 10;
+  call.items_out = 7;
+  call.errors = 3;
+  call.skipped = 3;
+  call.late = 5;
+  r.stages = {src, call};
+
+  const auto narrow = lines(r.to_string());
+  REQUIRE(narrow.size() == 4);
+  CHECK(!weir_test::contains(narrow[1], "timeouts"));
+
+  r.stages[1].timeouts = 4;
+  const auto wide = lines(r.to_string());
+  REQUIRE(wide.size() == 4);
+  const auto head = words(wide[1]);
+  const auto row = words(wide[3]);
+  const auto col = std::find(head.begin(), head.end(), "timeouts") - head.begin();
+  REQUIRE(col < static_cast<std::ptrdiff_t>(head.size()));
+  REQUIRE(col + 1 < static_cast<std::ptrdiff_t>(row.size()));
+  CHECK(row[0] == "lookup");
+  CHECK(row[static_cast<std::size_t>(col)] == "4");
+  CHECK(row[static_cast<std::size_t>(col) + 1] == "5");  // late follows
+  CHECK(words(wide[2])[static_cast<std::size_t>(col)] == "0");
+  // The other columns keep their place: the table only gains the one column.
+  CHECK(wide[1].size() == narrow[1].size() + 9);
+  CHECK(wide[3].size() == narrow[3].size() + 9);
+}

@@ -2,8 +2,12 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 #include <weir/weir.hpp>
@@ -185,4 +189,126 @@ TEST_CASE("a lookup join with a table of many rows matches a plain loop") {
   }
   CHECK(out == want);
   CHECK(rep.stage("join#1").filtered == in.size() - want.size());
+}
+
+namespace {
+/// The joins and late count a windowed join of `imps` (left) and `clicks` (right) should give when
+/// every click is in before the first impression, judging each impression against the watermark
+/// just before it: the lower of the impressions' highest time so far and the clicks' highest time.
+std::pair<std::vector<std::tuple<int, long, int>>, std::uint64_t> expected_join(
+    const std::vector<Impression>& imps, const std::vector<Click>& clicks, long window, long ooo) {
+  long clicks_high = std::numeric_limits<long>::min() / 4;
+  for (const auto& c : clicks) clicks_high = std::max(clicks_high, static_cast<long>(c.user));
+  long high = std::numeric_limits<long>::min() / 4;
+  std::uint64_t late = 0;
+  std::vector<std::tuple<int, long, int>> joins;
+  for (const auto& m : imps) {
+    const long start = m.t / window * window;
+    const bool is_late = start + window <= std::min(high, clicks_high) - ooo;
+    high = std::max(high, m.t);
+    if (is_late) {
+      ++late;
+      continue;
+    }
+    for (const auto& c : clicks) {
+      if (c.ad == m.ad && c.user / window == m.t / window) joins.emplace_back(m.ad, m.t, c.user);
+    }
+  }
+  std::sort(joins.begin(), joins.end());
+  return {joins, late};
+}
+}  // namespace
+
+TEST_CASE("a windowed join judges each item against the watermark just before it, whatever the batch size") {
+  using namespace std::chrono_literals;
+  // Out-of-order impressions (times drift back up to 14 s) of ads 0..4, and clicks of every ad
+  // each second. All clicks reach the join before the first impression leaves its source, so the
+  // clicks' side of the watermark is known; the impressions' side moves with each impression.
+  std::vector<Impression> imps;
+  std::uint32_t seed = 12345;
+  for (int i = 0; i < 400; ++i) {
+    seed = seed * 1664525U + 1013904223U;
+    imps.push_back(Impression{i % 5, std::max(0L, i / 4 - static_cast<long>((seed >> 16) % 15))});
+  }
+  std::vector<Click> clicks;
+  for (int t = 0; t < 120; ++t) {
+    for (int ad = 0; ad < 5; ++ad) clicks.push_back(Click{ad, t});
+  }
+  const auto [want, want_late] = expected_join(imps, clicks, 10, 2);
+  REQUIRE(want_late > 20);  // the case tests something
+  REQUIRE(!want.empty());
+  for (std::size_t batch : {std::size_t{1}, std::size_t{7}, std::size_t{256}}) {
+    for (int parts : {1, 3}) {
+      CAPTURE(batch);
+      CAPTURE(parts);
+      std::vector<std::tuple<int, long, int>> out;
+      weir::Pipeline p("window-join-batches", with_batch(batch));
+      bool clicks_in = false;
+      auto left = p.source(imps).map([&](const Impression& m) {
+        // Runs on the impressions' source thread, before the batch is split for the join.
+        if (!clicks_in)
+          clicks_in = weir_test::eventually(
+              [&] { return p.snapshot().report.stage("join").items_in == clicks.size(); });
+        return m;
+      });
+      auto right = p.source(clicks);
+      left.join_by_key(
+              right, imp_ad, click_ad,
+              [](const Impression& m, const Click& c) {
+                return std::tuple<int, long, int>{m.ad, m.t, c.user};
+              },
+              weir::join_window{10s, imp_time, click_time, 2s})
+          .name("join")
+          .parallelism(parts)
+          .sink(weir::collect_into(out));
+      const auto rep = p.run();
+      REQUIRE(clicks_in);
+      std::sort(out.begin(), out.end());
+      CHECK(out == want);
+      CHECK(rep.stage("join").late == want_late);
+      CHECK(rep.stage("join").items_in == imps.size() + clicks.size());
+    }
+  }
+}
+
+TEST_CASE("a windowed join skips a failing right-side item under a dead-letter policy and goes on") {
+  using namespace std::chrono_literals;
+  // A click with a negative user has no time; an impression with a negative time neither.
+  auto strict_click_time = [](const Click& c) {
+    if (c.user < 0) throw std::out_of_range("click without a time");
+    return std::chrono::system_clock::time_point{std::chrono::seconds{c.user}};
+  };
+  auto strict_imp_time = [](const Impression& m) {
+    if (m.t < 0) throw std::invalid_argument("impression without a time");
+    return std::chrono::system_clock::time_point{std::chrono::seconds{m.t}};
+  };
+  std::vector<Impression> imps{{1, 1}, {1, -1}, {2, 3}};
+  std::vector<Click> clicks{{1, 2}, {2, -5}, {2, 4}};
+  std::vector<int> out;
+  std::vector<weir::DeadLetter<Impression>> dead;
+  weir::Pipeline p("window-join-dlq");
+  auto left = p.source(imps);
+  auto right = p.source(clicks);
+  left.join_by_key(
+          right, imp_ad, click_ad, [](const Impression& m, const Click& c) { return m.ad * 100 + c.user; },
+          weir::join_window{10s, strict_imp_time, strict_click_time})
+      .name("join")
+      .on_error(weir::on_error::dead_letter([&](weir::DeadLetter<Impression> d) { dead.push_back(d); }))
+      .sink(weir::collect_into(out));
+  const auto rep = p.run();
+  CHECK(rep.status == weir::RunStatus::completed);
+  std::sort(out.begin(), out.end());
+  CHECK(out == std::vector<int>{102, 204});
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].item.t == -1);
+  CHECK(dead[0].message == "impression without a time");
+  const auto& s = rep.stage("join");
+  CHECK(s.errors == 2);
+  CHECK(s.dead_lettered == 1);
+  CHECK(s.skipped == 1);
+  CHECK(s.dead_letter_failures == 0);
+  const bool reported = std::any_of(rep.errors.begin(), rep.errors.end(), [](const weir::ErrorSummary& e) {
+    return e.stage == "join" && e.type == "std::out_of_range" && e.message == "click without a time";
+  });
+  CHECK(reported);
 }

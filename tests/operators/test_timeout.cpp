@@ -374,3 +374,37 @@ TEST_CASE("ManualClock::wait_until returns when notified, or when the clock pass
     CHECK_FALSE(clock.wait_until(never, deadline));
   }
 }
+
+TEST_CASE("cancel ends the wait for a timed call at once and the item goes to the error policy") {
+  // The system clock and a 20 s limit: the run ends within the bound only if cancel wakes the wait.
+  auto entered = std::make_shared<weir::Notification>();
+  auto gate = std::make_shared<weir::Notification>();
+  weir::Pipeline p("timeout-cancel");
+  std::vector<int> got;
+  p.source(std::vector<int>{1})
+      .map([entered, gate](int x) {
+        entered->notify();
+        gate->wait();  // hangs until the test opens the gate
+        return x;
+      })
+      .timeout(20s)
+      .on_error(weir::on_error::skip())
+      .sink(weir::collect_into(got));
+  const auto t0 = std::chrono::steady_clock::now();
+  p.start();
+  entered->wait();
+  p.cancel();
+  const auto r = p.wait();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  gate->notify();
+  CHECK(took < 10s);
+  CHECK(r.status == weir::RunStatus::cancelled);
+  CHECK(got.empty());
+  const auto& s = r.stage("map#1");
+  CHECK(s.errors == 1);
+  CHECK(s.skipped == 1);
+  CHECK(s.timeouts == 0);  // the call did not outlive its limit
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].type == "weir::TimeoutError");
+  CHECK(contains(r.errors[0].message, "because the run stopped"));
+}

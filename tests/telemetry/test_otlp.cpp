@@ -37,10 +37,12 @@ struct Request {
   std::string uri;
   std::string content_type;
   std::string body;
+  std::chrono::steady_clock::time_point at;  ///< when the server read it
 };
 
 /// An HTTP server on 127.0.0.1 (a free port) that records every request and answers with the
-/// statuses it was given, in order, then 200. One serves every test (civetweb takes up to 2 s to stop).
+/// statuses it was given, in order, then 200 (with a `Retry-After` header on the others when told).
+/// One serves every test (civetweb takes up to 2 s to stop).
 class RecordingServer {
  public:
   RecordingServer() {
@@ -61,11 +63,13 @@ class RecordingServer {
   RecordingServer(const RecordingServer&) = delete;
   RecordingServer& operator=(const RecordingServer&) = delete;
 
-  /// Forgets the requests so far; answers `statuses` next.
-  void reset(std::deque<int> statuses = {}) {
+  /// Forgets the requests so far; answers `statuses` next, each but a 200 with `Retry-After:
+  /// retry_after` when that is not empty.
+  void reset(std::deque<int> statuses = {}, std::string retry_after = {}) {
     const std::lock_guard lock(mutex_);
     requests_.clear();
     statuses_ = std::move(statuses);
+    retry_after_ = std::move(retry_after);
   }
   [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   [[nodiscard]] std::vector<Request> requests() const {
@@ -86,34 +90,38 @@ class RecordingServer {
     r.content_type = ct != nullptr ? ct : "";
     char buf[8192];
     for (int n; (n = mg_read(conn, buf, sizeof buf)) > 0;) r.body.append(buf, static_cast<std::size_t>(n));
+    r.at = std::chrono::steady_clock::now();
     int status = 200;
+    std::string extra;
     {
       const std::lock_guard lock(mutex_);
       requests_.push_back(std::move(r));
       if (!statuses_.empty()) {
         status = statuses_.front();
         statuses_.pop_front();
+        if (!retry_after_.empty() && status != 200) extra = "Retry-After: " + retry_after_ + "\r\n";
       }
     }
     const std::string body = "{}";
     mg_printf(conn,
-              "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: "
+              "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%sConnection: "
               "close\r\n\r\n%s",
-              status, body.size(), body.c_str());
+              status, body.size(), extra.c_str(), body.c_str());
     return status;
   }
 
   mutable std::mutex mutex_;
   std::vector<Request> requests_;
   std::deque<int> statuses_;
+  std::string retry_after_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
 };
 
-/// The shared server, reset to answer `statuses` next.
-RecordingServer& server_answering(std::deque<int> statuses = {}) {
+/// The shared server, reset to answer `statuses` next (with `Retry-After: retry_after` if given).
+RecordingServer& server_answering(std::deque<int> statuses = {}, std::string retry_after = {}) {
   static RecordingServer server;
-  server.reset(std::move(statuses));
+  server.reset(std::move(statuses), std::move(retry_after));
   return server;
 }
 
@@ -255,6 +263,58 @@ TEST_CASE("the OTLP exporter retries a 503 and the spans arrive with the 200 tha
   CHECK(span.at("events")[0].at("name") == "retry me");
   CHECK(is_decimal(span.at("events")[0].at("timeUnixNano")));
   CHECK(span.at("events")[0].at("attributes")[0].at("value").at("intValue") == "1");
+}
+
+TEST_CASE("the OTLP exporter waits as long as a 429's Retry-After asks before trying again") {
+  auto& server = server_answering({429}, "1");
+  auto o = fast_options(server.url());
+  o.max_backoff = 5s;
+  o.export_timeout = 4s;
+  auto exporter = std::make_shared<wt::OtlpHttpExporter>(o);
+  wt::Tracer tracer(std::make_shared<wt::BatchSpanProcessor>(exporter));
+  tracer.start_span("a").end();
+  REQUIRE(tracer.force_flush(10s));
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 2);
+  const auto gap = requests[1].at - requests[0].at;
+  CHECK(gap >= 900ms);
+  CHECK(gap < o.export_timeout);
+  CHECK(tracer.stats().exported == 1);
+}
+
+TEST_CASE("the OTLP exporter caps a 503's Retry-After at its max backoff") {
+  auto& server = server_answering({503}, "60");
+  auto o = fast_options(server.url());
+  o.max_backoff = 200ms;
+  auto exporter = std::make_shared<wt::OtlpHttpExporter>(o);
+  wt::Tracer tracer(std::make_shared<wt::BatchSpanProcessor>(exporter));
+  tracer.start_span("a").end();
+  REQUIRE(tracer.force_flush(10s));
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 2);
+  const auto gap = requests[1].at - requests[0].at;
+  CHECK(gap >= 150ms);  // more than the 10 ms backoff it would use without the header
+  CHECK(gap < 5s);
+  CHECK(tracer.stats().exported == 1);
+}
+
+TEST_CASE("the OTLP exporter gives up rather than wait past its export timeout") {
+  // Every answer is a 503 asking for 1 s; after the second there is no time left for a third.
+  auto& server = server_answering({503, 503, 503, 503, 503, 503, 503, 503}, "1");
+  auto o = fast_options(server.url());
+  o.max_attempts = 8;
+  o.max_backoff = 5s;
+  o.export_timeout = 1500ms;
+  auto exporter = std::make_shared<wt::OtlpHttpExporter>(o);
+  wt::Tracer tracer(std::make_shared<wt::BatchSpanProcessor>(exporter));
+  tracer.start_span("a").end();
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(tracer.force_flush(10s));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took < 1500ms + 500ms);
+  CHECK(server.requests().size() == 2);
+  CHECK(tracer.stats().dropped_export_failed == 1);
+  server.reset();  // no 503 left over for the next case
 }
 
 TEST_CASE("the OTLP exporter does not retry a 400: the spans are dropped and counted") {

@@ -27,6 +27,10 @@ class RunControl {
   void watch(TicketPool* pool, SourceBase* source);
   /// Notified when the run starts stopping (cuts retry backoffs short).
   [[nodiscard]] Notification& stop_signal() noexcept { return stop_signal_; }
+  /// Notifies `n` when the run stops (at once if it is stopping already), until `unwatch_stop(n)`:
+  /// how a stage waiting for a timed call hears of a cancel.
+  void watch_stop(Notification& n);
+  void unwatch_stop(Notification& n) noexcept;
 
  private:
   std::atomic<bool> stop_{false};
@@ -36,6 +40,7 @@ class RunControl {
   std::vector<ErrorSummary> errors_;
   std::vector<TicketPool*> pools_;
   std::vector<SourceBase*> sources_;
+  std::vector<Notification*> stop_watchers_;
 };
 
 }  // namespace weir::detail

@@ -97,13 +97,34 @@ class StageGuard {
     const Clock& clock = *stage_->clock;
     const auto start = clock.steady_now();
     if (!executor_->submit(task)) timed_out(std::chrono::nanoseconds{0}, true, tally);
-    if (!const_cast<Clock&>(clock).wait_until(task->done, start + limit_)) {
+    bool notified = false;
+    {
+      // The run stopping (cancel, a failure elsewhere) notifies `done` too, so the wait ends at once.
+      const StopWatch watch(*stage_, task->done);
+      notified = const_cast<Clock&>(clock).wait_until(task->done, start + limit_);
+    }
+    if (!notified || !task->returned()) {
       task->abandon();
-      timed_out(clock.steady_now() - start, false, tally);
+      const auto waited = clock.steady_now() - start;
+      if (notified) throw TimeoutError(stage_->info.name, limit_, waited, TimeoutError::Cause::stopped);
+      timed_out(waited, false, tally);
     }
     if (task->error) std::rethrow_exception(task->error);
     if constexpr (!std::is_void_v<R>) return std::move(*task->result);
   }
+
+  /// Has the run's stop notify a timed call's `done` while the stage waits for it.
+  class StopWatch {
+   public:
+    StopWatch(StageRuntime& st, Notification& n) : st_(st), n_(n) { st_.watch_stop(n_); }
+    ~StopWatch() { st_.unwatch_stop(n_); }
+    StopWatch(const StopWatch&) = delete;
+    StopWatch& operator=(const StopWatch&) = delete;
+
+   private:
+    StageRuntime& st_;
+    Notification& n_;
+  };
 
   /// The copy of the stage's function that its timed calls share, made before the first call. A call
   /// that timed out keeps it alive until it returns, even after the pipeline is gone.

@@ -213,7 +213,13 @@ class StageRuntime {
     return false;
   }
 
-  /// Applies the final policy (fail, skip, dead letter) to an item that failed for good.
+  /// Notifies `n` when the run stops (at once if it is stopping), until unwatch_stop(n).
+  void watch_stop(Notification& n);
+  void unwatch_stop(Notification& n) noexcept;
+
+  /// Applies the final policy (fail, skip, dead letter) to an item that failed for good. Under a
+  /// dead-letter policy, an item of a type the sink does not take (a windowed join's right input) is
+  /// skipped instead: counted in `errors` and `skipped`, its error in the run's errors.
   void fail_item(const void* item, const std::type_info& type, std::exception_ptr err, int attempts,
                  BatchTally& tally);
 

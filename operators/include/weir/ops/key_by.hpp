@@ -1,6 +1,7 @@
 #pragma once
 /// \file key_by: partitions a stream by key so that keyed state is owned by one serial partition.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -73,11 +74,14 @@ struct BatchStamp {};
 
 /// When an item is late for a tumbling window stage: its window's end plus the allowed lateness is
 /// at or below the watermark (the highest time seen before it, less the out-of-orderness bound).
-/// `size_ns == 0` turns it off.
+/// `size_ns == 0` turns it off. For a stage with two timed inputs (a windowed join), `other_high`
+/// points at the highest time the other input's partitioner has split, and the watermark is the
+/// lower of the two highest times, less the bound.
 struct LateRule {
   std::int64_t size_ns = 0;
   std::int64_t out_of_orderness_ns = 0;
   std::int64_t lateness_ns = 0;
+  const std::atomic<std::int64_t>* other_high = nullptr;
   [[nodiscard]] bool late(std::int64_t ts, std::int64_t high_before) const noexcept {
     if (size_ns == 0) return false;
     std::int64_t start = ts / size_ns * size_ns;
@@ -94,14 +98,20 @@ inline constexpr std::uint32_t late_items_port = 0x4000'0000U;
 /// before the batch and with it, so that the partitions' watermarks follow the data in order; and
 /// with a LateRule it judges each item against the watermark as it stood just before that item, in
 /// the order of the batch, sending late items in batches of their own (port | late_items_port) to
-/// their partition. So whether an item is late does not depend on the partition count. Thread-safe:
-/// the key and time functions must be safe to call from several threads when the upstream stage is
-/// parallel.
+/// their partition. So whether an item is late depends neither on the partition count nor on where
+/// batches begin and end. Thread-safe: the key and time functions must be safe to call from several
+/// threads when the upstream stage is parallel.
 template <class T, class F, class TimeF = NoTimestamp>
 class KeyPartitioner final : public detail::Partitioner {
  public:
   explicit KeyPartitioner(F key, TimeF time = {}, LateRule rule = {})
       : key_(std::move(key)), time_(std::move(time)), rule_(rule) {}
+
+  /// The highest item time split so far (for the partitioner of a stage's other input).
+  [[nodiscard]] const std::atomic<std::int64_t>& high() const noexcept { return high_; }
+  /// Makes the watermark the lower of this input's and `other`'s highest times (see LateRule); set
+  /// while the stage is built, before the run. `other` must outlive this partitioner.
+  void watch_other(const std::atomic<std::int64_t>& other) noexcept { rule_.other_high = &other; }
 
   void split(detail::BatchPtr in, std::vector<detail::BatchPtr>& out, std::uint32_t port) const override {
     auto& items = static_cast<Batch<T>&>(*in).items;
@@ -160,8 +170,12 @@ class KeyPartitioner final : public detail::Partitioner {
     } else {
       const std::int64_t prev = high_.load(std::memory_order_relaxed);
       std::int64_t running = prev;
+      // The other input's highest time, read once per batch (a windowed join's second input).
+      const std::int64_t other = rule_.other_high != nullptr
+                                     ? rule_.other_high->load(std::memory_order_relaxed)
+                                     : std::numeric_limits<std::int64_t>::max();
       if constexpr (std::is_same_v<TimeF, BatchStamp>) {
-        if (!items.empty() && rule_.late(stamp, running)) late.assign(items.size(), true);
+        if (!items.empty() && rule_.late(stamp, std::min(running, other))) late.assign(items.size(), true);
         running = std::max(running, stamp);
       } else {
         for (std::size_t i = 0; i < items.size(); ++i) {
@@ -169,7 +183,7 @@ class KeyPartitioner final : public detail::Partitioner {
             const std::chrono::system_clock::time_point t = std::invoke(time_, items[i]);
             const std::int64_t ts =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-            if (rule_.late(ts, running)) {
+            if (rule_.late(ts, std::min(running, other))) {
               if (late.empty()) late.assign(items.size(), false);
               late[i] = true;
             }

@@ -34,19 +34,29 @@ struct TimeoutOptions {
 };
 
 /// The error a call fails with when it did not finish within its stage's timeout (or could not start
-/// because every thread of the stage was still busy with calls that had timed out). Immutable.
+/// because every thread of the stage was still busy with calls that had timed out, or was given up
+/// because the run stopped while it ran). Immutable.
 class TimeoutError : public std::runtime_error {
  public:
+  /// Why the call failed.
+  enum class Cause {
+    limit,      ///< it ran longer than the stage's timeout
+    no_thread,  ///< every thread of the stage was busy: it was not made
+    stopped,    ///< the run stopped (cancel, a failure elsewhere) before it returned
+  };
+  TimeoutError(const std::string& stage, std::chrono::nanoseconds configured, std::chrono::nanoseconds actual,
+               Cause cause)
+      : std::runtime_error(message(stage, configured, actual, cause)),
+        configured_(configured),
+        actual_(actual),
+        cause_(cause) {}
   TimeoutError(const std::string& stage, std::chrono::nanoseconds configured, std::chrono::nanoseconds actual,
                bool no_thread = false)
-      : std::runtime_error(
-            no_thread ? "stage '" + stage + "': every timeout thread is busy with a call that timed out"
-                      : "stage '" + stage + "': call did not finish within " + text(configured)),
-        configured_(configured),
-        actual_(actual) {}
+      : TimeoutError(stage, configured, actual, no_thread ? Cause::no_thread : Cause::limit) {}
   [[nodiscard]] std::chrono::nanoseconds configured() const noexcept { return configured_; }
   /// How long the stage waited (0 when no thread was free).
   [[nodiscard]] std::chrono::nanoseconds actual() const noexcept { return actual_; }
+  [[nodiscard]] Cause cause() const noexcept { return cause_; }
 
   /// `d` in the largest unit that divides it: "250ms", "3s", "1500us".
   [[nodiscard]] static std::string text(std::chrono::nanoseconds d) {
@@ -58,8 +68,24 @@ class TimeoutError : public std::runtime_error {
   }
 
  private:
+  static std::string message(const std::string& stage, std::chrono::nanoseconds configured,
+                             std::chrono::nanoseconds actual, Cause cause) {
+    switch (cause) {
+      case Cause::no_thread:
+        return "stage '" + stage + "': every timeout thread is busy with a call that timed out";
+      case Cause::stopped:
+        return "stage '" + stage + "': call abandoned after " +
+               text(std::chrono::duration_cast<std::chrono::microseconds>(actual)) +
+               " because the run stopped";
+      case Cause::limit:
+        break;
+    }
+    return "stage '" + stage + "': call did not finish within " + text(configured);
+  }
+
   std::chrono::nanoseconds configured_;
   std::chrono::nanoseconds actual_;
+  Cause cause_;
 };
 
 namespace detail {
@@ -81,11 +107,19 @@ class TimedTaskBase {
   }
   /// The waiter gives up: a call not started yet never starts; a running one's result is dropped.
   void abandon() noexcept { state_.store(abandoned, std::memory_order_release); }
-  Notification done;  ///< notified when the call has returned (or was skipped)
+  /// Makes the call and records that it returned (its result or error is then set).
+  void run_call() noexcept {
+    run();
+    returned_.store(true, std::memory_order_release);
+  }
+  /// True once the call has returned; `done` may also be notified by the run stopping before that.
+  [[nodiscard]] bool returned() const noexcept { return returned_.load(std::memory_order_acquire); }
+  Notification done;  ///< notified when the call has returned (or was skipped), or when the run stops
 
  private:
   static constexpr int queued = 0, running = 1, abandoned = 2;
   std::atomic<int> state_{queued};
+  std::atomic<bool> returned_{false};
 };
 
 /// A call of `F` on a copy of an item of type `T`, returning `R` (maybe void).
@@ -190,7 +224,7 @@ class TimeoutExecutor {
 
   static void work(std::shared_ptr<State> s, std::size_t index, std::shared_ptr<TimedTaskBase> task) {
     for (;;) {
-      if (task->try_start()) task->run();
+      if (task->try_start()) task->run_call();
       {
         // Counted idle before the waiter is told, so that its next call finds this thread free.
         const std::lock_guard lock(s->mutex);

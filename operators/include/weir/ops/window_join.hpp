@@ -40,7 +40,12 @@ namespace weir::ops {
 
 /// Keyed, partitioned like a window; input 0 is the left stream (T), input 1 the right one (R). When a
 /// window closes, every pair of a left and a right item of one key gives `combine(const T&, const R&)`.
-/// Items behind the watermark are late: counted (StageReport::late) and dropped.
+/// Each side's partitioner judges every item, in the order of its stream, against the watermark just
+/// before it (see KeyPartitioner and LateRule::other_high) and sends the late ones apart; they are
+/// counted (StageReport::late) and dropped, as are items whose window this partition has already
+/// emitted. So what is late does not depend on batch boundaries or the partition count. A failing
+/// right-side item cannot reach a dead-letter sink (it takes the left type): under a dead-letter
+/// policy it is counted as skipped, its error in the run's errors. Serial per partition.
 template <class T, class R, class KA, class KB, class TsA, class TsB, class C>
 class WindowJoinKernel final : public detail::Kernel {
   using K = key_t<KA, T>;
@@ -64,15 +69,17 @@ class WindowJoinKernel final : public detail::Kernel {
 
   detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
     auto& part = parts_[in->partition];
-    const std::size_t side = in->port == 0 ? 0 : 1;
-    // Items are judged late against the watermark as it stood before the batch (see WindowKernel).
-    part.seen[side] = std::max(part.seen[side], in->time_before_ns);
-    const std::int64_t closed_below = watermark(part);
-    if (side == 0) {
-      add(part, static_cast<Batch<T>&>(*in).items, key_a_, w_.time_a, 0, closed_below, st, tally);
+    const std::size_t side = (in->port & ~late_items_port) == 0 ? 0 : 1;
+    if ((in->port & late_items_port) != 0) {
+      // The partitioner found these late, each against the watermark just before it.
+      tally.late += in->size();
+    } else if (side == 0) {
+      add<0>(part, static_cast<Batch<T>&>(*in).items, key_a_, w_.time_a, st, tally);
     } else {
-      add(part, static_cast<Batch<R>&>(*in).items, key_b_, w_.time_b, 1, closed_below, st, tally);
+      add<1>(part, static_cast<Batch<R>&>(*in).items, key_b_, w_.time_b, st, tally);
     }
+    if (tally.late > 0 && st.listens()) st.emit(events::LateItems{tally.late, false});
+    // What the partitioner had split up to this batch (items of other partitions included).
     part.seen[side] = std::max(part.seen[side], in->time_high_ns);
     auto out = detail::derived_batch<Out>(*in, 0);
     fire(part, watermark(part), *out, st);
@@ -96,6 +103,7 @@ class WindowJoinKernel final : public detail::Kernel {
   struct Part {
     std::map<std::int64_t, std::unordered_map<K, Group, KeyHash<K>>> windows;
     std::int64_t seen[2] = {lowest, lowest};  ///< highest time known on each side
+    std::int64_t emitted_below = lowest;      ///< windows ending at or below this have been emitted
   };
   static constexpr std::int64_t lowest = std::numeric_limits<std::int64_t>::min() / 4;
 
@@ -103,35 +111,37 @@ class WindowJoinKernel final : public detail::Kernel {
     return std::min(p.seen[0], p.seen[1]) - ooo_;
   }
 
-  template <class X, class KeyF, class TimeF>
-  void add(Part& part, std::vector<X>& items, KeyF& key, TimeF& time, std::size_t side,
-           std::int64_t closed_below, detail::StageRuntime& st, detail::BatchTally& tally) {
+  template <std::size_t Side, class X, class KeyF, class TimeF>
+  void add(Part& part, std::vector<X>& items, KeyF& key, TimeF& time, detail::StageRuntime& st,
+           detail::BatchTally& tally) {
     for (auto& x : items) {
       try {
         const std::chrono::system_clock::time_point t = std::invoke(time, std::as_const(x));
         const std::int64_t ts =
             std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-        part.seen[side] = std::max(part.seen[side], ts);
         std::int64_t start = ts / size_ * size_;
         if (ts % size_ < 0) start -= size_;
-        if (start + size_ <= closed_below) {
+        // The partitioner judged the item on time; its window may still have been emitted here
+        // already (the other side's batches can overtake this one on their way to the partition).
+        if (start + size_ <= part.emitted_below) {
           ++tally.late;
           continue;
         }
         auto& group = part.windows[start][K(std::invoke(key, std::as_const(x)))];
-        if constexpr (std::is_same_v<X, T>) {
-          if (side == 0) group.a.push_back(std::move(x));
-        }
-        if constexpr (std::is_same_v<X, R>) {
-          if (side == 1) group.b.push_back(std::move(x));
+        if constexpr (Side == 0) {
+          group.a.push_back(std::move(x));
+        } else {
+          group.b.push_back(std::move(x));
         }
       } catch (...) {
+        // A right item under a dead-letter policy is counted as skipped (see StageRuntime::fail_item).
         st.fail_item(&x, typeid(X), std::current_exception(), 1, tally);
       }
     }
   }
 
   void fire(Part& part, std::int64_t limit, Batch<Out>& out, detail::StageRuntime& st) {
+    part.emitted_below = std::max(part.emitted_below, limit);
     while (!part.windows.empty() && part.windows.begin()->first <= limit - size_) {
       auto it = part.windows.begin();
       std::size_t keys = 0;

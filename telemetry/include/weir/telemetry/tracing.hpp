@@ -252,15 +252,19 @@ struct OtlpHttpOptions {
   std::string endpoint = "http://127.0.0.1:4318";
   Headers headers;  ///< extra request headers (e.g. authorization)
   std::chrono::milliseconds connect_timeout{2000};
-  std::chrono::milliseconds timeout{10000};        ///< one request, connection included
+  std::chrono::milliseconds timeout{10000};  ///< one request, connection included
+  /// One export in all (every request and every wait between them): it never takes longer.
+  std::chrono::milliseconds export_timeout{30000};
   int max_attempts = 5;                            ///< attempts per batch, the first included
   std::chrono::milliseconds initial_backoff{200};  ///< before the first retry; doubled each retry
+  /// The longest wait between attempts, a server's `Retry-After` included.
   std::chrono::milliseconds max_backoff{5000};
   Resource resource;
 };
 
 /// POSTs spans as OTLP/HTTP JSON with libcurl, retrying connection errors, 429 and 5xx with
-/// exponential backoff; only the processor's export thread waits. Thread-safe.
+/// exponential backoff, or after the `Retry-After` a 429 or 503 asks for (capped by `max_backoff`),
+/// within `export_timeout` per export; only the processor's export thread waits. Thread-safe.
 class OtlpHttpExporter final : public SpanExporter {
  public:
   explicit OtlpHttpExporter(OtlpHttpOptions options);
