@@ -209,6 +209,19 @@ void StageRuntime::note_circuit(const BatchTally& t) {
   if (t.circuit_successes != 0) emit(events::CircuitSuccess{t.circuit_successes});
 }
 
+namespace {
+/// Whether `err` is a timed call given up because the run stopped (TimeoutError::Cause::stopped).
+bool cut_by_stop(const std::exception_ptr& err) noexcept {
+  try {
+    std::rethrow_exception(err);
+  } catch (const TimeoutError& e) {
+    return e.cause() == TimeoutError::Cause::stopped;
+  } catch (...) {
+    return false;
+  }
+}
+}  // namespace
+
 void StageRuntime::fail_item(const void* item, const std::type_info& type, std::exception_ptr err,
                              int attempts, BatchTally& tally) {
   const auto text = describe(err);
@@ -251,7 +264,9 @@ void StageRuntime::fail_item(const void* item, const std::type_info& type, std::
     }
     case ErrorPolicy::Kind::fail:
     case ErrorPolicy::Kind::retry:
-      run->request_stop(RunStatus::failed);
+      // A call given up because the run was already stopping failed because of the stop: it does not
+      // turn a cancelled run into a failed one (its error is still counted and summarised).
+      if (!cut_by_stop(err)) run->request_stop(RunStatus::failed);
       return;
   }
 }

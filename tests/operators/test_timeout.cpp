@@ -408,3 +408,28 @@ TEST_CASE("cancel ends the wait for a timed call at once and the item goes to th
   CHECK(r.errors[0].type == "weir::TimeoutError");
   CHECK(contains(r.errors[0].message, "because the run stopped"));
 }
+
+TEST_CASE("a timed call given up by cancel leaves the run cancelled under the default fail policy") {
+  auto entered = std::make_shared<weir::Notification>();
+  auto gate = std::make_shared<weir::Notification>();
+  weir::Pipeline p("timeout-cancel-fail");
+  std::vector<int> got;
+  p.source(std::vector<int>{1})
+      .map([entered, gate](int x) {
+        entered->notify();
+        gate->wait();
+        return x;
+      })
+      .timeout(20s)
+      .sink(weir::collect_into(got));
+  p.start();
+  entered->wait();
+  p.cancel();
+  weir::RunReport r;
+  CHECK_NOTHROW(r = p.wait());
+  gate->notify();
+  CHECK(r.status == weir::RunStatus::cancelled);
+  CHECK(r.stage("map#1").errors == 1);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(contains(r.errors[0].message, "because the run stopped"));
+}
