@@ -5,12 +5,14 @@
 #include <charconv>
 #include <cmath>
 #include <concepts>
+#include <condition_variable>
 #include <cstdio>
 #include <memory>
 #include <mutex>
 #include <ranges>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -77,43 +79,88 @@ void append_unsigned(std::string& out, std::uint64_t value) {
   out.append(buffer.data(), result.ptr);
 }
 
-/// Writes lines to a file through a large buffer; every failure names the file.
+/// Writes lines to a file through two large buffers: while a thread of its own writes a full one to
+/// the file, the caller fills the other, so formatting and the copy into the page cache overlap.
+/// Every failure names the file. Used by one thread (besides its own).
 class LineFile {
  public:
   explicit LineFile(std::filesystem::path path) : path_(std::move(path)) {
     file_ = std::fopen(path_.c_str(), "wb");
     if (file_ == nullptr) fail();
+    std::setvbuf(file_, nullptr, _IONBF, 0);  // the buffers here are large already
     buffer_.reserve(capacity);
+    full_.reserve(capacity);
+    writer_ = std::thread([this] { write_loop(); });
   }
   LineFile(const LineFile&) = delete;
   LineFile& operator=(const LineFile&) = delete;
   ~LineFile() {
+    stop();
     if (file_ != nullptr) std::fclose(file_);
   }
   std::string& buffer() { return buffer_; }
-  /// Ends the line in the buffer; writes the buffer out when it is full.
+  /// Ends the line in the buffer; hands the buffer to the writer when it is full.
   void end_line() {
     buffer_ += '\n';
-    if (buffer_.size() >= capacity) flush();
+    if (buffer_.size() >= capacity) hand_over();
   }
   void close() {
-    flush();
+    hand_over();
+    stop();
     const int status = std::fclose(file_);
     file_ = nullptr;
-    if (status != 0) fail();
+    if (status != 0 || failed_) fail();
   }
 
  private:
   static constexpr std::size_t capacity = std::size_t{1} << 20;
-  void flush() {
-    if (!buffer_.empty() && std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) fail();
-    buffer_.clear();
+
+  /// Waits for the writer to finish the previous buffer, then gives it this one.
+  void hand_over() {
+    std::unique_lock lock(mutex_);
+    written_.wait(lock, [this] { return !pending_; });
+    if (failed_) fail();
+    std::swap(buffer_, full_);
+    pending_ = !full_.empty();
+    if (pending_) ready_.notify_one();
+  }
+  /// Waits for the writer to finish and ends its thread.
+  void stop() {
+    if (!writer_.joinable()) return;
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    ready_.notify_one();
+    writer_.join();
+  }
+  void write_loop() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      ready_.wait(lock, [this] { return pending_ || stopping_; });
+      if (!pending_) return;
+      lock.unlock();
+      const bool ok = std::fwrite(full_.data(), 1, full_.size(), file_) == full_.size();
+      full_.clear();
+      lock.lock();
+      failed_ = failed_ || !ok;
+      pending_ = false;
+      written_.notify_one();
+    }
   }
   [[noreturn]] void fail() const { throw std::runtime_error("cannot write " + path_.string()); }
 
   std::filesystem::path path_;
   std::FILE* file_ = nullptr;
-  std::string buffer_;
+  std::string buffer_;  ///< filled by the caller
+  std::string full_;    ///< written by the writer while pending_
+  std::mutex mutex_;
+  std::condition_variable ready_;    ///< pending_ or stopping_ set
+  std::condition_variable written_;  ///< pending_ cleared
+  bool pending_ = false;
+  bool stopping_ = false;
+  bool failed_ = false;
+  std::thread writer_;
 };
 
 /// Appends an integer in decimal.
