@@ -7,6 +7,7 @@
 #include <concepts>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <ranges>
@@ -253,22 +254,23 @@ void append_route(std::string& out, const EtlInput& input, const Route& r) {
   out += '}';
 }
 
-/// Sorts windows by start, then state (the order of state_windows.jsonl). Tumbling windows start at
-/// multiples of `size`, so when they span few sizes for their number (always, at a day a window) a
+/// The windows sorted by start, then state (the order of state_windows.jsonl). Tumbling windows start
+/// at multiples of `size`, so when they span few sizes for their number (always, at a day a window) a
 /// counting sort by start puts them in order with two passes, and only the states of each window are
 /// sorted; otherwise std::sort.
-void sort_windows(std::vector<StateWindow>& windows, std::int64_t size) {
+std::vector<StateWindow> sorted_windows(const std::deque<StateWindow>& windows, std::int64_t size) {
   const auto by_state = [](const StateWindow& a, const StateWindow& b) { return a.state < b.state; };
-  if (windows.size() < 2) return;
+  if (windows.empty()) return {};
   const auto [low, high] = std::minmax_element(
       windows.begin(), windows.end(), [](const auto& a, const auto& b) { return a.start < b.start; });
   const std::int64_t first = low->start;
   const auto span = static_cast<std::uint64_t>((high->start - first) / size) + 1;
   if (span > 2 * windows.size() + 1024) {
-    std::sort(windows.begin(), windows.end(), [](const StateWindow& a, const StateWindow& b) {
+    std::vector<StateWindow> sorted(windows.begin(), windows.end());
+    std::sort(sorted.begin(), sorted.end(), [](const StateWindow& a, const StateWindow& b) {
       return a.start != b.start ? a.start < b.start : a.state < b.state;
     });
-    return;
+    return sorted;
   }
   const auto slot = [first, size](const StateWindow& w) {
     return static_cast<std::size_t>((w.start - first) / size);
@@ -286,7 +288,7 @@ void sort_windows(std::vector<StateWindow>& windows, std::int64_t size) {
     std::sort(from, to, by_state);
     begin = next[i];
   }
-  windows = std::move(sorted);
+  return sorted;
 }
 
 }  // namespace
@@ -397,7 +399,7 @@ EtlResult run_etl(const EtlInput& input, const EtlOptions& options) {
   weir::Pipeline p("flights_etl");
 
   DeadLetterLog dead;
-  std::vector<StateWindow> windows;
+  std::deque<StateWindow> windows;  // no reallocation while 1.67 million results come in
   std::vector<Route> routes;
   std::uint64_t late = 0;
 
@@ -505,12 +507,12 @@ EtlResult run_etl(const EtlInput& input, const EtlOptions& options) {
   if (options.configure) options.configure(p);
   result.report = p.run();
   // Ids sort as the states they stand for.
-  sort_windows(windows, options.window_seconds);
+  result.windows = sorted_windows(windows, options.window_seconds);
+  std::deque<StateWindow>().swap(windows);  // its memory back before the files are written
   std::sort(routes.begin(), routes.end(), [](const Route& a, const Route& b) {
     return std::tie(b.stats.flights, a.states.origin_state, a.states.destination_state) <
            std::tie(a.stats.flights, b.states.origin_state, b.states.destination_state);
   });
-  result.windows = std::move(windows);
   result.routes = std::move(routes);
   result.dead_letters = dead.take();
   result.late = late;
