@@ -82,10 +82,17 @@ void append_unsigned(std::string& out, std::uint64_t value) {
 
 /// Writes lines to a file through two large buffers: while a thread of its own writes a full one to
 /// the file, the caller fills the other, so formatting and the copy into the page cache overlap.
-/// Every failure names the file. Used by one thread (besides its own).
+/// Replaces a regular file of that name. Every failure names the file. Used by one thread (besides
+/// its own).
 class LineFile {
  public:
   explicit LineFile(std::filesystem::path path) : path_(std::move(path)) {
+    // A file of the previous run is removed rather than truncated: the file system then need not
+    // release and write back the old data while the new data comes in (ext4 flushes a file
+    // truncated and written again when it is closed).
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(std::filesystem::symlink_status(path_, ec)))
+      std::filesystem::remove(path_, ec);  // if it fails, fopen below truncates or fails
     file_ = std::fopen(path_.c_str(), "wb");
     if (file_ == nullptr) fail();
     std::setvbuf(file_, nullptr, _IONBF, 0);  // the buffers here are large already
