@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <weir/pipeline.hpp>
@@ -61,6 +62,7 @@ struct EnrichedRecord {
   std::uint32_t origin_state = 0;
   std::uint32_t destination_state = 0;
 };
+static_assert(std::is_trivially_copyable_v<EnrichedRecord>);
 
 /// The inputs, loaded before the run. Copy k of a replay (0-based) is the file's records with their
 /// dates moved `k * shift_seconds` later and indexes `k * records.size() + i`. Each record of the file
@@ -97,8 +99,9 @@ struct EtlInput {
   [[nodiscard]] FlightRecord replayed(std::uint64_t index) const;
 };
 
-/// Reads the airports and the flights (InputError when either is unusable) and, when `repeat` > 1,
-/// computes the replay's shift.
+/// Reads the airports and the flights (InputError when either is unusable), gives airports and states
+/// their ids, parses and validates each record once and, when `repeat` > 1, computes the replay's
+/// shift.
 EtlInput load_input(const EtlOptions& options);
 
 /// The per-window figures of one origin state. A plain value.
