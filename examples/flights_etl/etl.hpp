@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <weir/pipeline.hpp>
@@ -37,19 +38,54 @@ struct EtlOptions {
   std::int64_t window_seconds = 86400;  ///< tumbling event-time windows, aligned to the Unix epoch
   std::int64_t repeat = 1;              ///< the input replayed this many times (see EtlInput)
   int parallelism = 1;                  ///< partitions of the window and map-reduce stages
-  bool fast_path = true;                ///< false: every record through parse_flight_json (benchmark)
+  bool fast_path = true;                ///< false: every record parsed by parse_flight_json (benchmark)
   /// Called with the pipeline once it is built, before it runs (e.g. to attach metrics).
   std::function<void(weir::Pipeline&)> configure;
 };
 
+/// A validated flight with its airports as ids (see EtlInput::airport_codes): what the pipeline
+/// carries instead of Flight, so that copying it is a copy of 32 bytes. A plain value; trivially
+/// copyable.
+struct FlightRecord {
+  std::int64_t index = 0;         ///< replay index
+  std::int64_t time = 0;          ///< Unix seconds
+  std::int32_t delay = 0;         ///< minutes; negative when early
+  std::int32_t distance = 0;      ///< miles
+  std::uint32_t origin = 0;       ///< airport id
+  std::uint32_t destination = 0;  ///< airport id
+};
+
+/// A FlightRecord with the states of both airports as ids (see EtlInput::states). A plain value;
+/// trivially copyable.
+struct EnrichedRecord {
+  FlightRecord flight;
+  std::uint32_t origin_state = 0;
+  std::uint32_t destination_state = 0;
+};
+static_assert(std::is_trivially_copyable_v<EnrichedRecord>);
+
 /// The inputs, loaded before the run. Copy k of a replay (0-based) is the file's records with their
-/// dates moved `k * shift_seconds` later and indexes `k * records.size() + i`. Immutable once loaded.
+/// dates moved `k * shift_seconds` later and indexes `k * records.size() + i`. Each record of the file
+/// is parsed and validated once, here; a copy takes the parsed flight (or the reason it is unusable)
+/// and moves its date, which it checks against the range of event time. Immutable once loaded.
 struct EtlInput {
   std::vector<RawRecord> records;
   AirportTable airports;
   std::int64_t repeat = 1;
   /// The whole days from the earliest to the latest date of the records that parse, in seconds.
   std::int64_t shift_seconds = 86400;
+  /// Per record of the file: the flight as parsed (index and time of copy 0), meaningful when the
+  /// record's reason is empty.
+  std::vector<FlightRecord> flights;
+  /// Per record of the file: empty when it parsed, else why not (RecordError's message).
+  std::vector<std::string> reasons;
+  /// Airport id -> IATA code: the table's airports first, in code order (ids below
+  /// `airport_states.size()`), then the codes of records that name an airport not in the table.
+  std::vector<std::string> airport_codes;
+  /// Airport id -> state id, for the airports of the table.
+  std::vector<std::uint32_t> airport_states;
+  /// State id -> state, in ascending order, so that ids sort as the states do.
+  std::vector<std::string> states;
 
   [[nodiscard]] std::uint64_t total() const noexcept {
     return static_cast<std::uint64_t>(records.size()) * static_cast<std::uint64_t>(repeat);
@@ -58,10 +94,14 @@ struct EtlInput {
   [[nodiscard]] const RawRecord& raw(std::int64_t index) const {
     return records[static_cast<std::size_t>(index) % records.size()];
   }
+  /// The flight of replay index `index`: copy `index / n` of record `index % n`, its date moved by
+  /// the copy's shift. Throws RecordError for an unusable record or a date moved out of range.
+  [[nodiscard]] FlightRecord replayed(std::uint64_t index) const;
 };
 
-/// Reads the airports and the flights (InputError when either is unusable) and, when `repeat` > 1,
-/// computes the replay's shift.
+/// Reads the airports and the flights (InputError when either is unusable), gives airports and states
+/// their ids, parses and validates each record once and, when `repeat` > 1, computes the replay's
+/// shift.
 EtlInput load_input(const EtlOptions& options);
 
 /// The per-window figures of one origin state. A plain value.
@@ -73,18 +113,19 @@ struct StateStats {
   std::int64_t total_distance = 0;
 };
 
-/// One line of state_windows.jsonl: window [start, end) in Unix seconds, origin state, figures.
+/// One line of state_windows.jsonl: window [start, end) in Unix seconds, origin state (an id of
+/// EtlInput::states), figures. A plain value.
 struct StateWindow {
   std::int64_t start = 0;
   std::int64_t end = 0;
-  std::string state;
+  std::uint32_t state = 0;
   StateStats stats;
 };
 
-/// The key of a route: origin and destination state. A plain value.
+/// The key of a route: origin and destination state (ids of EtlInput::states). A plain value.
 struct StatePair {
-  std::string origin_state;
-  std::string destination_state;
+  std::uint32_t origin_state = 0;
+  std::uint32_t destination_state = 0;
   friend bool operator==(const StatePair&, const StatePair&) = default;
 };
 
@@ -125,8 +166,8 @@ EtlResult run_etl(const EtlInput& input, const EtlOptions& options);
 void write_outputs(const EtlInput& input, const EtlResult& result, const std::filesystem::path& out_dir);
 
 /// The JSON line of a window, a route, a dead letter (without the trailing newline).
-std::string window_line(const StateWindow& window);
-std::string route_line(const Route& route);
+std::string window_line(const EtlInput& input, const StateWindow& window);
+std::string route_line(const EtlInput& input, const Route& route);
 std::string dead_letter_line(const EtlInput& input, const DeadLetterEntry& entry);
 
 /// A mean rounded to two decimals (0 for no values), as the output files show it.
@@ -141,8 +182,6 @@ std::uint64_t run_parse_only(const EtlInput& input, const EtlOptions& options);
 template <>
 struct std::hash<flights::StatePair> {
   std::size_t operator()(const flights::StatePair& p) const noexcept {
-    const std::size_t a = std::hash<std::string>{}(p.origin_state);
-    const std::size_t b = std::hash<std::string>{}(p.destination_state);
-    return a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6U) + (a >> 2U));
+    return (std::size_t{p.origin_state} << 32U) ^ std::size_t{p.destination_state};
   }
 };

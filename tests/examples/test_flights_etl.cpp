@@ -811,6 +811,13 @@ TEST_CASE("flights_etl reads the bad records as JSON lines the same way, also re
   run_and_check(Case{fixtures / "bad_flights.jsonl", {"--repeat", "2"}, 86400, 2, bad_fixture_reasons()});
 }
 
+TEST_CASE(
+    "flights_etl sorts one-second windows, whose starts spread over far more seconds than there are "
+    "windows") {
+  run_and_check(Case{
+      fixtures / "bad_flights.json", {"--window", "1s", "--parallelism", "2"}, 1, 1, bad_fixture_reasons()});
+}
+
 TEST_CASE("flights_etl dead-letters a flight whose window had closed and still counts it in its route") {
   for (const char* parallelism : {"1", "2"}) {
     run_and_check(

@@ -2,6 +2,8 @@
 // flight validation, enrichment and formatting, and the shipped data files.
 #include <doctest/doctest.h>
 
+#include <array>
+#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,7 @@
 
 #include <unistd.h>
 
+#include "etl.hpp"
 #include "flights.hpp"
 
 namespace {
@@ -728,4 +731,72 @@ TEST_CASE("the fast path leaves every other shape to simdjson, which gives the s
   }
   CHECK(any_path(R"({"date":"2001/01/14 21:55","delay":-0,"distance":0,"origin":"A","destination":"B"})") ==
         json_path(R"({"date":"2001/01/14 21:55","delay":-0,"distance":0,"origin":"A","destination":"B"})"));
+}
+
+TEST_CASE("a window line writes the average as std::to_chars writes the rounded mean") {
+  flights::EtlInput input;
+  input.states = {"CA"};
+  const auto avg_of = [](const std::string& line) {
+    const std::size_t from = line.find(R"("avg_delay":)") + 12;
+    return line.substr(from, line.find(',', from) - from);
+  };
+  std::size_t differ = 0;
+  // Every cent around zero, then sparser up to means past 10,000 (where the form changes).
+  for (const std::uint64_t count : {std::uint64_t{1}, std::uint64_t{7}, std::uint64_t{400}}) {
+    for (std::int64_t sum = -3'000'000; sum <= 5'000'000; sum += sum > -8000 && sum < 8000 ? 1 : 4999) {
+      flights::StateWindow w{0, 86400, 0, {}};
+      w.stats.flights = count;
+      w.stats.delay_sum = sum;
+      std::array<char, 64> text{};
+      const auto end =
+          std::to_chars(text.data(), text.data() + text.size(), flights::rounded_mean(sum, count));
+      const std::string expected(text.data(), end.ptr);
+      if (avg_of(flights::window_line(input, w)) != expected && ++differ < 5) {
+        CAPTURE(sum);
+        CAPTURE(count);
+        CHECK(avg_of(flights::window_line(input, w)) == expected);
+      }
+    }
+  }
+  CHECK(differ == 0);
+  flights::StateWindow big{0, 86400, 0, {}};
+  big.stats.flights = 1;
+  big.stats.delay_sum = 100000;
+  CHECK(avg_of(flights::window_line(input, big)) == "1e+05");
+}
+
+TEST_CASE("loading gives airports and states ids that sort as their codes, and replays move the dates") {
+  const TempFile airports("ids_airports.csv",
+                          "iata,name,city,state,country,latitude,longitude\n"
+                          "SFO,a,b,CA,USA,1,1\nJFK,a,b,NY,USA,1,1\nLAX,a,b,CA,USA,1,1\nBOS,a,b,MA,USA,1,1\n");
+  const TempFile records(
+      "ids_flights.json",
+      R"([{"date":"2001/01/01 10:00","delay":5,"distance":300,"origin":"LAX","destination":"ZZZ"},)"
+      R"({"date":"2001/01/02 10:00","delay":"5","distance":300,"origin":"LAX","destination":"SFO"},)"
+      R"({"date":"2001/01/03 23:00","delay":-2,"distance":2500,"origin":"JFK","destination":"SFO"}])");
+  flights::EtlOptions options;
+  options.airports_path = airports.path();
+  options.flights_path = records.path();
+  options.repeat = 3;
+  const flights::EtlInput input = flights::load_input(options);
+  CHECK(input.states == std::vector<std::string>{"CA", "MA", "NY"});
+  REQUIRE(input.airport_states.size() == 4);
+  CHECK(input.airport_codes == std::vector<std::string>{"BOS", "JFK", "LAX", "SFO", "ZZZ"});
+  CHECK(input.airport_states == std::vector<std::uint32_t>{1, 2, 0, 0});
+  CHECK(input.shift_seconds == 3 * 86400);
+  CHECK(input.total() == 9);
+  // Copy 2 of record 2: index 8, the date six days later.
+  const flights::FlightRecord f = input.replayed(8);
+  CHECK(f.index == 8);
+  CHECK(flights::format_utc(f.time) == "2001-01-09T23:00:00Z");
+  CHECK(f.delay == -2);
+  CHECK(f.distance == 2500);
+  CHECK(input.airport_codes[f.origin] == "JFK");
+  CHECK(input.airport_codes[f.destination] == "SFO");
+  CHECK(input.airport_codes[input.replayed(3).destination] == "ZZZ");
+  // Record 1 is unusable in every copy, with the reason of its parse.
+  for (const std::uint64_t i : {1U, 4U, 7U}) {
+    CAPTURE(i);
+    CHECK_THROWS_WITH_AS(static_cast<void>(input.replayed(i)), "wrong type: delay", flights::RecordError);
+  }
 }
