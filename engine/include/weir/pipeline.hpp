@@ -45,10 +45,12 @@ struct PipelineOptions {
   /// Items per batch; 0 (the default) means 256 for batches that cross threads and 4096-item slices
   /// where a range source's fused chain keeps everything on the source's thread.
   std::size_t batch_size = 0;
-  std::chrono::microseconds linger{1000};  ///< a partial batch leaves a source after this long
-  std::size_t max_in_flight = 0;           ///< batches a source may have in flight; 0 = 8 per thread
-  int threads = 0;                         ///< oneTBB arena size; 0 = all cores
-  bool telemetry = true;                   ///< built-in counting interceptor times batches
+  /// A partial batch leaves a source, or a sending thread's partial batch for a keyed stage's
+  /// partition goes on, after this long; 0 sends every keyed part at once.
+  std::chrono::microseconds linger{1000};
+  std::size_t max_in_flight = 0;  ///< batches a source may have in flight; 0 = 8 per thread
+  int threads = 0;                ///< oneTBB arena size; 0 = all cores
+  bool telemetry = true;          ///< built-in counting interceptor times batches
   /// How often time-driven stages (processing-time windows, buffers) are woken when no batch comes;
   /// zero turns the timer off (they then act only when a batch arrives and at end of input).
   std::chrono::milliseconds timer_interval{50};
@@ -409,8 +411,12 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
       throw std::invalid_argument("max_out_of_orderness cannot be negative");
     using K = ops::WindowJoinKernel<T, R, KA, KB, TsA, TsB, C>;
     auto& p = this->pipeline();
-    auto pa = std::make_shared<ops::KeyPartitioner<T, KA, TsA>>(key_a, w.time_a);
-    auto pb = std::make_shared<ops::KeyPartitioner<R, KB, TsB>>(key_b, w.time_b);
+    // Batches held back to fill up go on when the watermark may close a window.
+    const ops::EpochRule epochs{
+        std::chrono::duration_cast<std::chrono::nanoseconds>(w.size).count(),
+        std::chrono::duration_cast<std::chrono::nanoseconds>(w.max_out_of_orderness).count()};
+    auto pa = std::make_shared<ops::KeyPartitioner<T, KA, TsA>>(key_a, w.time_a, ops::LateRule{}, epochs);
+    auto pb = std::make_shared<ops::KeyPartitioner<R, KB, TsB>>(key_b, w.time_b, ops::LateRule{}, epochs);
     const int id =
         p.add_node("join", {this->id(), other.id()}, &typeid(T),
                    std::make_unique<K>(std::move(key_a), std::move(key_b), std::move(w), std::move(combine)),
