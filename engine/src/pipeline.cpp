@@ -72,6 +72,9 @@ struct Segment {
 
 inline constexpr std::size_t max_segment = max_fused_ops + 1;  // a full chain plus its sink
 inline constexpr std::size_t default_batch_size = 256;
+/// Batches a keyed stage's partition receives are this many times the batch size, and so are the
+/// slices a range source cuts when only keyed stages take its batches and the batch size is the default.
+inline constexpr std::size_t keyed_fill = 4;
 
 /// An edge between groups: which output of the group's last stage, into which input of the next.
 struct Edge {
@@ -221,7 +224,9 @@ struct alignas(64) Lane {
   bool holding = false;         ///< some part holds items
   std::uint64_t since = 0;      ///< the sweep count when the lane started holding
   std::int64_t stamp = 0;       ///< AnyBatch::stamp_ns of the items held
-  std::int64_t epoch = 0;       ///< Partitioner::epoch of the time last split
+  /// Partitioner::epoch of the time last split; at first none, so with windows in time the first
+  /// split goes on at once (a window may be waiting for it).
+  std::int64_t epoch = std::numeric_limits<std::int64_t>::min();
 };
 
 /// The lanes of one keyed input (a consumer group and input port): one per sending thread's slot.
@@ -368,6 +373,10 @@ class Execution::SourceCtx final : public SourceContext {
       if (seg.fused != nullptr || single) direct_ = n.fused_range.get();
       whole_ = direct_ != nullptr && g.segments.size() == 1;
     }
+    keyed_only_ = !g.successors.empty();
+    for (const auto& edge : g.successors) {
+      keyed_only_ = keyed_only_ && !e.coalescers_[static_cast<std::size_t>(edge.group)].empty();
+    }
   }
   /// Counts `n` items leaving the source and, when they leave its thread, takes an in-flight slot
   /// (waiting for one). Returns the slot, and the clock reading in `t0`.
@@ -409,7 +418,11 @@ class Execution::SourceCtx final : public SourceContext {
   [[nodiscard]] RangeConsumerBase* direct() noexcept override { return direct_; }
   [[nodiscard]] std::size_t direct_slice() const noexcept override {
     const std::size_t b = exec_.pipeline_.options().batch_size;
-    return b > 0 ? b : leaves_ || !whole_ ? default_batch_size : std::size_t{4096};
+    if (b > 0) return b;
+    if (!leaves_ && whole_) return 4096;
+    // Keyed stages re-batch what they receive per partition: a larger slice costs them nothing and
+    // saves the source's thread per-slice work.
+    return keyed_only_ ? keyed_fill * default_batch_size : default_batch_size;
   }
   void emit_direct(std::size_t n, DirectRun run) override {
     std::int64_t t0 = 0;
@@ -441,7 +454,8 @@ class Execution::SourceCtx final : public SourceContext {
   std::int64_t last_ns_ = 0;
   BatchPtr spare_;
   RangeConsumerBase* direct_ = nullptr;
-  bool whole_ = false;  ///< direct_ covers the whole chain after the source (no batch is made at all)
+  bool whole_ = false;       ///< direct_ covers the whole chain after the source (no batch is made at all)
+  bool keyed_only_ = false;  ///< every batch leaving the source's thread goes to a filling keyed input
 };
 
 void Execution::fail_internal(const std::string& stage, std::exception_ptr e) noexcept {
@@ -718,7 +732,10 @@ RunReport Execution::run() {
     const auto& head = *nodes_[static_cast<std::size_t>(g.stages.front())];
     for (std::size_t port = 0; port < head.partitioners.size(); ++port) {  // one per keyed input
       auto c = std::make_unique<Coalescer>();
-      c->cap = pipeline_.options().batch_size > 0 ? pipeline_.options().batch_size : default_batch_size;
+      // A partition's batches are larger than those crossing other edges: each costs a hand-over and
+      // often a wake-up, and the linger time bounds the wait.
+      c->cap = keyed_fill *
+               (pipeline_.options().batch_size > 0 ? pipeline_.options().batch_size : default_batch_size);
       for (int t = 0; t <= threads_; ++t) {
         auto lane = std::make_unique<Lane>();
         lane->parts.resize(static_cast<std::size_t>(g.parallelism));

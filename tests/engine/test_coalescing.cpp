@@ -38,7 +38,8 @@ struct Watermarks final : weir::Interceptor {
 
 TEST_CASE("a keyed stage receives full batches when a filter thins out plentiful input") {
   // 64-item source batches keep a quarter of their items and split them over two partitions: about
-  // 8 items per partition and batch. The partitions must still receive 64-item batches.
+  // 8 items per partition and batch. The partitions must still receive full batches (four times the
+  // batch size for a keyed input).
   weir::PipelineOptions o;
   o.batch_size = 64;
   o.linger = 10s;  // only a full batch or the end of input moves items on
@@ -57,9 +58,9 @@ TEST_CASE("a keyed stage receives full batches when a filter thins out plentiful
   const auto rep = p.run();
   const auto& count = rep.stage("count");
   CHECK(count.items_in == 1600);
-  // 1600 items in 64-item batches: 25, plus at most one partial batch per partition at the end, plus
+  // 1600 items in 256-item batches: 6, plus at most one partial batch per partition at the end, plus
   // the two end-of-input flushes that emit the sums. Split as they come, it would be about 200.
-  CHECK(count.batches <= 25 + 2 + 2);
+  CHECK(count.batches <= 6 + 2 + 2);
   std::uint64_t total = 0;
   for (const auto& [k, n] : counts) total += n;
   CHECK(total == 1600);

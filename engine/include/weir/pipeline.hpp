@@ -43,7 +43,8 @@ namespace weir {
 /// Settings of a pipeline; every field has a sane default.
 struct PipelineOptions {
   /// Items per batch; 0 (the default) means 256 for batches that cross threads and 4096-item slices
-  /// where a range source's fused chain keeps everything on the source's thread.
+  /// where a range source's fused chain keeps everything on the source's thread. A keyed stage's
+  /// partitions receive batches of four times this size (see `linger`).
   std::size_t batch_size = 0;
   /// A partial batch leaves a source, or a sending thread's partial batch for a keyed stage's
   /// partition goes on, after this long; 0 sends every keyed part at once.

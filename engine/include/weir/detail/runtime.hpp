@@ -277,8 +277,10 @@ class Partitioner {
   virtual void split(BatchPtr in, std::vector<BatchPtr>& out, std::uint32_t port) const = 0;
   /// The stretch of event time a partition's watermark is in when the highest time split so far is
   /// `time_high_ns`: when it changes, a window may close, so batches held back to fill up go on at
-  /// once. A constant for partitioners without a time.
-  [[nodiscard]] virtual std::int64_t epoch(std::int64_t /*time_high_ns*/) const noexcept { return 0; }
+  /// once. The lowest int64 for partitioners without windows in time (nothing waits on a watermark).
+  [[nodiscard]] virtual std::int64_t epoch(std::int64_t /*time_high_ns*/) const noexcept {
+    return std::numeric_limits<std::int64_t>::min();
+  }
 };
 
 /// The partition of a key hash among `n` (n < 2^32; the hash is mixed first: std::hash of an integer

@@ -167,9 +167,9 @@ class KeyPartitioner final : public detail::Partitioner {
 
   [[nodiscard]] std::int64_t epoch(std::int64_t time_high_ns) const noexcept override {
     if constexpr (std::is_same_v<TimeF, NoTimestamp>) {
-      return 0;
+      return Partitioner::epoch(time_high_ns);
     } else {
-      if (epochs_.size_ns == 0) return 0;
+      if (epochs_.size_ns == 0) return Partitioner::epoch(time_high_ns);
       const std::int64_t wm = time_high_ns - epochs_.offset_ns;
       std::int64_t q = wm / epochs_.size_ns;
       if (wm % epochs_.size_ns < 0) --q;
