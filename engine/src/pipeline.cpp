@@ -85,6 +85,9 @@ struct Segment {
 
 inline constexpr std::size_t max_segment = max_fused_ops + 1;  // a full chain plus its sink
 inline constexpr std::size_t default_batch_size = 256;
+/// Batches a keyed stage's partition receives are this many times the batch size, and so are the
+/// slices a range source cuts when only keyed stages take its batches and the batch size is the default.
+inline constexpr std::size_t keyed_fill = 4;
 
 /// An edge between groups: which output of the group's last stage, into which input of the next.
 struct Edge {
@@ -224,6 +227,27 @@ struct Msg {
 
 using FlowNode = tbb::flow::function_node<Msg, tbb::flow::continue_msg>;
 
+/// What one sending thread holds back for the partitions of one keyed input: per partition, a batch
+/// that fills up over several splits and goes on when full, when time moves into another window's
+/// stretch, when it has waited the linger time, or at end of input. Locked per batch by its thread
+/// (uncontended) and by the sweeper and the end-of-input drain.
+struct alignas(64) Lane {
+  std::mutex mutex;
+  std::vector<BatchPtr> parts;  ///< one per partition, null when nothing is held for it
+  bool holding = false;         ///< some part holds items
+  std::uint64_t since = 0;      ///< the sweep count when the lane started holding
+  std::int64_t stamp = 0;       ///< AnyBatch::stamp_ns of the items held
+  /// Partitioner::epoch of the time last split; at first none, so with windows in time the first
+  /// split goes on at once (a window may be waiting for it).
+  std::int64_t epoch = std::numeric_limits<std::int64_t>::min();
+};
+
+/// The lanes of one keyed input (a consumer group and input port): one per sending thread's slot.
+struct Coalescer {
+  std::size_t cap = 0;  ///< items per batch a partition receives when input is plentiful
+  std::vector<std::unique_ptr<Lane>> lanes;
+};
+
 class Execution {
  public:
   Execution(Pipeline& p, std::vector<std::unique_ptr<LogicalNode>>& nodes,
@@ -303,6 +327,13 @@ class Execution {
   void forward(const Group& g, BatchPtr b);
   /// Sends `b` along one edge: to the next group's node, or split by key among its partitions.
   void send(const Edge& e, BatchPtr b);
+  /// Sends every batch `lane` holds on to its partition; the caller holds the lane's lock.
+  void release(Lane& lane, std::vector<std::unique_ptr<FlowNode>>& nodes);
+  /// Sends on what every sending thread holds for the inputs of `group` (end of input).
+  void drain(std::size_t group);
+  /// Sends on, every half linger time, what a lane has held for a linger time, until every source has
+  /// ended (the end-of-input drain takes what is left).
+  void run_sweeper();
   /// End of input (or a timer tick) for a stateful group's partition: the output of its kernel's
   /// flush() (or on_timer()) goes on like a batch.
   void flush(std::size_t group, std::uint32_t partition, bool timer) noexcept;
@@ -336,6 +367,9 @@ class Execution {
   std::unique_ptr<tbb::task_arena> arena_;
   std::unique_ptr<tbb::flow::graph> graph_;  // declared before the nodes: destroyed after them
   std::vector<std::vector<std::unique_ptr<FlowNode>>> flow_;  // per group, per partition; none for sources
+  /// Per group, per input port: the lanes of a keyed input (null: batches are split and sent at once).
+  std::vector<std::vector<std::unique_ptr<Coalescer>>> coalescers_;
+  std::atomic<std::uint64_t> sweeps_{0};                      ///< sweeps run so far (the lanes' clock)
   std::atomic<int> phase_{static_cast<int>(RunPhase::idle)};  // for snapshots
   std::atomic<std::int64_t> start_ns_{0}, wall_ns_{-1};
 };
@@ -353,11 +387,20 @@ class Execution::SourceCtx final : public SourceContext {
  public:
   SourceCtx(Execution& e, std::size_t group, StageRuntime& st, TicketPool& pool)
       : exec_(e), group_(group), stage_(st), pool_(pool), leaves_(!e.plan_.groups[group].successors.empty()) {
-    // The chain after the source can read its range directly when one fused loop covers it.
+    // The chain after the source can read its range directly when a fused loop comes first, or a
+    // single stateless stage that is not a sink (the segments after it take its output batch).
     const auto& g = e.plan_.groups[group];
-    if (g.segments.size() == 1 && g.segments[0].fused != nullptr && !e.stamps_) {
+    if (!g.segments.empty() && !e.stamps_) {
       const auto& seg = g.segments[0];
-      direct_ = e.nodes_[static_cast<std::size_t>(g.stages[seg.first + seg.count - 1])]->fused_range.get();
+      const auto& n = *e.nodes_[static_cast<std::size_t>(g.stages[seg.first + seg.count - 1])];
+      const bool single = seg.fused == nullptr && seg.count == 1 && !n.is_sink && n.fused_ids.size() == 1 &&
+                          n.fused_ids[0] == n.id;
+      if (seg.fused != nullptr || single) direct_ = n.fused_range.get();
+      whole_ = direct_ != nullptr && g.segments.size() == 1;
+    }
+    keyed_only_ = !g.successors.empty();
+    for (const auto& edge : g.successors) {
+      keyed_only_ = keyed_only_ && !e.coalescers_[static_cast<std::size_t>(edge.group)].empty();
     }
   }
   /// Counts `n` items leaving the source and, when they leave its thread, takes an in-flight slot
@@ -400,7 +443,11 @@ class Execution::SourceCtx final : public SourceContext {
   [[nodiscard]] RangeConsumerBase* direct() noexcept override { return direct_; }
   [[nodiscard]] std::size_t direct_slice() const noexcept override {
     const std::size_t b = exec_.pipeline_.options().batch_size;
-    return b > 0 ? b : leaves_ ? default_batch_size : std::size_t{4096};
+    if (b > 0) return b;
+    if (!leaves_ && whole_) return 4096;
+    // Keyed stages re-batch what they receive per partition: a larger slice costs them nothing and
+    // saves the source's thread per-slice work.
+    return keyed_only_ ? keyed_fill * default_batch_size : default_batch_size;
   }
   void emit_direct(std::size_t n, DirectRun run) override {
     std::int64_t t0 = 0;
@@ -432,6 +479,8 @@ class Execution::SourceCtx final : public SourceContext {
   std::int64_t last_ns_ = 0;
   BatchPtr spare_;
   RangeConsumerBase* direct_ = nullptr;
+  bool whole_ = false;       ///< direct_ covers the whole chain after the source (no batch is made at all)
+  bool keyed_only_ = false;  ///< every batch leaving the source's thread goes to a filling keyed input
 };
 
 void Execution::fail_internal(const std::string& stage, std::exception_ptr e) noexcept {
@@ -469,17 +518,114 @@ void Execution::send(const Edge& e, BatchPtr b) {
   // record goes to a scratchpad of the thread's own, handed to the keyed stage's chain at once.
   auto& keyed = *stages_[static_cast<std::size_t>(target.stages.front())];
   UserScratch* scratch = keyed.listens() ? &handover_scratch() : nullptr;
-  std::vector<BatchPtr> parts(nodes.size());
+  const auto& partitioner = *head.partitioners[static_cast<std::size_t>(e.in_port)];
+  auto* c = coalescers_[static_cast<std::size_t>(e.group)][static_cast<std::size_t>(e.in_port)].get();
+  if (c == nullptr) {
+    std::vector<BatchPtr> parts(nodes.size());
+    {
+      const UserScratchScope scope(scratch);
+      partitioner.split(std::move(b), parts, static_cast<std::uint32_t>(e.in_port));
+    }
+    if (scratch != nullptr && scratch->dirty()) keyed.flush_user(*scratch);
+    // Batches past the partition count (late or failed items) carry their partition.
+    for (auto& part : parts) {
+      if (part && part->size() > 0) nodes[part->partition % nodes.size()]->try_put(Msg(std::move(part)));
+    }
+    return;
+  }
+  // The calling thread's lane: oneTBB workers by arena index, other threads (a source's) in the last.
+  const int idx = tbb::this_task_arena::current_thread_index();
+  const auto last = c->lanes.size() - 1;
+  Lane& lane =
+      *c->lanes[idx >= 0 && static_cast<std::size_t>(idx) < last ? static_cast<std::size_t>(idx) : last];
+  const std::size_t n = nodes.size();
+  const std::lock_guard lock(lane.mutex);
+  // Items of different stamps cannot share a batch (processing-time windows read the stamp).
+  if (lane.holding && lane.stamp != b->stamp_ns) release(lane, nodes);
+  lane.stamp = b->stamp_ns;
   {
     const UserScratchScope scope(scratch);
-    head.partitioners[static_cast<std::size_t>(e.in_port)]->split(std::move(b), parts,
-                                                                  static_cast<std::uint32_t>(e.in_port));
+    partitioner.split(std::move(b), lane.parts, static_cast<std::uint32_t>(e.in_port));
   }
   if (scratch != nullptr && scratch->dirty()) keyed.flush_user(*scratch);
-  // A partitioner may add batches past the partition count (failed items): they go round again.
-  for (std::size_t p = 0; p < parts.size(); ++p) {
-    if (parts[p] && parts[p]->size() > 0) nodes[p % nodes.size()]->try_put(Msg(std::move(parts[p])));
+  // Late or failed items go on at once, after what the lane held for their partition (order per key).
+  for (std::size_t k = n; k < lane.parts.size(); ++k) {
+    auto& extra = lane.parts[k];
+    if (!extra || extra->size() == 0) continue;
+    const std::size_t p = extra->partition % n;
+    if (lane.parts[p] && lane.parts[p]->size() > 0) nodes[p]->try_put(Msg(std::move(lane.parts[p])));
+    lane.parts[p] = nullptr;
+    nodes[p]->try_put(Msg(std::move(extra)));
   }
+  lane.parts.resize(n);
+  // Time that moved into another window's stretch must reach the partitions now: a window may close.
+  bool moved = false;
+  for (const auto& part : lane.parts) {
+    if (part) {
+      const std::int64_t epoch = partitioner.epoch(part->time_high_ns);
+      moved = epoch != lane.epoch;
+      lane.epoch = epoch;
+      break;
+    }
+  }
+  bool holding = false;
+  for (std::size_t p = 0; p < n; ++p) {
+    auto& part = lane.parts[p];
+    if (!part) continue;
+    if (part->size() == 0) {
+      part = nullptr;
+    } else if (moved || part->size() >= c->cap) {
+      nodes[p]->try_put(Msg(std::move(part)));
+      part = nullptr;
+    } else {
+      part->ticket.reset();  // held items do not count against the source's in-flight batches
+      holding = true;
+    }
+  }
+  if (holding && !lane.holding) lane.since = sweeps_.load(std::memory_order_relaxed);
+  lane.holding = holding;
+}
+
+void Execution::release(Lane& lane, std::vector<std::unique_ptr<FlowNode>>& nodes) {
+  for (std::size_t p = 0; p < lane.parts.size(); ++p) {
+    auto& part = lane.parts[p];
+    if (part && part->size() > 0) nodes[p % nodes.size()]->try_put(Msg(std::move(part)));
+    part = nullptr;
+  }
+  lane.holding = false;
+}
+
+void Execution::drain(std::size_t group) {
+  for (auto& c : coalescers_[group]) {
+    if (!c) continue;
+    for (auto& lane : c->lanes) {
+      const std::lock_guard lock(lane->mutex);
+      if (lane->holding) release(*lane, flow_[group]);
+    }
+  }
+}
+
+void Execution::run_sweeper() {
+  const auto step = std::max(std::chrono::nanoseconds{pipeline_.options().linger} / 2,
+                             std::chrono::nanoseconds{std::chrono::microseconds{50}});
+  std::unique_lock lock(timer_mutex_);
+  while (!timer_cv_.wait_for(lock, step, [this] { return live_sources_ == 0; })) {
+    lock.unlock();
+    const std::uint64_t now = sweeps_.fetch_add(1, std::memory_order_relaxed) + 1;
+    for (std::size_t gi = 0; gi < coalescers_.size(); ++gi) {
+      for (auto& c : coalescers_[gi]) {
+        if (!c) continue;
+        for (auto& lane : c->lanes) {
+          // A lane whose thread holds it is in use: it is looked at again on the next sweep.
+          const std::unique_lock held(lane->mutex, std::try_to_lock);
+          if (held && lane->holding && lane->since + 2 <= now) release(*lane, flow_[gi]);
+        }
+      }
+    }
+    lock.lock();
+  }
+  lock.unlock();
+  graph_->release_wait();
 }
 
 void Execution::flush(std::size_t group, std::uint32_t partition, bool timer) noexcept {
@@ -603,6 +749,26 @@ RunReport Execution::run() {
   arena_ = std::make_unique<tbb::task_arena>(threads_);
   flow_.resize(plan_.groups.size());
   pools_.resize(plan_.groups.size());
+  coalescers_.resize(plan_.groups.size());
+  const bool coalesce = pipeline_.options().linger.count() > 0;
+  for (std::size_t gi = 0; gi < plan_.groups.size() && coalesce; ++gi) {
+    const auto& g = plan_.groups[gi];
+    if (!g.keyed) continue;
+    const auto& head = *nodes_[static_cast<std::size_t>(g.stages.front())];
+    for (std::size_t port = 0; port < head.partitioners.size(); ++port) {  // one per keyed input
+      auto c = std::make_unique<Coalescer>();
+      // A partition's batches are larger than those crossing other edges: each costs a hand-over and
+      // often a wake-up, and the linger time bounds the wait.
+      c->cap = keyed_fill *
+               (pipeline_.options().batch_size > 0 ? pipeline_.options().batch_size : default_batch_size);
+      for (int t = 0; t <= threads_; ++t) {
+        auto lane = std::make_unique<Lane>();
+        lane->parts.resize(static_cast<std::size_t>(g.parallelism));
+        c->lanes.push_back(std::move(lane));
+      }
+      coalescers_[gi].push_back(std::move(c));
+    }
+  }
   arena_->execute([&] {
     graph_ = std::make_unique<tbb::flow::graph>();
     for (std::size_t gi = 0; gi < plan_.groups.size(); ++gi) {
@@ -670,12 +836,22 @@ RunReport Execution::run() {
       graph_->reserve_wait();
       sources.emplace_back([this, timed] { run_timer(timed); });
     }
+    if (std::any_of(coalescers_.begin(), coalescers_.end(), [](const auto& cs) { return !cs.empty(); })) {
+      graph_->reserve_wait();
+      sources.emplace_back([this] { run_sweeper(); });
+    }
     arena_->execute([&] { graph_->wait_for_all(); });
     for (auto& t : sources) t.join();
     // End of input: stateful stages flush in topological order (groups are numbered that way), each
-    // after everything upstream, its flushes included, has arrived.
+    // after everything upstream, its flushes and what sending threads held back included, has arrived.
     for (std::size_t gi = 0; gi < plan_.groups.size() && control_.status() != RunStatus::failed; ++gi) {
       const auto& g = plan_.groups[gi];
+      if (!coalescers_[gi].empty()) {
+        arena_->execute([&] {
+          drain(gi);
+          graph_->wait_for_all();
+        });
+      }
       if (g.source || nodes_[static_cast<std::size_t>(g.stages.front())]->kernel->stateless()) continue;
       arena_->execute([&] {
         for (std::size_t part = 0; part < flow_[gi].size(); ++part)

@@ -43,12 +43,15 @@ namespace weir {
 /// Settings of a pipeline; every field has a sane default.
 struct PipelineOptions {
   /// Items per batch; 0 (the default) means 256 for batches that cross threads and 4096-item slices
-  /// where a range source's fused chain keeps everything on the source's thread.
+  /// where a range source's fused chain keeps everything on the source's thread. A keyed stage's
+  /// partitions receive batches of four times this size (see `linger`).
   std::size_t batch_size = 0;
-  std::chrono::microseconds linger{1000};  ///< a partial batch leaves a source after this long
-  std::size_t max_in_flight = 0;           ///< batches a source may have in flight; 0 = 8 per thread
-  int threads = 0;                         ///< oneTBB arena size; 0 = all cores
-  bool telemetry = true;                   ///< built-in counting interceptor times batches
+  /// A partial batch leaves a source, or a sending thread's partial batch for a keyed stage's
+  /// partition goes on, after this long; 0 sends every keyed part at once.
+  std::chrono::microseconds linger{1000};
+  std::size_t max_in_flight = 0;  ///< batches a source may have in flight; 0 = 8 per thread
+  int threads = 0;                ///< oneTBB arena size; 0 = all cores
+  bool telemetry = true;          ///< built-in counting interceptor times batches
   /// How often time-driven stages (processing-time windows, buffers) are woken when no batch comes;
   /// zero turns the timer off (they then act only when a batch arrives and at end of input).
   std::chrono::milliseconds timer_interval{50};
@@ -411,7 +414,8 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
     using K = ops::WindowJoinKernel<T, R, KA, KB, TsA, TsB, C>;
     auto& p = this->pipeline();
     // Each side's partitioner judges its items against the watermark just before each of them: the
-    // lower of its own running highest time and the other side's.
+    // lower of its own running highest time and the other side's. The rule's window also tells
+    // when batches held back to fill up must go on (the watermark may close a window).
     const ops::LateRule rule{w.size.count(), w.max_out_of_orderness.count(), 0};
     auto pa = std::make_shared<ops::KeyPartitioner<T, KA, TsA>>(key_a, w.time_a, rule);
     auto pb = std::make_shared<ops::KeyPartitioner<R, KB, TsB>>(key_b, w.time_b, rule);

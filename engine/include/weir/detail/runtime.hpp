@@ -281,9 +281,19 @@ class Kernel {
 class Partitioner {
  public:
   virtual ~Partitioner() = default;
-  /// Fills `out[p]` (one slot per partition, null on entry) with the items of `in` whose key hashes
-  /// to p, tagged with `port`; moves the items when `in` is not shared.
+  /// Adds the items of `in` whose key hashes to p to `out[p]` (one slot per partition), tagged with
+  /// `port`; moves the items when `in` is not shared. A slot that is null on entry gets a new batch;
+  /// one that holds a batch on entry (made by an earlier split of this partitioner for the same port
+  /// and stamp, owned by the caller alone) gets the items appended, and its time_high_ns raised to
+  /// this split's. Batches of items that need a batch of their own (late or failed items) are pushed
+  /// past the partition count, with the partition they are for in AnyBatch::partition.
   virtual void split(BatchPtr in, std::vector<BatchPtr>& out, std::uint32_t port) const = 0;
+  /// The stretch of event time a partition's watermark is in when the highest time split so far is
+  /// `time_high_ns`: when it changes, a window may close, so batches held back to fill up go on at
+  /// once. The lowest int64 for partitioners without windows in time (nothing waits on a watermark).
+  [[nodiscard]] virtual std::int64_t epoch(std::int64_t /*time_high_ns*/) const noexcept {
+    return std::numeric_limits<std::int64_t>::min();
+  }
 };
 
 /// The partition of a key hash among `n` (n < 2^32; the hash is mixed first: std::hash of an integer

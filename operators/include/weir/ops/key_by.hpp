@@ -90,6 +90,14 @@ struct LateRule {
   }
 };
 
+/// Where a keyed stage without a LateRule closes its windows (a window join): at the multiples of
+/// `size_ns` past `offset_ns` (the out-of-orderness bound) of the highest time seen. `size_ns == 0`: no
+/// windows.
+struct EpochRule {
+  std::int64_t size_ns = 0;
+  std::int64_t offset_ns = 0;
+};
+
 /// Marks the batches of late items a partitioner sends (see KeyPartitioner).
 inline constexpr std::uint32_t late_items_port = 0x4000'0000U;
 
@@ -99,13 +107,19 @@ inline constexpr std::uint32_t late_items_port = 0x4000'0000U;
 /// with a LateRule it judges each item against the watermark as it stood just before that item, in
 /// the order of the batch, sending late items in batches of their own (port | late_items_port) to
 /// their partition. So whether an item is late depends neither on the partition count nor on where
-/// batches begin and end. Thread-safe: the key and time functions must be safe to call from several
+/// batches begin and end. Parts the caller holds from earlier splits get the items appended and
+/// their highest time raised; epoch() tells the caller when the windows of the LateRule (or
+/// EpochRule) may close. Thread-safe: the key and time functions must be safe to call from several
 /// threads when the upstream stage is parallel.
 template <class T, class F, class TimeF = NoTimestamp>
 class KeyPartitioner final : public detail::Partitioner {
  public:
-  explicit KeyPartitioner(F key, TimeF time = {}, LateRule rule = {})
-      : key_(std::move(key)), time_(std::move(time)), rule_(rule) {}
+  explicit KeyPartitioner(F key, TimeF time = {}, LateRule rule = {}, EpochRule epochs = {})
+      : key_(std::move(key)),
+        time_(std::move(time)),
+        rule_(rule),
+        epochs_(rule.size_ns > 0 ? EpochRule{rule.size_ns, rule.out_of_orderness_ns + rule.lateness_ns}
+                                 : epochs) {}
 
   /// The highest item time split so far (for the partitioner of a stage's other input).
   [[nodiscard]] const std::atomic<std::int64_t>& high() const noexcept { return high_; }
@@ -119,7 +133,7 @@ class KeyPartitioner final : public detail::Partitioner {
     const auto [before, high] = track(items, in->stamp_ns, late);
     const std::size_t n = out.size();
     const bool own = in.use_count() == 1;
-    if (n == 1 && own && late.empty()) {
+    if (n == 1 && own && late.empty() && out[0] == nullptr) {
       in->partition = 0;
       in->port = port;
       in->time_before_ns = before;
@@ -127,28 +141,49 @@ class KeyPartitioner final : public detail::Partitioner {
       out[0] = std::move(in);
       return;
     }
-    if (!late.empty()) out.resize(2 * n);  // late items of partition p go in out[n + p]
-    std::vector<Batch<T>*> parts(out.size(), nullptr);
+    // Batches held from earlier splits learn how far time has got, whether or not items join them.
+    std::vector<Batch<T>*> parts(late.empty() ? n : 2 * n, nullptr);
+    for (std::size_t p = 0; p < n; ++p) {
+      if (out[p] != nullptr) {
+        out[p]->time_high_ns = std::max(out[p]->time_high_ns, high);
+        parts[p] = static_cast<Batch<T>*>(out[p].get());
+      }
+    }
+    const std::size_t base = out.size();
+    if (!late.empty()) out.resize(base + n);  // late items of partition p go in out[base + p]
     const std::size_t expect = items.size() / n + items.size() / (4 * n) + 1;
     for (std::size_t i = 0; i < items.size(); ++i) {
       auto& x = items[i];
       std::size_t p = n == 1 ? 0 : partition(x, n);
       const bool is_late = !late.empty() && late[i];
-      if (is_late) p += n;
-      if (parts[p] == nullptr) {
+      const std::size_t slot = is_late ? base + p : p;
+      if (parts[is_late ? n + p : p] == nullptr) {
         auto b = detail::derived_batch<T>(*in, is_late ? 1 : expect);
-        b->partition = static_cast<std::uint32_t>(p % n);
+        b->partition = static_cast<std::uint32_t>(p);
         b->port = is_late ? (port | late_items_port) : port;
         b->time_before_ns = before;
         b->time_high_ns = high;
-        parts[p] = b.get();
-        out[p] = std::move(b);
+        parts[is_late ? n + p : p] = b.get();
+        out[slot] = std::move(b);
       }
+      auto* part = parts[is_late ? n + p : p];
       if (own) {
-        parts[p]->items.push_back(std::move(x));
+        part->items.push_back(std::move(x));
       } else {
-        parts[p]->items.push_back(x);
+        part->items.push_back(x);
       }
+    }
+  }
+
+  [[nodiscard]] std::int64_t epoch(std::int64_t time_high_ns) const noexcept override {
+    if constexpr (std::is_same_v<TimeF, NoTimestamp>) {
+      return Partitioner::epoch(time_high_ns);
+    } else {
+      if (epochs_.size_ns == 0) return Partitioner::epoch(time_high_ns);
+      const std::int64_t wm = time_high_ns - epochs_.offset_ns;
+      std::int64_t q = wm / epochs_.size_ns;
+      if (wm % epochs_.size_ns < 0) --q;
+      return q;
     }
   }
 
@@ -204,6 +239,7 @@ class KeyPartitioner final : public detail::Partitioner {
   mutable F key_;
   mutable TimeF time_;
   LateRule rule_;
+  EpochRule epochs_;
   KeyHash<key_t<F, T>> hash_{};
   mutable std::atomic<std::int64_t> high_{lowest};
 };

@@ -121,7 +121,9 @@ class MapShuffle final : public detail::Partitioner {
     const std::size_t n = out.size();
     std::vector<Batch<HashedPair<Pair>>*> parts(n, nullptr);
     auto part = [&](std::size_t p) -> Batch<HashedPair<Pair>>& {
-      if (parts[p] == nullptr) {
+      if (parts[p] == nullptr && out[p] != nullptr) {
+        parts[p] = static_cast<Batch<HashedPair<Pair>>*>(out[p].get());  // held from an earlier split
+      } else if (parts[p] == nullptr) {
         auto b = detail::derived_batch<HashedPair<Pair>>(*in, pairs.size() / n + pairs.size() / (4 * n) + 8);
         b->partition = static_cast<std::uint32_t>(p);
         b->port = port;
