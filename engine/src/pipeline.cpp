@@ -85,9 +85,11 @@ struct Segment {
 
 inline constexpr std::size_t max_segment = max_fused_ops + 1;  // a full chain plus its sink
 inline constexpr std::size_t default_batch_size = 256;
-/// Batches a keyed stage's partition receives are this many times the batch size, and so are the
-/// slices a range source cuts when only keyed stages take its batches and the batch size is the default.
+/// Slices a range source cuts when only keyed stages take its batches and the batch size is the
+/// default are this many times the batch size; a partition's batches fill up to the same multiple of
+/// the batch size, and to at least keyed_fill_items.
 inline constexpr std::size_t keyed_fill = 4;
+inline constexpr std::size_t keyed_fill_items = 4096;
 
 /// An edge between groups: which output of the group's last stage, into which input of the next.
 struct Edge {
@@ -579,6 +581,9 @@ void Execution::send(const Edge& e, BatchPtr b) {
       part = nullptr;
     } else {
       part->ticket.reset();  // held items do not count against the source's in-flight batches
+      // A part that fills fast grows to the cap at once rather than by doublings (and their copies); a
+      // trickle keeps its small batch.
+      if (part->size() >= c->cap / 16) part->reserve(c->cap);
       holding = true;
     }
   }
@@ -759,8 +764,9 @@ RunReport Execution::run() {
       auto c = std::make_unique<Coalescer>();
       // A partition's batches are larger than those crossing other edges: each costs a hand-over and
       // often a wake-up, and the linger time bounds the wait.
-      c->cap = keyed_fill *
-               (pipeline_.options().batch_size > 0 ? pipeline_.options().batch_size : default_batch_size);
+      c->cap = std::max(keyed_fill_items,
+                        keyed_fill * (pipeline_.options().batch_size > 0 ? pipeline_.options().batch_size
+                                                                         : default_batch_size));
       for (int t = 0; t <= threads_; ++t) {
         auto lane = std::make_unique<Lane>();
         lane->parts.resize(static_cast<std::size_t>(g.parallelism));
@@ -1153,6 +1159,16 @@ std::string Pipeline::explain() const {
     if (!g.successors.empty()) {
       os << "  => node";
       for (const auto& e : g.successors) os << ' ' << e.group;
+    }
+    os << '\n';
+    // How the node runs its stages: one loop per fused chain ("a+b"), the others each on their own.
+    if (g.segments.empty()) continue;
+    os << "    loops:";
+    for (std::size_t k = 0; k < g.segments.size(); ++k) {
+      const auto& seg = g.segments[k];
+      os << (k == 0 ? " " : ", ");
+      for (std::size_t j = 0; j < seg.count; ++j)
+        os << (j == 0 ? "" : "+") << nodes_[static_cast<std::size_t>(g.stages[seg.first + j])]->name;
     }
     os << '\n';
   }

@@ -19,6 +19,8 @@ class AnyBatch {
   AnyBatch& operator=(const AnyBatch&) = default;
   virtual ~AnyBatch() = default;
   [[nodiscard]] virtual std::size_t size() const noexcept = 0;
+  /// Makes room for `n` items, so that a batch that fills up over several sends grows at most once.
+  virtual void reserve(std::size_t /*n*/) {}
   /// Keeps the source's in-flight slot taken while any batch derived from it is alive.
   std::shared_ptr<Ticket> ticket;
   /// Set on the batches a key partitioner makes: the partition that owns their keys, and which input
@@ -58,6 +60,7 @@ class Batch final : public detail::AnyBatch {
   Batch() = default;
   explicit Batch(std::vector<T> v) : items(std::move(v)) {}
   [[nodiscard]] std::size_t size() const noexcept override { return items.size(); }
+  void reserve(std::size_t n) override { items.reserve(n); }
   std::vector<T> items;
 };
 
