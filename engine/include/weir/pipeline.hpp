@@ -44,7 +44,7 @@ namespace weir {
 struct PipelineOptions {
   /// Items per batch; 0 (the default) means 256 for batches that cross threads and 4096-item slices
   /// where a range source's fused chain keeps everything on the source's thread. A keyed stage's
-  /// partitions receive batches of four times this size (see `linger`).
+  /// partitions receive batches of four times this size, and at least 4096 items (see `linger`).
   std::size_t batch_size = 0;
   /// A partial batch leaves a source, or a sending thread's partial batch for a keyed stage's
   /// partition goes on, after this long; 0 sends every keyed part at once.
@@ -395,12 +395,25 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   /// weir::JoinMissError (options.unmatched). The table is indexed now; keys must be unique.
   template <class R, KeyFn<T> KA, KeyFn<R> KB, class C>
   requires std::same_as<key_t<KA, T>, key_t<KB, R>> && std::invocable<C&, const T&, const R&>
-  auto join_by_key(table<R> tbl, KA key_a, KB key_b, C combine, JoinOptions options = {}) const {
-    using K = ops::LookupJoinKernel<T, R, KA, KB, C>;
+      Stream<std::remove_cvref_t<std::invoke_result_t<C&, const T&, const R&>>> join_by_key(
+          table<R> tbl, KA key_a, KB key_b, C combine, JoinOptions options = {})
+  const {
     using U = std::remove_cvref_t<std::invoke_result_t<C&, const T&, const R&>>;
-    auto kernel = std::make_unique<K>(std::move(tbl.rows), std::move(key_a), std::move(key_b),
-                                      std::move(combine), options);
-    return Stream<U>(&this->pipeline(), boundary("join", std::move(kernel)).id());
+    auto& p = this->pipeline();
+    auto index = ops::index_join_table(std::move(tbl.rows), key_b);
+    if (index->size() >= ops::lookup_join_prefetch_rows) {
+      auto kernel = std::make_unique<ops::LookupJoinKernel<T, R, KA, C>>(std::move(index), std::move(key_a),
+                                                                         std::move(combine), options);
+      return Stream<U>(&p, boundary("join", std::move(kernel)).id());
+    }
+    // A small table: the lookup runs in the fused loop of the stages before it.
+    const auto* rows = index.get();
+    const Stream<U> out = extend<U>(
+        "join", ops::LookupJoinOp<T, R, KA, C>{rows, std::move(key_a), std::move(combine), options.unmatched},
+        std::move(index));
+    // Like the large table's stage, it keeps the parallelism of a stage before it.
+    if (p.node(this->id()).source == nullptr) p.node(out.id()).parallelism = p.node(this->id()).parallelism;
+    return out;
   }
   /// Joins this stream with `other` in event-time tumbling windows: for each key and window, every
   /// pair of an item of this stream and one of `other` gives `combine(const T&, const R&)`, emitted
@@ -486,8 +499,8 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   }
   /// Calls `fn(item)` on a thread of its own behind a bounded queue.
   template <class F>
-  requires std::invocable<F&, T&&>
-  SinkStage sink(async_sink<F> a) const {
+  requires std::invocable<F&, T&&> SinkStage sink(async_sink<F> a)
+  const {
     return sink_node("async_sink", std::make_unique<ops::AsyncSink<T, F>>(std::move(a.fn), a.capacity));
   }
 
@@ -495,10 +508,11 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
   /// Appends a stateless stage and extends the fused chain with its operator; returns the stage id
   /// and the extended chain.
   template <class Op>
-  auto extend_node(std::string kind, Op op, bool sink) const {
+  auto extend_node(std::string kind, Op op, bool sink, std::shared_ptr<const void> state = {}) const {
     auto& p = this->pipeline();
     const int id = p.add_node(std::move(kind), {this->id()}, &typeid(T),
-                              std::make_unique<detail::OpKernel<T, Op>>(op), false, sink, {this->port()});
+                              std::make_unique<detail::OpKernel<T, Op>>(op, std::move(state)), false, sink,
+                              {this->port()});
     auto& node = p.node(id);
     if constexpr (std::is_void_v<Chain>) {
       auto f = std::make_shared<const detail::Fusion<T, Op>>(
@@ -514,17 +528,18 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
       return std::pair{id, std::move(f)};
     }
   }
+  /// `state`: what the operator points to, kept alive by the stage (see detail::OpKernel).
   template <class U, class Op>
-  auto extend(std::string kind, Op op) const {
+  auto extend(std::string kind, Op op, std::shared_ptr<const void> state = {}) const {
     if constexpr (!std::is_void_v<Chain>) {
       if constexpr (std::tuple_size_v<decltype(Chain::ops)> >= detail::max_fused_ops) {
-        return Stream<T>(*this).template extend<U>(std::move(kind), std::move(op));
+        return Stream<T>(*this).template extend<U>(std::move(kind), std::move(op), std::move(state));
       } else {
-        auto [id, f] = extend_node(std::move(kind), std::move(op), false);
+        auto [id, f] = extend_node(std::move(kind), std::move(op), false, std::move(state));
         return Stream<U, typename decltype(f)::element_type>(&this->pipeline(), id, std::move(f));
       }
     } else {
-      auto [id, f] = extend_node(std::move(kind), std::move(op), false);
+      auto [id, f] = extend_node(std::move(kind), std::move(op), false, std::move(state));
       return Stream<U, typename decltype(f)::element_type>(&this->pipeline(), id, std::move(f));
     }
   }

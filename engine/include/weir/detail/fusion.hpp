@@ -3,8 +3,10 @@
 ///
 /// Each operator is an `Op` with `template <bool Keep, class X, class Next> void push(X&&, OpCtx&, Next&&)`:
 /// it handles one item, calls `next` with what it emits, and applies its stage's error policy to
-/// failures of its own function only. A FusedKernel<In, Ops...> composes them at compile time, so
-/// the whole chain is one loop with the user's functions inlined and no per-item indirect call.
+/// failures of its own function only. An operator may also have `static void batch_done(const OpCtx&)`,
+/// called once per batch after the loop (to send a per-batch event). A FusedKernel<In, Ops...> composes them
+/// at compile time, so the whole chain is one loop with the user's functions inlined and no per-item indirect
+/// call.
 
 #include <array>
 #include <cstddef>
@@ -114,11 +116,10 @@ class FusedKernel final : public FusedBase {
       dispatch(keep, [&](auto k) { loop_range<decltype(k)::value>(first, last, ctx, [](auto&&) {}); });
     } else {
       auto fresh = std::make_shared<Batch<Out>>();
-      auto& dst = fresh->items;
-      dst.reserve(static_cast<std::size_t>(in[0]));
-      auto put = [&dst](auto&& y) { dst.push_back(std::forward<decltype(y)>(y)); };
-      dispatch(keep, [&](auto k) { loop_range<decltype(k)::value>(first, last, ctx, put); });
-      if (!dst.empty()) out = std::move(fresh);
+      fill(fresh->items, static_cast<std::size_t>(in[0]), [&](auto& put) {
+        dispatch(keep, [&](auto k) { loop_range<decltype(k)::value>(first, last, ctx, put); });
+      });
+      if (!fresh->items.empty()) out = std::move(fresh);
     }
     count<0>(ctx, in);
     return out;
@@ -153,9 +154,8 @@ class FusedKernel final : public FusedBase {
     if constexpr (!is_sink) {
       if (!out) {
         auto fresh = derived_batch<Out>(*batch, v.size());
-        auto& dst = fresh->items;
-        auto put = [&dst](auto&& y) { dst.push_back(std::forward<decltype(y)>(y)); };
-        dispatch(keep, [&](auto k) { loop<decltype(k)::value>(v, ctx, put); });
+        fill(fresh->items, v.size(),
+             [&](auto& put) { dispatch(keep, [&](auto k) { loop<decltype(k)::value>(v, ctx, put); }); });
         out = std::move(fresh);
       }
     }
@@ -172,6 +172,25 @@ class FusedKernel final : public FusedBase {
 
  private:
   static constexpr bool grows() { return (Ops::may_grow || ...); }
+
+  /// Runs `loop(put)` with a `put` that appends to `dst`, for at most `n` items in all unless the chain
+  /// grows. Items of a simple type are written into room made beforehand, not appended one by one: the
+  /// loop then has no call and no capacity check per item.
+  template <class Loop>
+  static void fill(std::vector<Out>& dst, std::size_t n, Loop&& loop) {
+    if constexpr (!grows() && std::is_trivially_copyable_v<Out> && std::is_default_constructible_v<Out>) {
+      dst.resize(n);
+      Out* const d = dst.data();
+      std::size_t w = 0;
+      auto put = [d, &w](auto&& y) { d[w++] = std::forward<decltype(y)>(y); };
+      loop(put);
+      dst.resize(w);
+    } else {
+      dst.reserve(n);
+      auto put = [&dst](auto&& y) { dst.push_back(std::forward<decltype(y)>(y)); };
+      loop(put);
+    }
+  }
 
   /// Fills one OpCtx per stage (functions that take a StageContext record through its scratchpad)
   /// and returns the scratchpad the free functions of weir/user_metrics.hpp record into during the
@@ -260,6 +279,7 @@ class FusedKernel final : public FusedBase {
       using Op = std::tuple_element_t<K, std::tuple<Ops...>>;
       in[K + 1] = Op::counts_emitted ? ctx[K].emitted : in[K] - ctx[K].tally->errors;
       if constexpr (Op::is_filter) ctx[K].tally->filtered += in[K] - ctx[K].emitted - ctx[K].tally->errors;
+      if constexpr (requires { Op::batch_done(ctx[K]); }) Op::batch_done(ctx[K]);
       count<K + 1>(ctx, in);
     }
   }
@@ -341,10 +361,16 @@ struct RangeFusion {
 };
 
 /// A single operator used as a stage kernel on its own (when its stage is not part of a longer chain).
+/// `state` keeps alive what the operator points to (a lookup join's table), for as long as the stage
+/// exists; an operator with `open(StageRuntime&) const` has it called when the run starts.
 template <class In, class Op>
 class OpKernel final : public Kernel {
  public:
-  explicit OpKernel(Op op) : fused_(std::tuple<Op>(std::move(op))) {}
+  explicit OpKernel(Op op, std::shared_ptr<const void> state = {})
+      : fused_(std::tuple<Op>(op)), op_(std::move(op)), state_(std::move(state)) {}
+  void open(StageRuntime& st) override {
+    if constexpr (requires { op_.open(st); }) op_.open(st);
+  }
   BatchPtr apply(BatchPtr in, StageRuntime& st, BatchTally& tally) override {
     StageRuntime* stages[1] = {&st};
     std::uint64_t counts[2] = {0, 0};
@@ -355,6 +381,8 @@ class OpKernel final : public Kernel {
 
  private:
   FusedKernel<In, Op> fused_;
+  Op op_;
+  std::shared_ptr<const void> state_;
 };
 
 }  // namespace weir::detail
