@@ -110,6 +110,6 @@ struct KeyedWindowResult {
 
 /// One loop on the calling thread: filter, hash-map join, hash-map counts per open window.
 KeyedWindowResult run_hand_loop(const KeyedWindowInput& in);
-/// The Weir pipeline (keyed_window/weir.cpp) with batches of up to `batch_size` events: 256 (the
-/// default) is variant "weir", 1024 is "weir_batch_1024".
+/// The Weir pipeline (keyed_window/weir.cpp) with `batch_size` as PipelineOptions::batch_size: 0 (the
+/// default, which lets the engine size batches and slices) is variant "weir", 1024 is "weir_batch_1024".
 KeyedWindowResult run_weir(const KeyedWindowInput& in, std::size_t batch_size);

@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
 
   const std::vector<Variant> competitors = {
 #if defined(WEIR_BENCH_HAS_WEIR) && WEIR_BENCH_HAS_WEIR
-    {"weir", [](const KeyedWindowInput& in) { return run_weir(in, 256); }},
+    {"weir", [](const KeyedWindowInput& in) { return run_weir(in, 0); }},
     {"weir_batch_1024", [](const KeyedWindowInput& in) { return run_weir(in, 1024); }},
 #endif
   };
