@@ -330,7 +330,9 @@ class Execution {
   /// Sends `b` along one edge: to the next group's node, or split by key among its partitions.
   void send(const Edge& e, BatchPtr b);
   /// Sends every batch `lane` holds on to its partition; the caller holds the lane's lock.
-  void release(Lane& lane, std::vector<std::unique_ptr<FlowNode>>& nodes);
+  /// Sends every batch the lane holds; they carry `ticket` (see send()).
+  void release(Lane& lane, std::vector<std::unique_ptr<FlowNode>>& nodes,
+               const std::shared_ptr<Ticket>& ticket = nullptr);
   /// Sends on what every sending thread holds for the inputs of `group` (end of input).
   void drain(std::size_t group);
   /// Sends on, every half linger time, what a lane has held for a linger time, until every source has
@@ -542,8 +544,12 @@ void Execution::send(const Edge& e, BatchPtr b) {
       *c->lanes[idx >= 0 && static_cast<std::size_t>(idx) < last ? static_cast<std::size_t>(idx) : last];
   const std::size_t n = nodes.size();
   const std::lock_guard lock(lane.mutex);
+  // What the lane sends from here takes the in-flight slot of the batch being split: a partition
+  // that falls behind then holds the source back, and its queue stays bounded (held batches give
+  // their slots back, so holding never keeps the source waiting for itself).
+  const std::shared_ptr<Ticket> ticket = b->ticket;
   // Items of different stamps cannot share a batch (processing-time windows read the stamp).
-  if (lane.holding && lane.stamp != b->stamp_ns) release(lane, nodes);
+  if (lane.holding && lane.stamp != b->stamp_ns) release(lane, nodes, ticket);
   lane.stamp = b->stamp_ns;
   {
     const UserScratchScope scope(scratch);
@@ -555,7 +561,10 @@ void Execution::send(const Edge& e, BatchPtr b) {
     auto& extra = lane.parts[k];
     if (!extra || extra->size() == 0) continue;
     const std::size_t p = extra->partition % n;
-    if (lane.parts[p] && lane.parts[p]->size() > 0) nodes[p]->try_put(Msg(std::move(lane.parts[p])));
+    if (lane.parts[p] && lane.parts[p]->size() > 0) {
+      lane.parts[p]->ticket = ticket;
+      nodes[p]->try_put(Msg(std::move(lane.parts[p])));
+    }
     lane.parts[p] = nullptr;
     nodes[p]->try_put(Msg(std::move(extra)));
   }
@@ -577,6 +586,7 @@ void Execution::send(const Edge& e, BatchPtr b) {
     if (part->size() == 0) {
       part = nullptr;
     } else if (moved || part->size() >= c->cap) {
+      part->ticket = ticket;
       nodes[p]->try_put(Msg(std::move(part)));
       part = nullptr;
     } else {
@@ -591,10 +601,14 @@ void Execution::send(const Edge& e, BatchPtr b) {
   lane.holding = holding;
 }
 
-void Execution::release(Lane& lane, std::vector<std::unique_ptr<FlowNode>>& nodes) {
+void Execution::release(Lane& lane, std::vector<std::unique_ptr<FlowNode>>& nodes,
+                        const std::shared_ptr<Ticket>& ticket) {
   for (std::size_t p = 0; p < lane.parts.size(); ++p) {
     auto& part = lane.parts[p];
-    if (part && part->size() > 0) nodes[p % nodes.size()]->try_put(Msg(std::move(part)));
+    if (part && part->size() > 0) {
+      part->ticket = ticket;
+      nodes[p % nodes.size()]->try_put(Msg(std::move(part)));
+    }
     part = nullptr;
   }
   lane.holding = false;

@@ -3,6 +3,7 @@
 // of input or cancel.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 #include <weir/weir.hpp>
@@ -186,4 +188,47 @@ TEST_CASE("a keyed stage fed by a parallel stage gets every item once at end of 
     if ((x * 3) % 2 == 0) ++want[(x * 3) % 11];
   }
   CHECK(counts == want);
+}
+
+TEST_CASE("a keyed stage slower than its source holds the source back") {
+  // The source makes items far faster than the window's reduce takes them. Batches sent to a
+  // partition carry an in-flight slot, so the items made but not yet reduced stay bounded: at most
+  // max_in_flight slots, each shared by a batch per partition of up to 4096 items, plus what the
+  // lanes hold. Without the slots the gap grows by millions of items a second.
+  weir::PipelineOptions o;
+  o.batch_size = 64;
+  o.max_in_flight = 4;
+  o.threads = 2;
+  weir::Pipeline p("slow-keyed", o);
+  std::atomic<std::uint64_t> made{0};
+  std::atomic<std::uint64_t> reduced{0};
+  p.source(weir::from_generator{[&]() -> std::optional<std::uint64_t> { return made.fetch_add(1); }})
+      .key_by([](std::uint64_t x) { return x % 5; })
+      .window(weir::tumbling_count{1000})
+      .reduce([&](std::uint64_t a, std::uint64_t b) {
+        std::uint64_t h = a;
+        for (int i = 0; i < 1000; ++i) h = h * 31 + b;  // about a microsecond of work
+        reduced.fetch_add(1, std::memory_order_relaxed);
+        return h;
+      })
+      .name("slow")
+      .parallelism(2)
+      .sink([](const weir::WindowResult<std::uint64_t, std::uint64_t>&) {});
+  p.start();
+  REQUIRE(eventually([&] { return reduced.load() >= 100'000; }));
+  std::uint64_t widest = 0;
+  for (int k = 0; k < 20; ++k) {
+    const std::uint64_t r = reduced.load();
+    const std::uint64_t m = made.load();
+    widest = std::max(widest, m > r ? m - r : 0);
+    std::this_thread::sleep_for(10ms);
+  }
+  p.cancel();
+  const auto rep = p.wait();
+  CHECK(rep.status == weir::RunStatus::cancelled);
+  // 4 slots x 2 partitions x 4096, 3 lanes x 2 partitions x 4096, a source batch and the open
+  // windows (one reduce call fewer than items per window): under 100'000 items.
+  CAPTURE(widest);
+  CHECK(widest < 100'000);
+  CHECK(rep.stage("slow").items_in == rep.stage("generator#0").items_out);
 }
