@@ -50,8 +50,9 @@ class JoinMissError : public std::runtime_error {
 namespace weir::ops {
 
 /// A lookup join's table, indexed by key: read-only once built, so it is a flat open-addressing
-/// table (linear probing, at most half full, Fibonacci hashing of KeyHash<K>): a lookup is a slot
-/// read and an entry read, with no division and no pointer chase. Keys must be unique.
+/// table (linear probing, at most a quarter full, so that few lookups probe twice; Fibonacci hashing
+/// of KeyHash<K>): a lookup is a slot read and an entry read, with no division and no pointer chase.
+/// Keys must be unique.
 template <class K, class R>
 class JoinIndex {
  public:
@@ -113,8 +114,8 @@ std::shared_ptr<const JoinIndex<key_t<KeyB, R>, R>> index_join_table(std::vector
 }
 
 /// From this many rows on, a table is unlikely to stay in the core's caches, and each lookup waits on
-/// memory for its bucket and its node: the join then runs as a stage kernel of its own that
-/// prefetches a batch's buckets before its lookups (LookupJoinKernel). Smaller tables are looked up
+/// memory for its slot and its entry: the join then runs as a stage kernel of its own that starts
+/// loading a batch's slots before its lookups (LookupJoinKernel). Smaller tables are looked up
 /// in the fused loop of the stages before the join (LookupJoinOp).
 inline constexpr std::size_t lookup_join_prefetch_rows = std::size_t{1} << 16;
 
