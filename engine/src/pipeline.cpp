@@ -67,10 +67,16 @@ std::vector<ErrorSummary> RunControl::errors() const {
   return errors_;
 }
 
-void RunControl::watch(TicketPool* pool, SourceBase* source) {
+void RunControl::watch(TicketPool* pool) {
   const std::lock_guard lock(mutex_);
   pools_.push_back(pool);
+  if (stopping()) pool->open_wide();
+}
+
+void RunControl::watch(SourceBase* source) {
+  const std::lock_guard lock(mutex_);
   sources_.push_back(source);
+  if (stopping()) source->wake();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -229,25 +235,41 @@ struct Msg {
 
 using FlowNode = tbb::flow::function_node<Msg, tbb::flow::continue_msg>;
 
-/// What one sending thread holds back for the partitions of one keyed input: per partition, a batch
+/// What one sending stream holds back for the partitions of one keyed input: per partition, a batch
 /// that fills up over several splits and goes on when full, when time moves into another window's
-/// stretch, when it has waited the linger time, or at end of input. Locked per batch by its thread
-/// (uncontended) and by the sweeper and the end-of-input drain.
-struct alignas(64) Lane {
+/// stretch, when it has waited the linger time, or at end of input; and the stream's highest item
+/// time. Only the stream's batches use it, one at a time (a stream is serial, or its batches take
+/// turns under the lock); the sweeper and the end-of-input drain lock it too.
+struct alignas(64) Outbox {
   std::mutex mutex;
-  std::vector<BatchPtr> parts;  ///< one per partition, null when nothing is held for it
-  bool holding = false;         ///< some part holds items
-  std::uint64_t since = 0;      ///< the sweep count when the lane started holding
-  std::int64_t stamp = 0;       ///< AnyBatch::stamp_ns of the items held
-  /// Partitioner::epoch of the time last split; at first none, so with windows in time the first
-  /// split goes on at once (a window may be waiting for it).
+  std::vector<BatchPtr> parts;      ///< one per partition, null when nothing is held for it
+  bool holding = false;             ///< some part holds items
+  std::uint64_t since = 0;          ///< the sweep count when the outbox started holding
+  std::int64_t stamp = 0;           ///< AnyBatch::stamp_ns of the items held
+  std::int64_t high = lowest_time;  ///< the stream's highest item time (Partitioner::split)
+  /// Partitioner::epoch of the stream's highest time; at first none, so with windows in time the
+  /// first split goes on at once (a window may be waiting for it).
   std::int64_t epoch = std::numeric_limits<std::int64_t>::min();
 };
 
-/// The lanes of one keyed input (a consumer group and input port): one per sending thread's slot.
-struct Coalescer {
-  std::size_t cap = 0;  ///< items per batch a partition receives when input is plentiful
-  std::vector<std::unique_ptr<Lane>> lanes;
+/// One keyed input (a consumer group and input port): the outboxes of the streams that can reach it.
+/// A stateless stage before it that runs in parallel promises no order: its instances fill outboxes
+/// of their own (one per instance and stream, taken by whichever instance finds it free) and share
+/// the stream's highest time.
+struct Exchange {
+  std::size_t cap = 0;   ///< items per batch a partition receives when input is plentiful (0: send at once)
+  bool markers = false;  ///< the partitions have several input streams: send watermarks to all
+  /// By stream id (empty for streams that cannot come), then instance.
+  std::vector<std::vector<std::unique_ptr<Outbox>>> outboxes;
+  /// By stream id: the highest time of a stream whose instances fill several outboxes.
+  std::unique_ptr<std::atomic<std::int64_t>[]> highs;
+};
+
+/// What a keyed stage's partition knows of its input streams' watermarks (touched by the partition's
+/// serial node only).
+struct PartitionClock {
+  std::vector<std::int64_t> highs;  ///< per input stream, its highest time received
+  std::int64_t combined = lowest_time;
 };
 
 class Execution {
@@ -263,6 +285,9 @@ class Execution {
     trace_ = parent.valid() ? parent.child() : TraceContext::root();
     if (parent.valid()) parent_span_ = parent.span_id;
     for (const auto& n : nodes) stamps_ = stamps_ || (n->kernel && n->kernel->uses_stamps());
+    for (const auto& n : nodes) {
+      if (n->source) control_.watch(n->source.get());
+    }
     stages_.reserve(nodes.size());
     for (const auto& n : nodes) {
       auto st = std::make_unique<StageRuntime>();
@@ -326,18 +351,31 @@ class Execution {
   std::int64_t process(std::size_t group, BatchPtr& b, std::int64_t start_ns = 0,
                        const DirectRun* direct = nullptr, std::size_t direct_n = 0,
                        std::shared_ptr<Ticket> ticket = {}) noexcept;
-  void forward(const Group& g, BatchPtr b);
-  /// Sends `b` along one edge: to the next group's node, or split by key among its partitions.
-  void send(const Edge& e, BatchPtr b);
-  /// Sends every batch `lane` holds on to its partition; the caller holds the lane's lock.
-  /// Sends every batch the lane holds; they carry `ticket` (see send()).
-  void release(Lane& lane, std::vector<std::unique_ptr<FlowNode>>& nodes,
+  /// Sends the group's output `b`, of stream `stream`, to its successors.
+  void forward(const Group& g, BatchPtr b, std::uint32_t stream);
+  /// Sends `b` along one edge: to the next group's node, or split by key among its partitions
+  /// through the stream's outbox.
+  void send(const Edge& e, BatchPtr b, std::uint32_t stream);
+  /// Sends every batch `box` holds on to its partition; they carry `ticket` (see send()). The caller
+  /// holds the outbox's lock.
+  void release(Outbox& box, std::vector<std::unique_ptr<FlowNode>>& nodes,
                const std::shared_ptr<Ticket>& ticket = nullptr);
-  /// Sends on what every sending thread holds for the inputs of `group` (end of input).
+  /// Sends every partition of a keyed input an empty batch that carries the stream's highest time.
+  void send_markers(const Edge& e, std::uint32_t stream, std::int64_t high, const std::vector<bool>* skip);
+  /// Sends on what every stream holds for the inputs of `group` (end of input).
   void drain(std::size_t group);
-  /// Sends on, every half linger time, what a lane has held for a linger time, until every source has
-  /// ended (the end-of-input drain takes what is left).
+  /// Sends on, every half linger time, what an outbox has held for a linger time, until every source
+  /// has ended (the end-of-input drain takes what is left).
   void run_sweeper();
+  /// Numbers the streams, makes the keyed inputs' outboxes and the partitions' clocks.
+  void plan_streams();
+  /// The stream of a group's output when the group starts one (a source, a stateful stage, a keyed
+  /// stage's partition); stateless groups pass their input's stream on.
+  [[nodiscard]] std::uint32_t own_stream(std::size_t group, std::uint32_t partition) const noexcept {
+    return stream_base_[group] + partition;
+  }
+  /// Before a keyed stage's kernel sees `b`: the partition's combined watermark times (see AnyBatch).
+  void observe(std::size_t group, AnyBatch& b) noexcept;
   /// End of input (or a timer tick) for a stateful group's partition: the output of its kernel's
   /// flush() (or on_timer()) goes on like a batch.
   void flush(std::size_t group, std::uint32_t partition, bool timer) noexcept;
@@ -371,9 +409,18 @@ class Execution {
   std::unique_ptr<tbb::task_arena> arena_;
   std::unique_ptr<tbb::flow::graph> graph_;  // declared before the nodes: destroyed after them
   std::vector<std::vector<std::unique_ptr<FlowNode>>> flow_;  // per group, per partition; none for sources
-  /// Per group, per input port: the lanes of a keyed input (null: batches are split and sent at once).
-  std::vector<std::vector<std::unique_ptr<Coalescer>>> coalescers_;
-  std::atomic<std::uint64_t> sweeps_{0};                      ///< sweeps run so far (the lanes' clock)
+  /// Streams: the first id of each group that starts streams (npos for stateless groups), how many
+  /// there are, and the streams each group's output may carry.
+  std::vector<std::uint32_t> stream_base_;
+  std::uint32_t stream_count_ = 0;
+  std::vector<std::vector<std::uint32_t>> origins_;
+  /// Per keyed group, per input port: the outboxes of the streams that feed it.
+  std::vector<std::vector<std::unique_ptr<Exchange>>> exchanges_;
+  /// Per keyed group: per input port and stream id, the stream's index in a partition's clock (-1:
+  /// cannot come); and per partition, the clock.
+  std::vector<std::vector<std::vector<int>>> clock_index_;
+  std::vector<std::vector<PartitionClock>> clocks_;
+  std::atomic<std::uint64_t> sweeps_{0};                      ///< sweeps run so far (the outboxes' clock)
   std::atomic<int> phase_{static_cast<int>(RunPhase::idle)};  // for snapshots
   std::atomic<std::int64_t> start_ns_{0}, wall_ns_{-1};
 };
@@ -402,9 +449,9 @@ class Execution::SourceCtx final : public SourceContext {
       if (seg.fused != nullptr || single) direct_ = n.fused_range.get();
       whole_ = direct_ != nullptr && g.segments.size() == 1;
     }
-    keyed_only_ = !g.successors.empty();
+    keyed_only_ = !g.successors.empty() && e.pipeline_.options().linger.count() > 0;
     for (const auto& edge : g.successors) {
-      keyed_only_ = keyed_only_ && !e.coalescers_[static_cast<std::size_t>(edge.group)].empty();
+      keyed_only_ = keyed_only_ && e.plan_.groups[static_cast<std::size_t>(edge.group)].keyed;
     }
   }
   /// Counts `n` items leaving the source and, when they leave its thread, takes an in-flight slot
@@ -496,21 +543,27 @@ void Execution::fail_internal(const std::string& stage, std::exception_ptr e) no
   control_.request_stop(RunStatus::failed);
 }
 
-void Execution::forward(const Group& g, BatchPtr b) {
+void Execution::forward(const Group& g, BatchPtr b, std::uint32_t stream) {
   const auto n = g.successors.size();
+  // The batch takes its stream before any successor can see it (a stateless stage's output already
+  // has it: nothing is written to a batch another thread may read).
   if (g.multi) {
     auto* multi = static_cast<MultiBatch*>(b.get());
+    for (auto& part : multi->outputs) {
+      if (part && part->stream != stream) part->stream = stream;
+    }
     // Each edge takes the batch of the output it reads; edges reading one output share it.
     for (const auto& e : g.successors) {
       const auto& part = multi->outputs[static_cast<std::size_t>(e.out_port)];
-      if (part && part->size() > 0) send(e, part);
+      if (part && part->size() > 0) send(e, part, stream);
     }
     return;
   }
-  for (std::size_t i = 0; i < n; ++i) send(g.successors[i], i + 1 == n ? std::move(b) : b);
+  if (b->stream != stream) b->stream = stream;
+  for (std::size_t i = 0; i < n; ++i) send(g.successors[i], i + 1 == n ? std::move(b) : b, stream);
 }
 
-void Execution::send(const Edge& e, BatchPtr b) {
+void Execution::send(const Edge& e, BatchPtr b, std::uint32_t stream) {
   auto& nodes = flow_[static_cast<std::size_t>(e.group)];
   const auto& target = plan_.groups[static_cast<std::size_t>(e.group)];
   if (!target.keyed) {
@@ -523,103 +576,128 @@ void Execution::send(const Edge& e, BatchPtr b) {
   auto& keyed = *stages_[static_cast<std::size_t>(target.stages.front())];
   UserScratch* scratch = keyed.listens() ? &handover_scratch() : nullptr;
   const auto& partitioner = *head.partitioners[static_cast<std::size_t>(e.in_port)];
-  auto* c = coalescers_[static_cast<std::size_t>(e.group)][static_cast<std::size_t>(e.in_port)].get();
-  if (c == nullptr) {
-    std::vector<BatchPtr> parts(nodes.size());
-    {
-      const UserScratchScope scope(scratch);
-      partitioner.split(std::move(b), parts, static_cast<std::uint32_t>(e.in_port));
-    }
-    if (scratch != nullptr && scratch->dirty()) keyed.flush_user(*scratch);
-    // Batches past the partition count (late or failed items) carry their partition.
-    for (auto& part : parts) {
-      if (part && part->size() > 0) nodes[part->partition % nodes.size()]->try_put(Msg(std::move(part)));
-    }
-    return;
+  auto& ex = *exchanges_[static_cast<std::size_t>(e.group)][static_cast<std::size_t>(e.in_port)];
+  // The stream's own outbox: a partition receives each stream's batches in the stream's order, and
+  // its watermark from each stream apart, whichever thread runs the stream's batches.
+  auto& boxes = ex.outboxes[stream];
+  std::unique_lock<std::mutex> lock;
+  Outbox* found = boxes.size() == 1 ? boxes[0].get() : nullptr;
+  for (std::size_t k = 0; found == nullptr && k < boxes.size(); ++k) {
+    lock = std::unique_lock(boxes[k]->mutex, std::try_to_lock);
+    if (lock) found = boxes[k].get();
   }
-  // The calling thread's lane: oneTBB workers by arena index, other threads (a source's) in the last.
-  const int idx = tbb::this_task_arena::current_thread_index();
-  const auto last = c->lanes.size() - 1;
-  Lane& lane =
-      *c->lanes[idx >= 0 && static_cast<std::size_t>(idx) < last ? static_cast<std::size_t>(idx) : last];
+  if (!lock) {
+    if (found == nullptr) found = boxes[0].get();
+    lock = std::unique_lock(found->mutex);
+  }
+  Outbox& box = *found;
+  const bool shared = boxes.size() > 1;
+  if (shared) box.high = std::max(box.high, ex.highs[stream].load(std::memory_order_relaxed));
   const std::size_t n = nodes.size();
-  const std::lock_guard lock(lane.mutex);
-  // What the lane sends from here takes the in-flight slot of the batch being split: a partition
+  // What the outbox sends from here takes the in-flight slot of the batch being split: a partition
   // that falls behind then holds the source back, and its queue stays bounded (held batches give
   // their slots back, so holding never keeps the source waiting for itself).
   const std::shared_ptr<Ticket> ticket = b->ticket;
   // Items of different stamps cannot share a batch (processing-time windows read the stamp).
-  if (lane.holding && lane.stamp != b->stamp_ns) release(lane, nodes, ticket);
-  lane.stamp = b->stamp_ns;
+  if (box.holding && box.stamp != b->stamp_ns) release(box, nodes, ticket);
+  box.stamp = b->stamp_ns;
   {
     const UserScratchScope scope(scratch);
-    partitioner.split(std::move(b), lane.parts, static_cast<std::uint32_t>(e.in_port));
+    partitioner.split(std::move(b), box.parts, static_cast<std::uint32_t>(e.in_port), box.high);
   }
   if (scratch != nullptr && scratch->dirty()) keyed.flush_user(*scratch);
-  // Late or failed items go on at once, after what the lane held for their partition (order per key).
-  for (std::size_t k = n; k < lane.parts.size(); ++k) {
-    auto& extra = lane.parts[k];
+  if (shared) {
+    auto& high = ex.highs[stream];
+    std::int64_t seen = high.load(std::memory_order_relaxed);
+    while (box.high > seen && !high.compare_exchange_weak(seen, box.high, std::memory_order_relaxed)) {
+    }
+  }
+  // Late or failed items go on at once, after what the outbox held for their partition (order per key).
+  for (std::size_t k = n; k < box.parts.size(); ++k) {
+    auto& extra = box.parts[k];
     if (!extra || extra->size() == 0) continue;
     const std::size_t p = extra->partition % n;
-    if (lane.parts[p] && lane.parts[p]->size() > 0) {
-      lane.parts[p]->ticket = ticket;
-      nodes[p]->try_put(Msg(std::move(lane.parts[p])));
+    if (box.parts[p] && box.parts[p]->size() > 0) {
+      box.parts[p]->ticket = ticket;
+      box.parts[p]->stream = stream;
+      nodes[p]->try_put(Msg(std::move(box.parts[p])));
     }
-    lane.parts[p] = nullptr;
+    box.parts[p] = nullptr;
+    extra->stream = stream;
     nodes[p]->try_put(Msg(std::move(extra)));
   }
-  lane.parts.resize(n);
+  box.parts.resize(n);
   // Time that moved into another window's stretch must reach the partitions now: a window may close.
-  bool moved = false;
-  for (const auto& part : lane.parts) {
-    if (part) {
-      const std::int64_t epoch = partitioner.epoch(part->time_high_ns);
-      moved = epoch != lane.epoch;
-      lane.epoch = epoch;
-      break;
-    }
-  }
+  const std::int64_t epoch = partitioner.epoch(box.high);
+  const bool moved = epoch != box.epoch;
+  box.epoch = epoch;
+  std::vector<bool> sent;
+  if (moved && ex.markers) sent.assign(n, false);
   bool holding = false;
   for (std::size_t p = 0; p < n; ++p) {
-    auto& part = lane.parts[p];
+    auto& part = box.parts[p];
     if (!part) continue;
     if (part->size() == 0) {
       part = nullptr;
-    } else if (moved || part->size() >= c->cap) {
+    } else if (moved || part->size() >= ex.cap) {
       part->ticket = ticket;
+      part->stream = stream;
       nodes[p]->try_put(Msg(std::move(part)));
       part = nullptr;
+      if (!sent.empty()) sent[p] = true;
     } else {
       part->ticket.reset();  // held items do not count against the source's in-flight batches
       // A part that fills fast grows to the cap at once rather than by doublings (and their copies); a
       // trickle keeps its small batch.
-      if (part->size() >= c->cap / 16) part->reserve(c->cap);
+      if (part->size() >= ex.cap / 16) part->reserve(ex.cap);
       holding = true;
     }
   }
-  if (holding && !lane.holding) lane.since = sweeps_.load(std::memory_order_relaxed);
-  lane.holding = holding;
+  // Partitions with several input streams take the lowest of their watermarks: those this stream
+  // sent nothing to learn its progress from an empty batch.
+  if (!sent.empty()) send_markers(e, stream, box.high, &sent);
+  if (holding && !box.holding) box.since = sweeps_.load(std::memory_order_relaxed);
+  box.holding = holding;
 }
 
-void Execution::release(Lane& lane, std::vector<std::unique_ptr<FlowNode>>& nodes,
+void Execution::send_markers(const Edge& e, std::uint32_t stream, std::int64_t high,
+                             const std::vector<bool>* skip) {
+  auto& nodes = flow_[static_cast<std::size_t>(e.group)];
+  const auto& head =
+      *nodes_[static_cast<std::size_t>(plan_.groups[static_cast<std::size_t>(e.group)].stages.front())];
+  const auto& partitioner = *head.partitioners[static_cast<std::size_t>(e.in_port)];
+  for (std::size_t p = 0; p < nodes.size(); ++p) {
+    if (skip != nullptr && (*skip)[p]) continue;
+    auto m = partitioner.marker();
+    m->partition = static_cast<std::uint32_t>(p);
+    m->port = static_cast<std::uint32_t>(e.in_port);
+    m->stream = stream;
+    m->time_before_ns = high;
+    m->time_high_ns = high;
+    nodes[p]->try_put(Msg(std::move(m)));
+  }
+}
+
+void Execution::release(Outbox& box, std::vector<std::unique_ptr<FlowNode>>& nodes,
                         const std::shared_ptr<Ticket>& ticket) {
-  for (std::size_t p = 0; p < lane.parts.size(); ++p) {
-    auto& part = lane.parts[p];
+  for (std::size_t p = 0; p < box.parts.size(); ++p) {
+    auto& part = box.parts[p];
     if (part && part->size() > 0) {
       part->ticket = ticket;
       nodes[p % nodes.size()]->try_put(Msg(std::move(part)));
     }
     part = nullptr;
   }
-  lane.holding = false;
+  box.holding = false;
 }
 
 void Execution::drain(std::size_t group) {
-  for (auto& c : coalescers_[group]) {
-    if (!c) continue;
-    for (auto& lane : c->lanes) {
-      const std::lock_guard lock(lane->mutex);
-      if (lane->holding) release(*lane, flow_[group]);
+  for (auto& ex : exchanges_[group]) {
+    for (auto& boxes : ex->outboxes) {
+      for (auto& box : boxes) {
+        const std::lock_guard lock(box->mutex);
+        if (box->holding) release(*box, flow_[group]);
+      }
     }
   }
 }
@@ -631,13 +709,14 @@ void Execution::run_sweeper() {
   while (!timer_cv_.wait_for(lock, step, [this] { return live_sources_ == 0; })) {
     lock.unlock();
     const std::uint64_t now = sweeps_.fetch_add(1, std::memory_order_relaxed) + 1;
-    for (std::size_t gi = 0; gi < coalescers_.size(); ++gi) {
-      for (auto& c : coalescers_[gi]) {
-        if (!c) continue;
-        for (auto& lane : c->lanes) {
-          // A lane whose thread holds it is in use: it is looked at again on the next sweep.
-          const std::unique_lock held(lane->mutex, std::try_to_lock);
-          if (held && lane->holding && lane->since + 2 <= now) release(*lane, flow_[gi]);
+    for (std::size_t gi = 0; gi < exchanges_.size(); ++gi) {
+      for (auto& ex : exchanges_[gi]) {
+        for (auto& boxes : ex->outboxes) {
+          for (auto& box : boxes) {
+            // An outbox in use is looked at again on the next sweep.
+            const std::unique_lock held(box->mutex, std::try_to_lock);
+            if (held && box->holding && box->since + 2 <= now) release(*box, flow_[gi]);
+          }
         }
       }
     }
@@ -645,6 +724,101 @@ void Execution::run_sweeper() {
   }
   lock.unlock();
   graph_->release_wait();
+}
+
+void Execution::plan_streams() {
+  const auto ng = plan_.groups.size();
+  constexpr auto none = std::numeric_limits<std::uint32_t>::max();
+  stream_base_.assign(ng, none);
+  origins_.assign(ng, {});
+  std::vector<std::vector<std::size_t>> preds(ng);
+  for (std::size_t gi = 0; gi < ng; ++gi) {
+    for (const auto& e : plan_.groups[gi].successors) preds[static_cast<std::size_t>(e.group)].push_back(gi);
+  }
+  // Groups are numbered in topological order: every input's origins are known before its consumer's.
+  for (std::size_t gi = 0; gi < ng; ++gi) {
+    const auto& g = plan_.groups[gi];
+    const bool stateful =
+        !g.source && !nodes_[static_cast<std::size_t>(g.stages.front())]->kernel->stateless();
+    if (g.source || g.keyed || stateful) {
+      const auto count = static_cast<std::uint32_t>(g.keyed ? g.parallelism : 1);
+      stream_base_[gi] = stream_count_;
+      for (std::uint32_t k = 0; k < count; ++k) origins_[gi].push_back(stream_count_ + k);
+      stream_count_ += count;
+    } else {
+      for (const auto up : preds[gi]) {
+        for (const auto s : origins_[up]) {
+          if (std::find(origins_[gi].begin(), origins_[gi].end(), s) == origins_[gi].end())
+            origins_[gi].push_back(s);
+        }
+      }
+    }
+  }
+  exchanges_.resize(ng);
+  clock_index_.resize(ng);
+  clocks_.resize(ng);
+  const auto linger = pipeline_.options().linger;
+  const std::size_t batch =
+      pipeline_.options().batch_size > 0 ? pipeline_.options().batch_size : default_batch_size;
+  for (std::size_t gi = 0; gi < ng; ++gi) {
+    const auto& g = plan_.groups[gi];
+    if (!g.keyed) continue;
+    const auto& head = *nodes_[static_cast<std::size_t>(g.stages.front())];
+    const std::size_t ports = head.partitioners.size();
+    exchanges_[gi].resize(ports);
+    clock_index_[gi].assign(ports, std::vector<int>(stream_count_, -1));
+    int streams = 0;
+    for (std::size_t port = 0; port < ports; ++port) {
+      const int up = plan_.group_of[static_cast<std::size_t>(head.inputs[port])];
+      auto ex = std::make_unique<Exchange>();
+      // A partition's batches are larger than those crossing other edges: each costs a hand-over and
+      // often a wake-up, and the linger time bounds the wait. Without a linger, every part goes at once.
+      ex->cap = linger.count() > 0 ? std::max(keyed_fill_items, keyed_fill * batch) : 0;
+      ex->outboxes.resize(stream_count_);
+      // A parallel stateless stage's instances each fill their own outboxes.
+      const auto& ug = plan_.groups[static_cast<std::size_t>(up)];
+      const bool parallel = stream_base_[static_cast<std::size_t>(up)] == none && ug.parallelism > 1;
+      const auto instances = static_cast<std::size_t>(parallel ? ug.parallelism : 1);
+      if (parallel) {
+        ex->highs = std::make_unique<std::atomic<std::int64_t>[]>(stream_count_);
+        for (std::uint32_t k = 0; k < stream_count_; ++k) ex->highs[k].store(lowest_time);
+      }
+      for (const auto s : origins_[static_cast<std::size_t>(up)]) {
+        for (std::size_t k = 0; k < instances; ++k) {
+          auto box = std::make_unique<Outbox>();
+          box->parts.resize(static_cast<std::size_t>(g.parallelism));
+          ex->outboxes[s].push_back(std::move(box));
+        }
+        clock_index_[gi][port][s] = streams++;
+      }
+      exchanges_[gi][port] = std::move(ex);
+    }
+    for (auto& ex : exchanges_[gi]) ex->markers = streams > 1;
+    clocks_[gi].resize(static_cast<std::size_t>(g.parallelism));
+    for (auto& c : clocks_[gi]) c.highs.assign(static_cast<std::size_t>(streams), lowest_time);
+  }
+}
+
+void Execution::observe(std::size_t group, AnyBatch& b) noexcept {
+  auto& clock = clocks_[group][b.partition];
+  const auto port = static_cast<std::size_t>(b.port & input_port_mask);
+  const auto& index = clock_index_[group];
+  const int s = port < index.size() && b.stream < index[port].size() ? index[port][b.stream] : -1;
+  const std::int64_t before = clock.combined;
+  if (s >= 0) {
+    auto& h = clock.highs[static_cast<std::size_t>(s)];
+    h = std::max(h, b.time_high_ns);
+  }
+  std::int64_t lowest = highest_time;
+  std::int64_t others = highest_time;
+  for (std::size_t k = 0; k < clock.highs.size(); ++k) {
+    lowest = std::min(lowest, clock.highs[k]);
+    if (static_cast<int>(k) != s) others = std::min(others, clock.highs[k]);
+  }
+  clock.combined = std::max(clock.combined, lowest);
+  b.time_before_ns = before;
+  b.time_high_ns = clock.combined;
+  b.others_high_ns = others;
 }
 
 void Execution::flush(std::size_t group, std::uint32_t partition, bool timer) noexcept {
@@ -666,7 +840,7 @@ void Execution::flush(std::size_t group, std::uint32_t partition, bool timer) no
     if (n == 0 && std::memcmp(&tally, &none, sizeof tally) == 0) return;  // nothing held: no batch to report
     st.before_batch(0);
     st.finish_batch(slot, 0, n, tally, t0, st.hooks() ? now_ns() : 0);
-    if (n > 0) forward(g, std::move(out));
+    if (n > 0) forward(g, std::move(out), own_stream(group, partition));
   } catch (...) {
     fail_internal(st.info.name, std::current_exception());
   }
@@ -681,6 +855,11 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
   const bool timed = head.hooks();
   std::int64_t t = timed && start_ns == 0 ? now_ns() : start_ns;
   try {
+    // The stream of what the group sends on: its own (a source's, a stateful stage's, a keyed stage's
+    // partition's), or the one its input came in.
+    const bool starts = stream_base_[group] != std::numeric_limits<std::uint32_t>::max();
+    const std::uint32_t stream = starts ? own_stream(group, g.keyed ? b->partition : 0) : b->stream;
+    if (g.keyed) observe(group, *b);
     const std::size_t slot = head.slot_index();
     std::array<StageRuntime*, max_segment> sts;
     std::array<BatchTally, max_segment> tallies;
@@ -719,7 +898,7 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
       if (!out) return t;
       b = std::move(out);
     }
-    forward(g, std::move(b));
+    forward(g, std::move(b), stream);
     b = nullptr;
   } catch (...) {
     fail_internal(current != nullptr ? current->info.name : std::string("node"), std::current_exception());
@@ -738,6 +917,19 @@ void Execution::run_source(std::size_t group) noexcept {
       nodes_[static_cast<std::size_t>(id)]->source->run(ctx);
     }
     st.flush_user(ctx.slot());  // recorded after the last batch
+    // The source's stream has ended: keyed stages it feeds directly that also have other input
+    // streams stop waiting for its watermark.
+    const std::uint32_t stream = own_stream(group, 0);
+    for (const auto& e : plan_.groups[group].successors) {
+      if (!plan_.groups[static_cast<std::size_t>(e.group)].keyed) continue;
+      auto& ex = *exchanges_[static_cast<std::size_t>(e.group)][static_cast<std::size_t>(e.in_port)];
+      if (!ex.markers) continue;
+      auto& box = *ex.outboxes[stream].front();
+      const std::lock_guard lock(box.mutex);
+      if (box.holding) release(box, flow_[static_cast<std::size_t>(e.group)]);
+      box.high = highest_time;
+      send_markers(e, stream, highest_time, nullptr);
+    }
   } catch (...) {
     fail_internal(st.info.name, std::current_exception());
   }
@@ -768,34 +960,14 @@ RunReport Execution::run() {
   arena_ = std::make_unique<tbb::task_arena>(threads_);
   flow_.resize(plan_.groups.size());
   pools_.resize(plan_.groups.size());
-  coalescers_.resize(plan_.groups.size());
-  const bool coalesce = pipeline_.options().linger.count() > 0;
-  for (std::size_t gi = 0; gi < plan_.groups.size() && coalesce; ++gi) {
-    const auto& g = plan_.groups[gi];
-    if (!g.keyed) continue;
-    const auto& head = *nodes_[static_cast<std::size_t>(g.stages.front())];
-    for (std::size_t port = 0; port < head.partitioners.size(); ++port) {  // one per keyed input
-      auto c = std::make_unique<Coalescer>();
-      // A partition's batches are larger than those crossing other edges: each costs a hand-over and
-      // often a wake-up, and the linger time bounds the wait.
-      c->cap = std::max(keyed_fill_items,
-                        keyed_fill * (pipeline_.options().batch_size > 0 ? pipeline_.options().batch_size
-                                                                         : default_batch_size));
-      for (int t = 0; t <= threads_; ++t) {
-        auto lane = std::make_unique<Lane>();
-        lane->parts.resize(static_cast<std::size_t>(g.parallelism));
-        c->lanes.push_back(std::move(lane));
-      }
-      coalescers_[gi].push_back(std::move(c));
-    }
-  }
+  plan_streams();
   arena_->execute([&] {
     graph_ = std::make_unique<tbb::flow::graph>();
     for (std::size_t gi = 0; gi < plan_.groups.size(); ++gi) {
       const auto& g = plan_.groups[gi];
       if (g.source) {
         pools_[gi] = std::make_unique<TicketPool>(static_cast<std::ptrdiff_t>(in_flight_));
-        control_.watch(pools_[gi].get(), nodes_[static_cast<std::size_t>(g.stages.front())]->source.get());
+        control_.watch(pools_[gi].get());
         continue;
       }
       // A keyed group has one serial node per partition: a partition's state is only ever touched by
@@ -856,7 +1028,9 @@ RunReport Execution::run() {
       graph_->reserve_wait();
       sources.emplace_back([this, timed] { run_timer(timed); });
     }
-    if (std::any_of(coalescers_.begin(), coalescers_.end(), [](const auto& cs) { return !cs.empty(); })) {
+    const bool lingers = pipeline_.options().linger.count() > 0;
+    if (lingers &&
+        std::any_of(exchanges_.begin(), exchanges_.end(), [](const auto& x) { return !x.empty(); })) {
       graph_->reserve_wait();
       sources.emplace_back([this] { run_sweeper(); });
     }
@@ -866,7 +1040,7 @@ RunReport Execution::run() {
     // after everything upstream, its flushes and what sending threads held back included, has arrived.
     for (std::size_t gi = 0; gi < plan_.groups.size() && control_.status() != RunStatus::failed; ++gi) {
       const auto& g = plan_.groups[gi];
-      if (!coalescers_[gi].empty()) {
+      if (!exchanges_[gi].empty()) {
         arena_->execute([&] {
           drain(gi);
           graph_->wait_for_all();

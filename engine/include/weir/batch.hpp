@@ -30,11 +30,17 @@ class AnyBatch {
   /// When the batch left its source, in system-clock nanoseconds since the epoch; set only when a
   /// stage of the pipeline uses it (processing-time windows), 0 otherwise.
   std::int64_t stamp_ns = 0;
-  /// Batches split for a time-windowed stage: the highest item time its partitioner had seen before
-  /// this batch and up to and with it, which carry the watermark to the partition in order with the
-  /// data (every item of a batch is judged late or not against the same watermark).
+  /// The stream the batch belongs to (a source, a keyed stage's partition, a serial stateful
+  /// stage): stateless stages pass it on, and a keyed stage's exchange keeps each stream's order and
+  /// watermark apart.
+  std::uint32_t stream = 0;
+  /// Batches split for a time-windowed stage: when sent, the highest item time of their stream
+  /// before this batch and with it. When the keyed stage receives them, the runtime replaces both by
+  /// the partition's combined watermark time (the lowest over its input streams) before and after
+  /// the batch, and for late-item batches sets `others_high_ns`, the lowest over the other streams.
   std::int64_t time_before_ns = 0;
   std::int64_t time_high_ns = 0;
+  std::int64_t others_high_ns = 0;
 };
 using BatchPtr = std::shared_ptr<AnyBatch>;
 

@@ -426,14 +426,12 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
       throw std::invalid_argument("max_out_of_orderness cannot be negative");
     using K = ops::WindowJoinKernel<T, R, KA, KB, TsA, TsB, C>;
     auto& p = this->pipeline();
-    // Each side's partitioner judges its items against the watermark just before each of them: the
-    // lower of its own running highest time and the other side's. The rule's window also tells
-    // when batches held back to fill up must go on (the watermark may close a window).
+    // Each side's partitioner judges its items against its stream's watermark just before each of
+    // them; the partition then weighs the other streams' (see WindowJoinKernel). The rule's window
+    // also tells when batches held back to fill up must go on (the watermark may close a window).
     const ops::LateRule rule{w.size.count(), w.max_out_of_orderness.count(), 0};
     auto pa = std::make_shared<ops::KeyPartitioner<T, KA, TsA>>(key_a, w.time_a, rule);
     auto pb = std::make_shared<ops::KeyPartitioner<R, KB, TsB>>(key_b, w.time_b, rule);
-    pa->watch_other(pb->high());
-    pb->watch_other(pa->high());
     const int id =
         p.add_node("join", {this->id(), other.id()}, &typeid(T),
                    std::make_unique<K>(std::move(key_a), std::move(key_b), std::move(w), std::move(combine)),

@@ -23,8 +23,10 @@ class RunControl {
   void record_error(const std::string& stage, const std::string& type, const std::string& message,
                     bool retryable, const Clock& clock);
   [[nodiscard]] std::vector<ErrorSummary> errors() const;
-  /// What to wake when the run stops.
-  void watch(TicketPool* pool, SourceBase* source);
+  /// What to wake when the run stops (at once when it is stopping already). Sources are watched
+  /// from the moment the run is set up, so a cancel right after start reaches them.
+  void watch(TicketPool* pool);
+  void watch(SourceBase* source);
   /// Notified when the run starts stopping (cuts retry backoffs short).
   [[nodiscard]] Notification& stop_signal() noexcept { return stop_signal_; }
   /// Notifies `n` when the run stops (at once if it is stopping already), until `unwatch_stop(n)`:

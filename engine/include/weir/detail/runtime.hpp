@@ -276,18 +276,34 @@ class Kernel {
   [[nodiscard]] virtual bool uses_stamps() const noexcept { return false; }
 };
 
+/// The time a stream's watermark starts from before any item (far from overflow when a bound is
+/// subtracted).
+inline constexpr std::int64_t lowest_time = std::numeric_limits<std::int64_t>::min() / 4;
+/// The highest time of a stream that has ended, or of a partition with no other input stream.
+inline constexpr std::int64_t highest_time = std::numeric_limits<std::int64_t>::max() / 4;
+/// The bits of AnyBatch::port that number a stage's input; the others are flags of the operator's.
+inline constexpr std::uint32_t input_port_mask = 0x0FFF'FFFFU;
+
 /// Splits the batches on one input of a keyed stage into one batch per partition, by key hash, so
-/// that every item of a key reaches the same partition. Thread-safe (called by upstream threads).
+/// that every item of a key reaches the same partition. Holds no state of its own: what a sending
+/// stream has seen (its highest item time) is passed in by the caller, who calls split() for one
+/// stream at a time. Thread-safe for different streams when the key and time functions are.
 class Partitioner {
  public:
   virtual ~Partitioner() = default;
   /// Adds the items of `in` whose key hashes to p to `out[p]` (one slot per partition), tagged with
   /// `port`; moves the items when `in` is not shared. A slot that is null on entry gets a new batch;
-  /// one that holds a batch on entry (made by an earlier split of this partitioner for the same port
-  /// and stamp, owned by the caller alone) gets the items appended, and its time_high_ns raised to
-  /// this split's. Batches of items that need a batch of their own (late or failed items) are pushed
-  /// past the partition count, with the partition they are for in AnyBatch::partition.
-  virtual void split(BatchPtr in, std::vector<BatchPtr>& out, std::uint32_t port) const = 0;
+  /// one that holds a batch on entry (made by an earlier split for the same stream, port and stamp,
+  /// owned by the caller alone) gets the items appended. `high` is the stream's highest item time so
+  /// far: split() raises it, and tags the parts with it before and after the batch (held parts'
+  /// time_high_ns too). Items late against the stream's own watermark, and items that need a batch of
+  /// their own (failed items), go in batches pushed past the partition count, with the partition they
+  /// are for in AnyBatch::partition.
+  virtual void split(BatchPtr in, std::vector<BatchPtr>& out, std::uint32_t port,
+                     std::int64_t& high) const = 0;
+  /// An empty batch of the input's type, which carries a stream's watermark to a partition it has no
+  /// items for.
+  [[nodiscard]] virtual BatchPtr marker() const = 0;
   /// The stretch of event time a partition's watermark is in when the highest time split so far is
   /// `time_high_ns`: when it changes, a window may close, so batches held back to fill up go on at
   /// once. The lowest int64 for partitioners without windows in time (nothing waits on a watermark).
@@ -422,6 +438,7 @@ std::shared_ptr<Batch<U>> derived_batch(const AnyBatch& from, std::size_t reserv
   auto out = std::make_shared<Batch<U>>();
   out->ticket = from.ticket;
   out->stamp_ns = from.stamp_ns;
+  out->stream = from.stream;
   out->items.reserve(reserve);
   return out;
 }

@@ -74,14 +74,11 @@ struct BatchStamp {};
 
 /// When an item is late for a tumbling window stage: its window's end plus the allowed lateness is
 /// at or below the watermark (the highest time seen before it, less the out-of-orderness bound).
-/// `size_ns == 0` turns it off. For a stage with two timed inputs (a windowed join), `other_high`
-/// points at the highest time the other input's partitioner has split, and the watermark is the
-/// lower of the two highest times, less the bound.
+/// `size_ns == 0` turns it off.
 struct LateRule {
   std::int64_t size_ns = 0;
   std::int64_t out_of_orderness_ns = 0;
   std::int64_t lateness_ns = 0;
-  const std::atomic<std::int64_t>* other_high = nullptr;
   [[nodiscard]] bool late(std::int64_t ts, std::int64_t high_before) const noexcept {
     if (size_ns == 0) return false;
     std::int64_t start = ts / size_ns * size_ns;
@@ -102,15 +99,16 @@ struct EpochRule {
 inline constexpr std::uint32_t late_items_port = 0x4000'0000U;
 
 /// Splits batches of T by the hash of `key(item)` into one batch per partition. With a time (an
-/// event-time function or BatchStamp) it also tags each part with the highest time it had split
-/// before the batch and with it, so that the partitions' watermarks follow the data in order; and
-/// with a LateRule it judges each item against the watermark as it stood just before that item, in
-/// the order of the batch, sending late items in batches of their own (port | late_items_port) to
-/// their partition. So whether an item is late depends neither on the partition count nor on where
-/// batches begin and end. Parts the caller holds from earlier splits get the items appended and
-/// their highest time raised; epoch() tells the caller when the windows of the LateRule (or
-/// EpochRule) may close. Thread-safe: the key and time functions must be safe to call from several
-/// threads when the upstream stage is parallel.
+/// event-time function or BatchStamp) it also tags each part with the stream's highest time before
+/// the batch and with it, so that the partitions' watermarks follow each stream in its order; and
+/// with a LateRule it judges each item against its stream's watermark as it stood just before that
+/// item, in the order of the stream, sending those late items in batches of their own
+/// (port | late_items_port) to their partition. The partition then decides with the watermarks of
+/// its other input streams (an item is late only when it is late against every stream). So with one
+/// input stream, whether an item is late depends neither on the partition count nor on where batches
+/// begin and end. epoch() tells the caller when the windows of the LateRule (or EpochRule) may close.
+/// Thread-safe for distinct streams: the key and time functions must be safe to call from several
+/// threads when several streams feed the stage.
 template <class T, class F, class TimeF = NoTimestamp>
 class KeyPartitioner final : public detail::Partitioner {
  public:
@@ -121,16 +119,11 @@ class KeyPartitioner final : public detail::Partitioner {
         epochs_(rule.size_ns > 0 ? EpochRule{rule.size_ns, rule.out_of_orderness_ns + rule.lateness_ns}
                                  : epochs) {}
 
-  /// The highest item time split so far (for the partitioner of a stage's other input).
-  [[nodiscard]] const std::atomic<std::int64_t>& high() const noexcept { return high_; }
-  /// Makes the watermark the lower of this input's and `other`'s highest times (see LateRule); set
-  /// while the stage is built, before the run. `other` must outlive this partitioner.
-  void watch_other(const std::atomic<std::int64_t>& other) noexcept { rule_.other_high = &other; }
-
-  void split(detail::BatchPtr in, std::vector<detail::BatchPtr>& out, std::uint32_t port) const override {
+  void split(detail::BatchPtr in, std::vector<detail::BatchPtr>& out, std::uint32_t port,
+             std::int64_t& stream_high) const override {
     auto& items = static_cast<Batch<T>&>(*in).items;
     std::vector<bool> late;
-    const auto [before, high] = track(items, in->stamp_ns, late);
+    const auto [before, high] = track(items, in->stamp_ns, late, stream_high);
     const std::size_t n = out.size();
     const bool own = in.use_count() == 1;
     if (n == 1 && own && late.empty() && out[0] == nullptr) {
@@ -175,6 +168,8 @@ class KeyPartitioner final : public detail::Partitioner {
     }
   }
 
+  [[nodiscard]] detail::BatchPtr marker() const override { return std::make_shared<Batch<T>>(); }
+
   [[nodiscard]] std::int64_t epoch(std::int64_t time_high_ns) const noexcept override {
     if constexpr (std::is_same_v<TimeF, NoTimestamp>) {
       return Partitioner::epoch(time_high_ns);
@@ -196,21 +191,17 @@ class KeyPartitioner final : public detail::Partitioner {
     }
   }
 
-  /// Publishes the batch's highest time; returns the highest seen before it and with it (0 without a
-  /// time). With a LateRule and a late item, fills `late` (one flag per item).
+  /// Raises the stream's highest time by the batch's items; returns the highest seen before the batch
+  /// and with it (0 without a time). With a LateRule and a late item, fills `late` (one flag per item).
   std::pair<std::int64_t, std::int64_t> track(const std::vector<T>& items, std::int64_t stamp,
-                                              std::vector<bool>& late) const {
+                                              std::vector<bool>& late, std::int64_t& stream_high) const {
     if constexpr (std::is_same_v<TimeF, NoTimestamp>) {
       return {0, 0};
     } else {
-      const std::int64_t prev = high_.load(std::memory_order_relaxed);
+      const std::int64_t prev = stream_high;
       std::int64_t running = prev;
-      // The other input's highest time, read once per batch (a windowed join's second input).
-      const std::int64_t other = rule_.other_high != nullptr
-                                     ? rule_.other_high->load(std::memory_order_relaxed)
-                                     : std::numeric_limits<std::int64_t>::max();
       if constexpr (std::is_same_v<TimeF, BatchStamp>) {
-        if (!items.empty() && rule_.late(stamp, std::min(running, other))) late.assign(items.size(), true);
+        if (!items.empty() && rule_.late(stamp, running)) late.assign(items.size(), true);
         running = std::max(running, stamp);
       } else {
         for (std::size_t i = 0; i < items.size(); ++i) {
@@ -218,7 +209,7 @@ class KeyPartitioner final : public detail::Partitioner {
             const std::chrono::system_clock::time_point t = std::invoke(time_, items[i]);
             const std::int64_t ts =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-            if (rule_.late(ts, std::min(running, other))) {
+            if (rule_.late(ts, running)) {
               if (late.empty()) late.assign(items.size(), false);
               late[i] = true;
             }
@@ -228,20 +219,16 @@ class KeyPartitioner final : public detail::Partitioner {
           }
         }
       }
-      std::int64_t seen = prev;
-      while (running > seen && !high_.compare_exchange_weak(seen, running, std::memory_order_relaxed)) {
-      }
-      return {prev, std::max(seen, running)};
+      stream_high = running;
+      return {prev, running};
     }
   }
 
-  static constexpr std::int64_t lowest = std::numeric_limits<std::int64_t>::min() / 4;
   mutable F key_;
   mutable TimeF time_;
   LateRule rule_;
   EpochRule epochs_;
   KeyHash<key_t<F, T>> hash_{};
-  mutable std::atomic<std::int64_t> high_{lowest};
 };
 
 }  // namespace weir::ops

@@ -93,7 +93,8 @@ class MapShuffle final : public detail::Partitioner {
   MapShuffle(MapF fn, std::shared_ptr<Clock> clock, std::shared_ptr<MapReduceStats> stats)
       : fn_(std::move(fn)), clock_(std::move(clock)), stats_(std::move(stats)) {}
 
-  void split(detail::BatchPtr in, std::vector<detail::BatchPtr>& out, std::uint32_t port) const override {
+  void split(detail::BatchPtr in, std::vector<detail::BatchPtr>& out, std::uint32_t port,
+             std::int64_t& /*stream_high*/) const override {
     const auto& items = static_cast<const Batch<T>&>(*in).items;
     // Phase times exist for telemetry only: no clock read in a build without it.
     const auto now = [this] {
@@ -150,6 +151,10 @@ class MapShuffle final : public detail::Partitioner {
     spare = std::move(pairs);
     stats_->map_ns.fetch_add((t1 - t0).count(), std::memory_order_relaxed);
     stats_->shuffle_ns.fetch_add((t2 - t1).count(), std::memory_order_relaxed);
+  }
+
+  [[nodiscard]] detail::BatchPtr marker() const override {
+    return std::make_shared<Batch<HashedPair<Pair>>>();
   }
 
  private:

@@ -184,26 +184,24 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     auto& items = static_cast<Batch<T>&>(*in).items;
     auto& part = parts_[in->partition];
     Out out(*in);
-    if ((in->port & late_items_port) != 0) {
-      // The partitioner found these late, each against the watermark just before it.
-      for (auto& x : items) out.late(x, late_output_, tally);
-      return out.finish(st, tally, late_output_);
-    }
     if (spec_.kind == WindowSpec::Kind::count) {
       for (auto& x : items) count_item(part, x, in->stamp_ns, out, st, tally);
       report_open(part, st);
       return out.finish(st, tally, late_output_);
     }
-    // The partitioner has judged each item against the watermark just before it; this catches what it
-    // cannot know: windows a timer tick closed (processing time). Late: the window's end plus the
-    // allowed lateness is at or below the watermark as it stood before the batch.
+    // Items the partitioner found late against their own stream's watermark are late for the stage
+    // when they are late against the other input streams' too (the partition's watermark is the
+    // lowest of its streams'); with one input stream, all of them are.
+    const bool candidates = (in->port & late_items_port) != 0;
+    // This catches what the partitioner cannot know: windows a timer tick closed (processing time).
+    // Late: the window's end plus the allowed lateness is at or below the watermark as it stood
+    // before the batch.
     const std::int64_t before = std::max(part.seen, in->time_before_ns);
     const std::int64_t closed_below = before - spec_.out_of_orderness_ns - spec_.lateness_ns;
-    std::int64_t seen = before;
+    const std::int64_t others_below = in->others_high_ns - spec_.out_of_orderness_ns - spec_.lateness_ns;
     for (auto& x : items) {
       try {
         const std::int64_t ts = timestamp(x, in->stamp_ns);
-        seen = std::max(seen, ts);
         // Consecutive items mostly fall in one window: its bounds are kept, so the division that
         // finds a window's start runs only when an item falls outside them.
         if (ts < part.span_start || ts >= part.span_end) {
@@ -211,7 +209,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
           part.span_end = part.span_start + spec_.size_ns;
         }
         const std::int64_t start = part.span_start;
-        if (start + spec_.size_ns <= closed_below) {
+        if (start + spec_.size_ns <= closed_below || (candidates && start + spec_.size_ns <= others_below)) {
           out.late(x, late_output_, tally);
           continue;
         }
@@ -222,12 +220,13 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
         st.fail_item(&x, typeid(T), std::current_exception(), 1, tally);
       }
     }
-    // What the partitioner had seen up to this batch counts too (items that went to other partitions).
-    part.seen = std::max(seen, in->time_high_ns);
+    // The partition's watermark: its input streams' highest times, the lowest of them, less the bound.
+    part.seen = std::max(part.seen, in->time_high_ns);
     const std::int64_t wm = part.seen - spec_.out_of_orderness_ns;
     if (wm > part.watermark) {
       part.watermark = wm;
-      if (st.listens() && spec_.kind == WindowSpec::Kind::event_time)
+      // (Every input stream having ended is no watermark to report.)
+      if (st.listens() && spec_.kind == WindowSpec::Kind::event_time && part.seen < detail::highest_time)
         st.emit(events::WatermarkAdvanced{to_time(wm)});
     }
     fire(part, wm - spec_.lateness_ns, out, st);
@@ -265,8 +264,8 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     Keys* last = nullptr;         ///< the window of the previous item (usually the next one's too)
     std::int64_t span_start = 0;  ///< bounds [start, end) of the window of the previous item; empty at first
     std::int64_t span_end = 0;
-    Keys counting;  ///< count windows: the open window of each key
-    std::int64_t seen = std::numeric_limits<std::int64_t>::min() / 4;  ///< highest item time known
+    Keys counting;                            ///< count windows: the open window of each key
+    std::int64_t seen = detail::lowest_time;  ///< the partition's highest time: the lowest over its streams
     std::int64_t watermark = std::numeric_limits<std::int64_t>::min();
     std::size_t reported_open = 0;  ///< the open windows of this partition in the last WindowsOpen
   };

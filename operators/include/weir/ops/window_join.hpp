@@ -40,10 +40,11 @@ namespace weir::ops {
 
 /// Keyed, partitioned like a window; input 0 is the left stream (T), input 1 the right one (R). When a
 /// window closes, every pair of a left and a right item of one key gives `combine(const T&, const R&)`.
-/// Each side's partitioner judges every item, in the order of its stream, against the watermark just
-/// before it (see KeyPartitioner and LateRule::other_high) and sends the late ones apart; they are
-/// counted (StageReport::late) and dropped, as are items whose window this partition has already
-/// emitted. So what is late does not depend on batch boundaries or the partition count. A failing
+/// Each side's partitioner judges every item, in the order of its stream, against the stream's
+/// watermark just before it (see KeyPartitioner) and sends the late ones apart; the partition counts
+/// them late (StageReport::late) and drops them when the other streams' watermarks have passed them
+/// too. So with one stream per side, what is late does not depend on batch boundaries or the
+/// partition count. A failing
 /// right-side item cannot reach a dead-letter sink (it takes the left type): under a dead-letter
 /// policy it is counted as skipped, its error in the run's errors. Serial per partition.
 template <class T, class R, class KA, class KB, class TsA, class TsB, class C>
@@ -70,17 +71,20 @@ class WindowJoinKernel final : public detail::Kernel {
   detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
     auto& part = parts_[in->partition];
     const std::size_t side = (in->port & ~late_items_port) == 0 ? 0 : 1;
-    if ((in->port & late_items_port) != 0) {
-      // The partitioner found these late, each against the watermark just before it.
-      tally.late += in->size();
-    } else if (side == 0) {
-      add<0>(part, static_cast<Batch<T>&>(*in).items, key_a_, w_.time_a, st, tally);
+    // Items the partitioner found late against their own stream's watermark are late here when they
+    // are against the other input streams' too (those of both sides): with one stream per side, when
+    // the other side has got as far.
+    const std::int64_t late_below = (in->port & late_items_port) != 0
+                                        ? in->others_high_ns - ooo_
+                                        : std::numeric_limits<std::int64_t>::min();
+    if (side == 0) {
+      add<0>(part, static_cast<Batch<T>&>(*in).items, key_a_, w_.time_a, late_below, st, tally);
     } else {
-      add<1>(part, static_cast<Batch<R>&>(*in).items, key_b_, w_.time_b, st, tally);
+      add<1>(part, static_cast<Batch<R>&>(*in).items, key_b_, w_.time_b, late_below, st, tally);
     }
     if (tally.late > 0 && st.listens()) st.emit(events::LateItems{tally.late, false});
-    // What the partitioner had split up to this batch (items of other partitions included).
-    part.seen[side] = std::max(part.seen[side], in->time_high_ns);
+    // The partition's highest time: the lowest over its input streams, of both sides.
+    part.high = std::max(part.high, in->time_high_ns);
     auto out = detail::derived_batch<Out>(*in, 0);
     fire(part, watermark(part), *out, st);
     if (out->items.empty()) return nullptr;
@@ -102,18 +106,16 @@ class WindowJoinKernel final : public detail::Kernel {
   };
   struct Part {
     std::map<std::int64_t, std::unordered_map<K, Group, KeyHash<K>>> windows;
-    std::int64_t seen[2] = {lowest, lowest};  ///< highest time known on each side
-    std::int64_t emitted_below = lowest;      ///< windows ending at or below this have been emitted
+    std::int64_t high = lowest;           ///< the lowest over the input streams of their highest times
+    std::int64_t emitted_below = lowest;  ///< windows ending at or below this have been emitted
   };
   static constexpr std::int64_t lowest = std::numeric_limits<std::int64_t>::min() / 4;
 
-  [[nodiscard]] std::int64_t watermark(const Part& p) const noexcept {
-    return std::min(p.seen[0], p.seen[1]) - ooo_;
-  }
+  [[nodiscard]] std::int64_t watermark(const Part& p) const noexcept { return p.high - ooo_; }
 
   template <std::size_t Side, class X, class KeyF, class TimeF>
-  void add(Part& part, std::vector<X>& items, KeyF& key, TimeF& time, detail::StageRuntime& st,
-           detail::BatchTally& tally) {
+  void add(Part& part, std::vector<X>& items, KeyF& key, TimeF& time, std::int64_t late_below,
+           detail::StageRuntime& st, detail::BatchTally& tally) {
     for (auto& x : items) {
       try {
         const std::chrono::system_clock::time_point t = std::invoke(time, std::as_const(x));
@@ -121,9 +123,9 @@ class WindowJoinKernel final : public detail::Kernel {
             std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
         std::int64_t start = ts / size_ * size_;
         if (ts % size_ < 0) start -= size_;
-        // The partitioner judged the item on time; its window may still have been emitted here
-        // already (the other side's batches can overtake this one on their way to the partition).
-        if (start + size_ <= part.emitted_below) {
+        // A window this partition has emitted takes no more items (a safety net: the exchange sends
+        // no item on time for a window the partition's watermark has passed).
+        if (start + size_ <= part.emitted_below || start + size_ <= late_below) {
           ++tally.late;
           continue;
         }
