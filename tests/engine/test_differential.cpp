@@ -1,0 +1,379 @@
+// Randomized differential tests: seeded random inputs run through keyed and routing stages at
+// parallelism 1, 2, 3 and 8 and batch sizes 1, 7, 256 and the default, compared with a plain C++
+// computation of what the stage promises (docs/architecture.md, "Order, watermarks and lateness").
+//
+// The suite runs a fixed list of seeds. WEIR_SEEDS=FIRST[-LAST] runs others (scripts/soak does, for
+// as long as asked); a failure prints the command that runs its case again.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+#include <weir/weir.hpp>
+
+#include "weir_test.hpp"
+
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+struct Ev {
+  std::uint32_t key = 0;
+  std::int64_t t = 0;  ///< event time, ms
+  std::uint32_t seq = 0;
+  std::uint32_t value = 0;
+};
+
+Clock::time_point at_ms(std::int64_t ms) {
+  return Clock::time_point{std::chrono::milliseconds{ms}};
+}
+std::int64_t ms_of(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+std::int64_t floor_to(std::int64_t t, std::int64_t size) {
+  std::int64_t q = t / size;
+  if (t % size < 0) --q;
+  return q * size;
+}
+
+/// One randomized case: its input, and the settings it runs with.
+struct Case {
+  std::uint64_t seed = 0;
+  int parallelism = 1;
+  std::size_t batch = 0;
+  std::int64_t window = 100;  ///< ms
+  std::int64_t disorder = 0;  ///< how far (ms) an item may be earlier than the highest before it
+  std::int64_t bound = 0;     ///< the stage's out-of-orderness bound, ms
+  std::int64_t lateness = 0;  ///< allowed lateness, ms
+  std::uint64_t count = 3;    ///< count windows
+  std::vector<Ev> items;
+};
+
+/// The seeds to run: a fixed list, or WEIR_SEEDS=FIRST[-LAST].
+std::vector<std::uint64_t> seeds() {
+  if (const char* env = std::getenv("WEIR_SEEDS"); env != nullptr && *env != '\0') {
+    const std::string s(env);
+    const auto dash = s.find('-');
+    const std::uint64_t first = std::stoull(s.substr(0, dash));
+    const std::uint64_t last = dash == std::string::npos ? first : std::stoull(s.substr(dash + 1));
+    std::vector<std::uint64_t> v;
+    for (std::uint64_t x = first; x <= last; ++x) v.push_back(x);
+    return v;
+  }
+  return {1, 2, 3, 4};
+}
+
+/// The settings every seed runs with.
+std::vector<std::pair<int, std::size_t>> settings() {
+  std::vector<std::pair<int, std::size_t>> v;
+  for (const int par : {1, 2, 3, 8}) {
+    for (const std::size_t batch : {std::size_t{1}, std::size_t{7}, std::size_t{256}, std::size_t{0}})
+      v.emplace_back(par, batch);
+  }
+  return v;
+}
+
+/// A random input: sizes from empty to large (smaller for one-item batches), one key to many, with
+/// skew, time in order with bounded disorder, duplicate times and times on window boundaries.
+Case make_case(std::uint64_t seed, int par, std::size_t batch) {
+  std::mt19937_64 rng(seed * 1'000'003 + static_cast<std::uint64_t>(par) * 31 + batch);
+  auto pick = [&](std::uint64_t n) { return static_cast<std::uint64_t>(rng() % n); };
+  Case c;
+  c.seed = seed;
+  c.parallelism = par;
+  c.batch = batch;
+  static constexpr std::size_t sizes[] = {0, 1, 17, 1000, 5000, 20'000, 60'000};
+  std::size_t n = sizes[pick(std::size(sizes))];
+  if (batch == 1) n = std::min<std::size_t>(n, 2000);
+  if (seed % 4 == 0 && par == 2 && batch == 0) n = 200'000;  // one large case per such seed
+  static constexpr std::uint32_t key_counts[] = {1, 2, 10, 1000, 100'000};
+  const std::uint32_t keys = key_counts[pick(std::size(key_counts))];
+  const bool skew = pick(2) == 0;
+  c.window = static_cast<std::int64_t>(1 + pick(200));
+  c.disorder = pick(3) == 0 ? 0 : static_cast<std::int64_t>(pick(static_cast<std::uint64_t>(3 * c.window)));
+  c.bound = static_cast<std::int64_t>(pick(static_cast<std::uint64_t>(2 * c.window + 1)));
+  c.lateness = pick(3) == 0 ? static_cast<std::int64_t>(pick(static_cast<std::uint64_t>(c.window))) : 0;
+  c.count = 1 + pick(5);
+  const std::int64_t step = static_cast<std::int64_t>(pick(4));  // 0: many duplicate times
+  std::int64_t base = static_cast<std::int64_t>(pick(1000)) - 500;
+  c.items.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    base += step == 0 ? static_cast<std::int64_t>(pick(8) == 0) : step;
+    std::int64_t t =
+        base -
+        (c.disorder > 0 ? static_cast<std::int64_t>(pick(static_cast<std::uint64_t>(c.disorder + 1))) : 0);
+    if (pick(16) == 0) t = floor_to(t, c.window);  // on a window boundary
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    const auto key = static_cast<std::uint32_t>(skew ? static_cast<double>(keys) * u * u * u
+                                                     : static_cast<double>(keys) * u);
+    c.items.push_back(Ev{std::min(key, keys - 1), t, static_cast<std::uint32_t>(i),
+                         static_cast<std::uint32_t>(rng() & 0xffff)});
+  }
+  return c;
+}
+
+std::string rerun(const Case& c, const char* test) {
+  std::ostringstream os;
+  os << "rerun: WEIR_SEEDS=" << c.seed << " build/asan/tests/test_differential -tc=\"" << test
+     << "\"  (parallelism " << c.parallelism << ", batch size " << c.batch << ", " << c.items.size()
+     << " items, window " << c.window << " ms, disorder " << c.disorder << ", bound " << c.bound
+     << ", lateness " << c.lateness << ")";
+  return os.str();
+}
+
+weir::PipelineOptions options(const Case& c) {
+  weir::PipelineOptions o;
+  o.batch_size = c.batch;
+  return o;
+}
+
+using WindowKey = std::pair<std::uint32_t, std::int64_t>;
+
+/// What an event-time window stage must give for one input stream: an item is late when its window's
+/// end plus the allowed lateness is at or below the watermark just before it (the highest time
+/// before it, less the bound).
+std::pair<std::map<WindowKey, std::uint64_t>, std::uint64_t> reference_windows(const Case& c) {
+  std::map<WindowKey, std::uint64_t> counts;
+  std::uint64_t late = 0;
+  std::int64_t high = std::numeric_limits<std::int64_t>::min() / 4;
+  for (const auto& e : c.items) {
+    const std::int64_t start = floor_to(e.t, c.window);
+    if (start + c.window + c.lateness <= high - c.bound) {
+      ++late;
+    } else {
+      ++counts[{e.key, start}];
+    }
+    high = std::max(high, e.t);
+  }
+  return {counts, late};
+}
+
+}  // namespace
+
+TEST_CASE("event-time windows match the reference for one input stream, directly or through a serial stage") {
+  for (const auto seed : seeds()) {
+    for (const auto& [par, batch] : settings()) {
+      for (const bool through_serial : {false, true}) {
+        const Case c = make_case(seed, par, batch);
+        INFO(rerun(c,
+                   "event-time windows match the reference for one input stream, directly or through a "
+                   "serial stage"));
+        CAPTURE(through_serial);
+        weir::Pipeline p("diff-window", options(c));
+        auto src = p.source(c.items);
+        weir::Stream<Ev> in = src;
+        std::uint64_t side = 0;
+        if (through_serial) {
+          src.sink([&](const Ev&) { ++side; });  // the map below then runs in a node of its own
+          in = src.map([](Ev e) { return e; }).name("serial");
+        }
+        std::vector<weir::WindowResult<std::uint32_t, std::uint64_t>> out;
+        in.key_by([](const Ev& e) { return e.key; })
+            .window(weir::tumbling{std::chrono::milliseconds{c.window}})
+            .event_time([](const Ev& e) { return at_ms(e.t); }, std::chrono::milliseconds{c.bound})
+            .allowed_lateness(std::chrono::milliseconds{c.lateness})
+            .count()
+            .name("window")
+            .parallelism(c.parallelism)
+            .sink(weir::collect_into(out));
+        const auto rep = p.run();
+        const auto [want, want_late] = reference_windows(c);
+        std::map<WindowKey, std::uint64_t> got;
+        bool once = true;
+        for (const auto& w : out) {
+          once = got.emplace(WindowKey{w.key, ms_of(w.start)}, w.value).second && once;
+          CHECK(ms_of(w.end) - ms_of(w.start) == c.window);
+        }
+        CHECK(once);  // every window emitted once
+        CHECK(got == want);
+        CHECK(rep.stage("window").late == want_late);
+        if (through_serial) CHECK(side == c.items.size());
+      }
+    }
+  }
+}
+
+TEST_CASE("count windows match the reference: each key's items in stream order, in windows of n") {
+  struct Agg {
+    std::uint32_t first = 0;
+    std::uint32_t last = 0;
+    std::uint64_t sum = 0;
+    std::uint32_t n = 0;
+  };
+  for (const auto seed : seeds()) {
+    for (const auto& [par, batch] : settings()) {
+      const Case c = make_case(seed, par, batch);
+      INFO(rerun(c, "count windows match the reference: each key's items in stream order, in windows of n"));
+      weir::Pipeline p("diff-count", options(c));
+      std::vector<weir::WindowResult<std::uint32_t, Agg>> out;
+      p.source(c.items)
+          .filter([](const Ev& e) { return e.value % 7 != 0; })
+          .key_by([](const Ev& e) { return e.key; })
+          .window(weir::tumbling_count{c.count})
+          .aggregate(Agg{},
+                     [](Agg& a, const Ev& e) {
+                       if (a.n == 0) a.first = e.seq;
+                       a.last = e.seq;
+                       a.sum = a.sum * 31 + e.seq;  // order-sensitive
+                       ++a.n;
+                     })
+          .parallelism(c.parallelism)
+          .sink(weir::collect_into(out));
+      p.run();
+      // The reference: per key, consecutive items in stream order, c.count at a time.
+      std::map<std::uint32_t, Agg> open;
+      std::map<std::tuple<std::uint32_t, std::uint32_t>,
+               std::tuple<std::uint32_t, std::uint64_t, std::uint32_t>>
+          want;
+      for (const auto& e : c.items) {
+        if (e.value % 7 == 0) continue;
+        auto& a = open[e.key];
+        if (a.n == 0) a.first = e.seq;
+        a.last = e.seq;
+        a.sum = a.sum * 31 + e.seq;
+        if (++a.n == c.count) {
+          want[{e.key, a.first}] = {a.last, a.sum, a.n};
+          a = Agg{};
+        }
+      }
+      for (const auto& [k, a] : open) {
+        if (a.n > 0) want[{k, a.first}] = {a.last, a.sum, a.n};
+      }
+      std::map<std::tuple<std::uint32_t, std::uint32_t>,
+               std::tuple<std::uint32_t, std::uint64_t, std::uint32_t>>
+          got;
+      for (const auto& w : out) got[{w.key, w.value.first}] = {w.value.last, w.value.sum, w.value.n};
+      CHECK(got.size() == want.size());
+      CHECK(got == want);
+    }
+  }
+}
+
+TEST_CASE("map_reduce matches the reference: each key's values folded in stream order") {
+  for (const auto seed : seeds()) {
+    for (const auto& [par, batch] : settings()) {
+      const Case c = make_case(seed, par, batch);
+      INFO(rerun(c, "map_reduce matches the reference: each key's values folded in stream order"));
+      weir::Pipeline p("diff-mapreduce", options(c));
+      std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
+      const auto fold = [](std::uint64_t acc, std::uint64_t v) {
+        return acc * 1'000'003 + v;
+      };  // order-sensitive
+      p.source(c.items)
+          .map_reduce(
+              [](const Ev& e) {
+                return std::pair<std::uint32_t, std::uint64_t>{e.key, e.seq};
+              },
+              fold)
+          .parallelism(c.parallelism)
+          .sink(weir::collect_into(out));
+      p.run();
+      std::map<std::uint32_t, std::uint64_t> want;
+      for (const auto& e : c.items) {
+        auto [it, fresh] = want.try_emplace(e.key, e.seq);
+        if (!fresh) it->second = fold(it->second, e.seq);
+      }
+      const std::map<std::uint32_t, std::uint64_t> got(out.begin(), out.end());
+      CHECK(out.size() == want.size());
+      CHECK(got == want);
+    }
+  }
+}
+
+TEST_CASE("a windowed join within its out-of-orderness bound matches the brute-force pairs") {
+  for (const auto seed : seeds()) {
+    for (const auto& [par, batch] : settings()) {
+      Case c = make_case(seed, par, batch);
+      c.items.resize(std::min<std::size_t>(c.items.size(), 20'000));
+      c.bound = c.disorder;  // nothing is late: the pairs do not depend on scheduling
+      INFO(rerun(c, "a windowed join within its out-of-orderness bound matches the brute-force pairs"));
+      weir::Pipeline p("diff-join", options(c));
+      auto src = p.source(c.items);
+      auto left = src.filter([](const Ev& e) { return e.value % 3 != 0; }).name("left");
+      auto right = src.filter([](const Ev& e) { return e.value % 5 != 0; }).name("right");
+      std::vector<std::pair<std::uint32_t, std::uint32_t>> out;
+      const auto key = [](const Ev& e) { return e.key % 64; };
+      left.join_by_key(
+              right, key, key,
+              [](const Ev& a, const Ev& b) {
+                return std::pair<std::uint32_t, std::uint32_t>{a.seq, b.seq};
+              },
+              weir::join_window{std::chrono::milliseconds{c.window}, [](const Ev& e) { return at_ms(e.t); },
+                                [](const Ev& e) { return at_ms(e.t); }, std::chrono::milliseconds{c.bound}})
+          .name("join")
+          .parallelism(c.parallelism)
+          .sink(weir::collect_into(out));
+      const auto rep = p.run();
+      // Brute force by window and key.
+      std::map<std::pair<std::uint32_t, std::int64_t>,
+               std::pair<std::vector<std::uint32_t>, std::vector<std::uint32_t>>>
+          groups;
+      for (const auto& e : c.items) {
+        auto& g = groups[{e.key % 64, floor_to(e.t, c.window)}];
+        if (e.value % 3 != 0) g.first.push_back(e.seq);
+        if (e.value % 5 != 0) g.second.push_back(e.seq);
+      }
+      std::vector<std::pair<std::uint32_t, std::uint32_t>> want;
+      for (const auto& [k, g] : groups) {
+        for (const auto a : g.first) {
+          for (const auto b : g.second) want.emplace_back(a, b);
+        }
+      }
+      std::sort(want.begin(), want.end());
+      std::sort(out.begin(), out.end());
+      CHECK(rep.stage("join").late == 0);
+      CHECK(out.size() == want.size());
+      CHECK(out == want);
+    }
+  }
+}
+
+TEST_CASE("route, fan-out and merge with a skipping error policy keep every item exactly once") {
+  for (const auto seed : seeds()) {
+    for (const auto& [par, batch] : settings()) {
+      const Case c = make_case(seed, par, batch);
+      INFO(rerun(c, "route, fan-out and merge with a skipping error policy keep every item exactly once"));
+      weir::Pipeline p("diff-route", options(c));
+      auto parsed = p.source(c.items)
+                        .map([](Ev e) {
+                          if (e.value % 11 == 0) throw std::runtime_error("bad value");
+                          return e;
+                        })
+                        .name("parse")
+                        .parallelism(c.parallelism)
+                        .on_error(weir::on_error::skip());
+      auto routes = parsed.route(weir::RouteOptions{weir::RouteMode::first_match, "odd"},
+                                 weir::when{"even", [](const Ev& e) { return e.value % 2 == 0; }});
+      auto even = routes["even"].map([](Ev e) {
+        e.value *= 2;
+        return e;
+      });
+      auto odd = routes["odd"].map([](Ev e) { return e; });
+      std::vector<Ev> merged;
+      std::uint64_t copies = 0;
+      auto all = even.merge(odd);
+      all.sink(weir::collect_into(merged));
+      all.sink([&](const Ev&) { ++copies; });  // a fan-out: each branch gets every item
+      const auto rep = p.run();
+      std::vector<std::uint32_t> want;
+      for (const auto& e : c.items) {
+        if (e.value % 11 != 0) want.push_back(e.seq);
+      }
+      std::vector<std::uint32_t> got;
+      for (const auto& e : merged) got.push_back(e.seq);
+      std::sort(got.begin(), got.end());
+      CHECK(got == want);
+      CHECK(copies == want.size());
+      CHECK(rep.stage("parse").skipped == c.items.size() - want.size());
+    }
+  }
+}
