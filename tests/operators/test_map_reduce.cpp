@@ -155,6 +155,8 @@ TEST_CASE("items whose map function throws go to the map_reduce stage's dead-let
   CHECK(dead[0].message == "bad line");
   CHECK(dead[0].stage == "count");
   CHECK(rep.stage("count").dead_lettered == 2);
+  // items_in: the four pairs the map made, and the two items whose map threw.
+  CHECK(rep.stage("count").items_in == 4 + 2);
 }
 
 TEST_CASE("map_reduce keys may be pairs") {
