@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
       {"hand_loop", run_hand_loop},
       {"weir_no_telemetry", [](std::uint64_t items) { return run_weir(items, Telemetry::none); }},
       {"weir", [](std::uint64_t items) { return run_weir(items, Telemetry::metrics); }},
+      {"weir_page_open", [](std::uint64_t items) { return run_weir(items, Telemetry::page); }},
       {"weir_full", [](std::uint64_t items) { return run_weir(items, Telemetry::full); }},
   };
   weir::bench::log(scenario, "N=" + std::to_string(n) + (options.quick ? " (quick)" : "") +
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
       weir::bench::JsonLine line{scenario, v.name};
       line.add_throughput(r.items, r.seconds);
       line.add("peak_rss_bytes", weir::bench::peak_rss_bytes());
-      if (v.name == "weir" || v.name == "weir_full") {
+      if (v.name == "weir" || v.name == "weir_page_open" || v.name == "weir_full") {
         line.add("ratio_to_no_telemetry", median(rates[v.name]) / median(rates["weir_no_telemetry"]));
       }
       line.print();
