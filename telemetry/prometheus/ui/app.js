@@ -5,8 +5,9 @@
 
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
-  const NODE_W = 200;
-  const NODE_H = 98;
+  const NODE_W = 212;
+  const NODE_H = 112;
+  const LINE_CHARS = 33; // what fits in a node's line at 12px
   const HISTORY_SERIES = [
     ["in_per_second", "items in / s", rate],
     ["out_per_second", "items out / s", rate],
@@ -49,7 +50,7 @@
     return x.toFixed(1);
   }
   function rate(x) { return si(x) + "/s"; }
-  function count(x) { return si(x); }
+  function count(x) { return Number.isInteger(x) && Math.abs(x) < 1e4 ? String(x) : si(x); }
   function percent(x) { return (100 * x).toFixed(x < 0.1 && x > 0 ? 1 : 0) + "%"; }
   function duration(s) {
     if (s < 60) return s.toFixed(1) + " s";
@@ -99,7 +100,7 @@
 
   function layout(p, rankdir) {
     const g = new dagre.graphlib.Graph({ compound: true, multigraph: false });
-    g.setGraph({ rankdir: rankdir, nodesep: 24, ranksep: rankdir === "LR" ? 40 : 30, marginx: 12, marginy: 12 });
+    g.setGraph({ rankdir: rankdir, nodesep: 24, ranksep: rankdir === "LR" ? 40 : 26, marginx: 12, marginy: 12 });
     g.setDefaultEdgeLabel(() => ({}));
     const groups = new Map();
     for (const s of p.stages) {
@@ -176,15 +177,16 @@
       const y = n.y - NODE_H / 2;
       const sg = el("g", { class: "stage", tabindex: 0, role: "button", "data-stage": s.name, transform: "translate(" + x + "," + y + ")" }, nodes);
       el("rect", { class: "box", width: NODE_W, height: NODE_H, rx: 6 }, sg);
-      el("text", { class: "name", x: 10, y: 19 }, sg).textContent = s.name;
+      el("text", { class: "name", x: 10, y: 19 }, sg).textContent = s.name.length > 20 ? s.name.slice(0, 19) + "…" : s.name;
       el("text", { class: "kind", x: 10, y: 34 }, sg);
       el("text", { class: "in", x: 10, y: 52 }, sg);
       el("text", { class: "out", x: NODE_W - 10, y: 52, "text-anchor": "end" }, sg);
       el("text", { class: "busy", x: 10, y: 68 }, sg);
       el("text", { class: "bp", x: NODE_W - 10, y: 68, "text-anchor": "end" }, sg);
       el("text", { class: "l3", x: 10, y: 84 }, sg);
-      el("rect", { class: "busy-track", x: 10, y: 89, width: NODE_W - 20, height: 4, rx: 2 }, sg);
-      el("rect", { class: "busy-fill", x: 10, y: 89, width: 0, height: 4, rx: 2 }, sg);
+      el("text", { class: "l4", x: 10, y: 100 }, sg);
+      el("rect", { class: "busy-track", x: 10, y: 104, width: NODE_W - 20, height: 4, rx: 2 }, sg);
+      el("rect", { class: "busy-fill", x: 10, y: 104, width: 0, height: 4, rx: 2 }, sg);
       const badges = el("g", { class: "badges" }, sg);
       badges.dataset.for = s.name;
       sg.addEventListener("click", () => select(s.name));
@@ -196,6 +198,10 @@
       });
     }
     box.appendChild(svg);
+  }
+
+  function fit(text) {
+    return text.length > LINE_CHARS ? text.slice(0, LINE_CHARS - 1) + "…" : text;
   }
 
   function badge(parent, text, cls, right) {
@@ -224,12 +230,13 @@
       if (s.errors) bad.push("err " + count(s.errors));
       if (s.dead_letters) bad.push("dead " + count(s.dead_letters));
       if (s.late) bad.push("late " + count(s.late));
-      const l3 = sg.querySelector(".l3");
-      const w = [];
+      const w = ["queue " + count(s.queue_depth)];
       if (s.windows_open !== undefined) w.push(count(s.windows_open) + " windows");
       if (s.watermark_lag_seconds !== undefined) w.push("lag " + s.watermark_lag_seconds.toFixed(1) + " s");
-      l3.textContent = ["queue " + count(s.queue_depth)].concat(w, bad.length ? bad : ["no errors"]).join(" · ");
-      l3.setAttribute("class", "l3" + (bad.length ? " bad" : ""));
+      sg.querySelector(".l3").textContent = fit(w.join(" · "));
+      const l4 = sg.querySelector(".l4");
+      l4.textContent = fit(bad.length ? bad.join(" · ") : "no errors");
+      l4.setAttribute("class", "l4" + (bad.length ? " bad" : ""));
       sg.querySelector(".busy-fill").setAttribute("width", Math.round((NODE_W - 20) * Math.min(1, s.busy)));
       const badges = sg.querySelector(".badges");
       badges.replaceChildren();
