@@ -40,6 +40,7 @@ export async function launch(args) {
     chromiumSandbox: false, // --no-sandbox: the tests may run as root
     args: [
       "--disable-gpu",
+      "--disable-dev-shm-usage",
       "--disable-quic",
       "--no-first-run",
       "--disable-background-networking",
