@@ -2,7 +2,8 @@
 // telemetry off, with metrics, and with everything on. hand_loop runs first and gives the reference
 // checksum; a competitor that disagrees stops the run with exit status 1. Fields beyond the common
 // ones: "ratio_to_no_telemetry" on the Weir variants that have telemetry (the median of the runs so
-// far of both).
+// far of both), and "cpu_seconds" (CPU time of every thread of the process during the run, setup
+// and teardown included).
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
       {"hand_loop", run_hand_loop},
       {"weir_no_telemetry", [](std::uint64_t items) { return run_weir(items, Telemetry::none); }},
       {"weir", [](std::uint64_t items) { return run_weir(items, Telemetry::metrics); }},
+      {"weir_page_open", [](std::uint64_t items) { return run_weir(items, Telemetry::page); }},
       {"weir_full", [](std::uint64_t items) { return run_weir(items, Telemetry::full); }},
   };
   weir::bench::log(scenario, "N=" + std::to_string(n) + (options.quick ? " (quick)" : "") +
@@ -48,7 +50,9 @@ int main(int argc, char** argv) {
     for (const auto& v : competitors) {
       weir::bench::log(scenario, "running " + v.name);
       weir::bench::reset_peak_rss();
+      const weir::bench::CpuStopwatch cpu;
       const OverheadResult r = v.run(n);
+      const double cpu_seconds = cpu.seconds();
       if (!have_reference) {
         reference = r.checksum;
         have_reference = true;
@@ -62,7 +66,8 @@ int main(int argc, char** argv) {
       weir::bench::JsonLine line{scenario, v.name};
       line.add_throughput(r.items, r.seconds);
       line.add("peak_rss_bytes", weir::bench::peak_rss_bytes());
-      if (v.name == "weir" || v.name == "weir_full") {
+      line.add("cpu_seconds", cpu_seconds);
+      if (v.name == "weir" || v.name == "weir_page_open" || v.name == "weir_full") {
         line.add("ratio_to_no_telemetry", median(rates[v.name]) / median(rates["weir_no_telemetry"]));
       }
       line.print();

@@ -31,9 +31,11 @@ struct OverheadResult {
 /// One loop on the calling thread: the work without any engine.
 OverheadResult run_hand_loop(std::uint64_t n);
 
-/// What a Weir variant attaches: nothing (and the built-in counting off), the Prometheus collector, or
-/// everything the library has at its default settings.
-enum class Telemetry { none, metrics, full };
+/// What a Weir variant attaches: nothing (and the built-in counting off), the Prometheus collector,
+/// the collector with the telemetry server and its live page open (a poller fetching /ui/state and one
+/// stage's /ui/history once a second, as the page does), or everything the library has at its
+/// default settings.
+enum class Telemetry { none, metrics, page, full };
 
 /// The pipeline source -> map (all cores) -> filter -> sink with the telemetry given.
 OverheadResult run_weir(std::uint64_t n, Telemetry telemetry);

@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
       so.port = metrics_port;
       server = std::make_unique<weir::telemetry::TelemetryServer>(metrics, so);
       std::cerr << "flights_etl: metrics at " << server->url() << "/metrics\n";
+      std::cerr << "flights_etl: live page at " << server->url() << "/\n";
       options.configure = [metrics](weir::Pipeline& p) { weir::telemetry::attach(p, metrics); };
     }
     // Events behind a bounded queue written by a thread of their own, and structured logs.

@@ -22,16 +22,23 @@ WEIR_DEBIAN_PACKAGES=(
   libcivetweb-dev
   libcurl4-openssl-dev
   prometheus # promtool, used by the tests to lint the /metrics exposition
+  chromium   # the browser tests of the live page and the benchmark report (tests/browser)
+  nodejs     # runs the browser tests (playwright-core, installed by npm ci from tests/browser)
+  npm
 )
 
 # Optional, used when present and never installed here: clang-format
 # (scripts/format and the format check in scripts/test).
 
-# Prints the packages among "$@" that are not installed, one per line.
+# Prints the packages among "$@" that are not installed, one per line. A package that an installed
+# one provides counts as installed (e.g. npm, which a nodejs from another source may provide).
 weir_missing_packages() {
-  local pkg
+  local pkg provided
+  provided=$(dpkg-query -W -f='${Status}|${Provides}\n' 2>/dev/null | sed -n 's/^install ok installed|//p' |
+    tr ',' '\n' | sed 's/([^)]*)//; s/^ *//; s/ *$//' | grep -v '^$' || true)
   for pkg in "$@"; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' &&
+      ! grep -qxF "$pkg" <<<"$provided"; then
       printf '%s\n' "$pkg"
     fi
   done

@@ -223,6 +223,18 @@ TEST_CASE("the flights example serves metrics on a free port and keeps serving u
   CHECK(contains(get(url + "/health").body, R"("status":"ok")"));
   CHECK(get(url + "/ready").status == 503);  // the run has ended
   CHECK(get(url + "/live").status == 200);
+  // The live page, and its state once the server's sampler (once a second) has seen the ended run.
+  CHECK(contains(get(url + "/").body, "<title>Weir"));
+  CHECK(contains(child.seen(), "live page at " + url + "/\n"));
+  std::string state;
+  for (const auto until = Clock::now() + std::chrono::seconds{10}; Clock::now() < until;) {
+    state = get(url + "/ui/state").body;
+    if (contains(state, R"("phase":"finished")")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  CHECK(contains(state, R"("name":"flights_etl")"));
+  CHECK(contains(state, R"("phase":"finished")"));
+  CHECK(contains(state, R"("name":"state_windows")"));
 
   // SIGTERM ends it, promptly and with exit status 0.
   const auto t0 = Clock::now();

@@ -139,7 +139,7 @@ TEST_CASE("the server answers every endpoint around a pipeline's run and 404 els
 
   CHECK(request(url + "/nope").status == 404);
   CHECK(request(url + "/metrics/more").status == 404);
-  CHECK(request(url + "/").status == 404);
+  CHECK(request(url + "/ui/nope").status == 404);
   CHECK(request(url + "/metrics", "POST").status == 405);
   const auto head = request(url + "/live", "HEAD");
   CHECK(head.status == 200);

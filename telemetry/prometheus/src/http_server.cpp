@@ -16,6 +16,8 @@
 #include <system_error>
 #include <thread>
 
+#include "ui.hpp"
+
 namespace weir::telemetry {
 
 namespace {
@@ -86,6 +88,7 @@ struct TelemetryServer::Impl {
   mg_context* ctx = nullptr;
   int port = 0;
   std::string start_error;
+  std::unique_ptr<detail::UiService> ui;  // the live page; null without ServerOptions::page
 
   static int handle(mg_connection* conn, void* self) { return static_cast<Impl*>(self)->serve(conn); }
   static int log_message(const mg_connection* conn, const char* message) {
@@ -102,6 +105,11 @@ struct TelemetryServer::Impl {
     const std::string_view uri = ri->local_uri != nullptr ? ri->local_uri : "";
     const bool head = method == "HEAD";
     try {
+      if (ui && detail::UiService::handles(uri)) {
+        if (method != "GET" && !head) return reply(conn, 405, "text/plain", "method not allowed\n", head);
+        return detail::send_ui(conn, ui->respond(uri, ri->query_string != nullptr ? ri->query_string : ""),
+                               head);
+      }
       if (uri != "/metrics" && uri != "/health" && uri != "/ready" && uri != "/live" && uri != "/dag") {
         return reply(conn, 404, "text/plain", "not found\n", head);
       }
@@ -205,6 +213,8 @@ TelemetryServer::TelemetryServer(std::shared_ptr<PrometheusCollector> collector,
   if (options.threads < 1) throw std::invalid_argument("TelemetryServer: threads must be at least 1");
   impl_->collector = std::move(collector);
   impl_->options = options;
+  if (options.page)
+    impl_->ui = std::make_unique<detail::UiService>(impl_->collector, std::chrono::seconds{1}, 300);
   mg_init_library(0);
   const std::string ports = options.address + ":" + std::to_string(options.port);
   const std::string threads = std::to_string(options.threads);
@@ -274,6 +284,7 @@ void TelemetryServer::stop() noexcept {
   cv.notify_one();
   if (waker.joinable()) waker.join();
   mg_exit_library();
+  if (impl_->ui) impl_->ui->stop();
 }
 
 }  // namespace weir::telemetry

@@ -324,6 +324,24 @@ std::vector<StageHealth> PrometheusCollector::stage_health(const Snapshot& snap)
   return out;
 }
 
+std::map<std::string, double> PrometheusCollector::stage_values(std::string_view family,
+                                                                std::string_view pipeline) const {
+  std::map<std::string, double> out;
+  const std::lock_guard lock(state_->mutex);
+  const auto fam = state_->events.find(std::string(family));
+  if (fam == state_->events.end()) return out;
+  for (const auto& [labels, v] : fam->second.values) {
+    const std::string* stage = nullptr;
+    bool ours = false;
+    for (const auto& [k, value] : labels) {
+      if (k == "pipeline") ours = value == pipeline;
+      if (k == "stage") stage = &value;
+    }
+    if (ours && stage != nullptr) out[*stage] += v;
+  }
+  return out;
+}
+
 void PrometheusCollector::on_attach(Pipeline& pipeline) {
   watch(pipeline.live());
 }

@@ -1,5 +1,6 @@
 #pragma once
-/// \file TelemetryServer: the embedded HTTP endpoints (/metrics, /health, /ready, /live, /dag).
+/// \file TelemetryServer: the embedded HTTP endpoints (/metrics, /health, /ready, /live, /dag) and the
+/// live page (/, /ui).
 
 #include <memory>
 #include <string>
@@ -13,6 +14,9 @@ struct ServerOptions {
   std::string address = "127.0.0.1";  ///< loopback unless told otherwise
   int port = 0;                       ///< 0 picks a free port (read it back with port())
   int threads = 8;                    ///< request worker threads
+  /// Serve the live page at `/` and `/ui` (and keep each stage's last five minutes, sampled once a
+  /// second, for it).
+  bool page = true;
 };
 
 /// An embedded HTTP server (civetweb) for the pipelines a PrometheusCollector watches:
@@ -22,7 +26,14 @@ struct ServerOptions {
 /// - `/ready`: 200 while a watched pipeline runs, 503 before its start and after its end;
 /// - `/live`: 200 while the server runs;
 /// - `/dag`: JSON plan of each pipeline: nodes (fused groups), stages with items in/out, rates and
-///   queue depths, and edges.
+///   queue depths, and edges;
+/// - `/` and `/ui` (unless ServerOptions::page is off): the live page of the pipelines, its files under
+///   `/ui/`, `/ui/state` (JSON: run state and per-stage rates, busy and backpressure shares, queue
+///   depths, errors, dead letters, late items, windows and circuits, from the last two samples) and
+///   `/ui/history?pipeline=P&stage=S` (JSON: that stage's series over the last five minutes). A thread
+///   samples every watched pipeline once a second into a ring of 300 samples per pipeline; the page's
+///   requests read that ring and take no snapshot. Page responses carry
+///   `Content-Security-Policy: default-src 'self'`.
 /// Other paths answer 404, other methods than GET and HEAD 405. Starts listening in the constructor
 /// (throws std::runtime_error when it cannot) and logs the address; `stop()` or the destructor
 /// finishes the requests in progress and closes. Thread-safe.

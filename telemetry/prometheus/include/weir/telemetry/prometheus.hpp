@@ -4,8 +4,10 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <weir/snapshot.hpp>
 
@@ -57,6 +59,11 @@ class PrometheusCollector final : public MetricsCollector, public prometheus::Co
   /// Per-stage state of one pipeline snapshot: its phase, the stages' failed items and their circuit
   /// breakers' live state (the snapshot's; no metrics interceptor needed).
   [[nodiscard]] static std::vector<StageHealth> stage_health(const Snapshot& snapshot);
+  /// The latest value of an event-fed family (e.g. "weir_window_open", "weir_watermark_lag_seconds")
+  /// for each stage of one pipeline that has reported it, by stage name; series of a stage that differ
+  /// in other labels are summed.
+  [[nodiscard]] std::map<std::string, double> stage_values(std::string_view family,
+                                                           std::string_view pipeline) const;
 
   /// Every family: Weir's, the process's and the application registry's.
   std::vector<prometheus::MetricFamily> Collect() const override;
