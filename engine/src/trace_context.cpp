@@ -62,6 +62,93 @@ bool from_hex_into(std::string_view s, std::array<std::uint8_t, N>& bytes) noexc
   return bytes != std::array<std::uint8_t, N>{};
 }
 
+// tracestate (W3C Trace Context): list-members `key=value`, separated by commas with optional
+// spaces and tabs around them; empty members are allowed.
+
+constexpr std::size_t max_trace_state_members = 32;
+constexpr std::size_t max_trace_state_size = 512;  // what the specification asks to propagate
+constexpr std::size_t long_trace_state_member = 128;
+
+bool is_lcalpha(char c) noexcept {
+  return c >= 'a' && c <= 'z';
+}
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+/// The characters of a key after its first: lcalpha, DIGIT, '_', '-', '*', '/'.
+bool is_key_tail(std::string_view s) noexcept {
+  for (const char c : s) {
+    if (!is_lcalpha(c) && !is_digit(c) && c != '_' && c != '-' && c != '*' && c != '/') return false;
+  }
+  return true;
+}
+/// simple-key = lcalpha 0*255(key char); multi-tenant-key = tenant-id "@" system-id with
+/// tenant-id = (lcalpha / DIGIT) 0*240(key char) and system-id = lcalpha 0*13(key char).
+bool is_trace_state_key(std::string_view k) noexcept {
+  const std::size_t at = k.find('@');
+  if (at == std::string_view::npos)
+    return !k.empty() && k.size() <= 256 && is_lcalpha(k[0]) && is_key_tail(k.substr(1));
+  const std::string_view tenant = k.substr(0, at);
+  const std::string_view system = k.substr(at + 1);
+  return !tenant.empty() && tenant.size() <= 241 && (is_lcalpha(tenant[0]) || is_digit(tenant[0])) &&
+         is_key_tail(tenant.substr(1)) && !system.empty() && system.size() <= 14 && is_lcalpha(system[0]) &&
+         is_key_tail(system.substr(1));
+}
+/// value = 0*255(chr) nblk-chr: printable ASCII but ',' and '=', not ending in a space.
+bool is_trace_state_value(std::string_view v) noexcept {
+  if (v.empty() || v.size() > 256 || v.back() == ' ') return false;
+  for (const char c : v) {
+    if (c < 0x20 || c > 0x7e || c == ',' || c == '=') return false;
+  }
+  return true;
+}
+
+/// `state` as a trace state to keep: as received when it is a valid tracestate of at most 512
+/// characters; when it is valid but longer, its members joined by commas, without those longer
+/// than 128 characters and then without the last ones until it fits; empty when it is invalid.
+std::string kept_trace_state(std::string_view state) {
+  std::array<std::string_view, max_trace_state_members> members{};
+  std::size_t count = 0;
+  std::size_t pos = 0;
+  while (true) {
+    std::size_t end = state.find(',', pos);
+    if (end == std::string_view::npos) end = state.size();
+    std::string_view m = state.substr(pos, end - pos);
+    while (!m.empty() && (m.front() == ' ' || m.front() == '\t')) m.remove_prefix(1);
+    while (!m.empty() && (m.back() == ' ' || m.back() == '\t')) m.remove_suffix(1);
+    if (!m.empty()) {
+      const std::size_t eq = m.find('=');
+      if (eq == std::string_view::npos || count == members.size()) return {};
+      const std::string_view key = m.substr(0, eq);
+      if (!is_trace_state_key(key) || !is_trace_state_value(m.substr(eq + 1))) return {};
+      for (std::size_t i = 0; i < count; ++i) {
+        if (members[i].substr(0, members[i].find('=')) == key) return {};  // a key twice
+      }
+      members[count++] = m;
+    }
+    if (end == state.size()) break;
+    pos = end + 1;
+  }
+  if (state.size() <= max_trace_state_size) return std::string(state);
+  const auto joined_size = [&] {
+    std::size_t size = 0;
+    for (std::size_t i = 0; i < count; ++i) size += members[i].size() + (i == 0 ? 0 : 1);
+    return size;
+  };
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (members[i].size() <= long_trace_state_member) members[kept++] = members[i];
+  }
+  count = kept;
+  while (count > 0 && joined_size() > max_trace_state_size) --count;
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i != 0) out += ',';
+    out += members[i];
+  }
+  return out;
+}
+
 }  // namespace
 
 bool TraceId::valid() const noexcept {
@@ -132,7 +219,7 @@ std::optional<TraceContext> parse_traceparent(std::string_view h, std::string_vi
   const int f_lo = hex_value(h[54]);
   if (f_hi < 0 || f_lo < 0) return std::nullopt;
   c.flags = static_cast<std::uint8_t>((f_hi << 4) | f_lo);
-  c.trace_state = std::string(trace_state);
+  c.trace_state = kept_trace_state(trace_state);
   return c;
 }
 

@@ -162,7 +162,8 @@ class CsvReader {
       }
       std::string& field = fields[count++];
       field.clear();
-      const bool more = text_[pos_] == '"' ? read_quoted(field) : read_plain(field);
+      // A ',' as the last byte of the input leaves pos_ at the end: the last field is empty.
+      const bool more = pos_ < text_.size() && text_[pos_] == '"' ? read_quoted(field) : read_plain(field);
       if (!more) {
         break;
       }

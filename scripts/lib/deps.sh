@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Debian 12 packages needed to build, test, benchmark and run the demo.
-# This is the one list: scripts/demo, scripts/test and scripts/bench source this
+# This is the one list: scripts/demo, scripts/test, scripts/bench and scripts/fuzz source this
 # file and call weir_ensure_deps before they configure.
 #
 # Set WEIR_SKIP_DEPS=1 to skip the check (e.g. on a system that is not Debian
@@ -25,6 +25,12 @@ WEIR_DEBIAN_PACKAGES=(
   chromium   # the browser tests of the live page and the benchmark report (tests/browser)
   nodejs     # runs the browser tests (playwright-core, installed by npm ci from tests/browser)
   npm
+  # Fuzzing (scripts/fuzz and the fuzz_* tests): clang++-14 with libFuzzer and the sanitizer
+  # runtimes; llvm-symbolizer names the functions in a crash's stack.
+  clang-14
+  libfuzzer-14-dev
+  libclang-rt-14-dev
+  llvm-14
 )
 
 # Optional, used when present and never installed here: clang-format

@@ -45,6 +45,49 @@ TEST_CASE("malformed traceparent headers are rejected") {
   CHECK(future->span_id.hex() == "00f067aa0ba902b7");
 }
 
+TEST_CASE("a valid tracestate is kept as received") {
+  const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  for (const char* state : {"congo=t61rcWkgMzE,rojo=00f067aa0ba902b7", "a=1,b=2", " , a-b*c/d=x y z ,\t",
+                            "fw529a3039@dt=abc", "k=v!~"}) {
+    CAPTURE(state);
+    const auto c = weir::parse_traceparent(tp, state);
+    REQUIRE(c.has_value());
+    CHECK(c->trace_state == state);
+  }
+}
+
+TEST_CASE("an invalid tracestate is dropped and the traceparent still counts") {
+  const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  std::string many;
+  for (int i = 0; i < 33; ++i) many += (i == 0 ? "k" : ",k") + std::to_string(i) + "=v";
+  for (const std::string& state :
+       {std::string("a=1\r\nx-injected: 1"), std::string("A=1"), std::string("a=1,a=2"), std::string("a"),
+        std::string("a=b=c"), std::string("a=\xc3\xa9"), std::string("a= "), std::string("1a=x"),
+        std::string("t@Dt=x"), many}) {
+    CAPTURE(state);
+    const auto c = weir::parse_traceparent(tp, state);
+    REQUIRE(c.has_value());
+    CHECK(c->trace_state.empty());
+  }
+}
+
+TEST_CASE("a tracestate over 512 characters loses its long members, then its last ones") {
+  const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const std::string long_member = "big=" + std::string(200, 'x');
+  std::string state = "a=1," + long_member;
+  std::string expected = "a=1";
+  for (int i = 0; i < 20; ++i) {
+    const std::string member = "k" + std::to_string(i) + "=" + std::string(40, 'v');
+    state += "," + member;
+    if (expected.size() + 1 + member.size() <= 512) expected += "," + member;
+  }
+  REQUIRE(state.size() > 512);
+  const auto c = weir::parse_traceparent(tp, state);
+  REQUIRE(c.has_value());
+  CHECK(c->trace_state == expected);
+  CHECK(c->trace_state.size() <= 512);
+}
+
 TEST_CASE("random trace and span ids are valid and distinct") {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {

@@ -238,6 +238,20 @@ TEST_CASE("malformed airport rows are rejected with their line") {
   CHECK(message_for("AAA,A,B,C,D,1,2\nAAA,A,B,C,D,1,2\n") == "a.csv: line 3: duplicate iata code 'AAA'");
 }
 
+TEST_CASE("a comma as the last byte of the airport input ends the row with an empty field") {
+  // The text is a view that stops before a quote: a reader that looked one byte past its end would
+  // take that quote for the start of a quoted field.
+  const std::string buffer = std::string(header) + "AAA,A,B,C,D,1,\"";
+  const std::string_view text(buffer.data(), buffer.size() - 1);
+  CHECK(input_error_of([&] { (void)flights::AirportTable::from_csv(text, "a.csv"); }) ==
+        "a.csv: line 2: bad longitude ''");
+  const std::string header_buffer = "iata,name,city,state,country,latitude,longitude,\"";
+  CHECK(input_error_of([&] {
+          (void)flights::AirportTable::from_csv(
+              std::string_view(header_buffer.data(), header_buffer.size() - 1), "a.csv");
+        }).starts_with("a.csv: line 1: wrong header"));
+}
+
 TEST_CASE("a missing airport file is rejected naming the file") {
   const fs::path missing = fs::temp_directory_path() / "weir_flights_no_such_file.csv";
   const std::string message = input_error_of([&] { (void)flights::AirportTable::load(missing); });

@@ -41,7 +41,7 @@ struct TraceContext {
   TraceId trace_id;
   SpanId span_id;
   std::uint8_t flags = 0;   ///< bit 0: sampled
-  std::string trace_state;  ///< the `tracestate` header as received
+  std::string trace_state;  ///< the `tracestate` header as received, if valid (see parse_traceparent)
 
   [[nodiscard]] bool valid() const noexcept { return trace_id.valid() && span_id.valid(); }
   [[nodiscard]] bool sampled() const noexcept { return (flags & 0x01U) != 0; }
@@ -55,7 +55,12 @@ struct TraceContext {
 
 /// Parses a `traceparent` header (version 00, or a later version read as 00 as the W3C
 /// specification asks); none when it is malformed: wrong length or separators, upper-case or
-/// non-hex digits, an all-zero trace or span id, or version ff. `trace_state` is kept as given.
+/// non-hex digits, an all-zero trace or span id, or version ff. `trace_state` (the `tracestate`
+/// header) is kept as given when it is a valid W3C tracestate (at most 32 `key=value` members of
+/// the specification's characters, no key twice) of at most 512 characters; a longer valid one keeps
+/// its members, joined by commas, without those over 128 characters and then without the last ones
+/// until it fits in 512; an invalid one (a line break or a byte outside printable ASCII, say) is
+/// dropped, and the `traceparent` still counts.
 [[nodiscard]] std::optional<TraceContext> parse_traceparent(std::string_view traceparent,
                                                             std::string_view trace_state = {});
 
