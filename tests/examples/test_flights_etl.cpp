@@ -981,3 +981,16 @@ TEST_CASE("flights_etl --trace-file writes the run's spans as OTLP JSON lines: r
   CHECK(stages >= 5);
   CHECK(dead_letter_event);
 }
+
+TEST_CASE("flights_etl refuses a --trace-sample that is not a number from 0 to 1, NaN included") {
+  for (const char* sample : {"nan", "-nan", "NaN", "inf", "-0.5", "1.5"}) {
+    CAPTURE(sample);
+    const TempDir dir;
+    const RunResult result = run_example(dir, {"--flights", (fixtures / "bad_flights.json").string(),
+                                               "--airports", (data_dir / "airports.csv").string(), "--out",
+                                               (dir.path() / "out").string(), "--trace-sample", sample});
+    CHECK(result.exit_code != 0);
+    CHECK(result.err.find("--trace-sample") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.path() / "out"));
+  }
+}
