@@ -154,7 +154,9 @@ int main(int argc, char** argv) {
     const flights::EtlInput input = flights::load_input(options);
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);
-    if (ec) throw flights::InputError("cannot create " + out_dir.string() + ": " + ec.message());
+    if (ec)
+      throw flights::InputError("cannot create " + flights::one_line(out_dir.string(), std::string::npos) +
+                                ": " + ec.message());
 
     const flights::EtlResult result = flights::run_etl(input, options);
     flights::write_outputs(input, result, out_dir);
