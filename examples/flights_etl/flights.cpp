@@ -848,10 +848,9 @@ void RecordSplitter::append(std::string_view part) {
 
 void RecordSplitter::emit_record(const Emit& emit) {
   const std::string_view text = too_large_ ? std::string_view(record_) : trim_space(record_);
-  RawRecord record{index_++, {}, too_large_};
-  // Spare capacity lets simdjson parse the text in place, without a copy.
-  record.json.reserve(text.size() + simdjson::SIMDJSON_PADDING);
-  record.json.assign(text);
+  // No spare capacity: every record is kept, and simdjson copies the few it parses into its own
+  // padded buffer.
+  RawRecord record{index_++, std::string(text), too_large_};
   record_.clear();
   started_ = false;
   too_large_ = false;
@@ -993,8 +992,7 @@ Flight parse_flight_json(const RawRecord& record) {
   }
   simdjson::dom::element root;
   // parse() works in place when the string has SIMDJSON_PADDING spare
-  // capacity (as read_records leaves it) and copies into the parser's reused
-  // buffer otherwise.
+  // capacity and copies into the parser's reused buffer otherwise.
   const simdjson::error_code error = json_parser().parse(record.json).get(root);
   if (error == simdjson::DEPTH_ERROR) {
     throw RecordError("nesting too deep");
