@@ -53,7 +53,7 @@ FlightsResult run_hand_loop(const FlightsWorkload& w) {
     try {
       const flights::FlightRecord f = input.replayed(i);
       if (f.origin >= known || f.destination >= known) {
-        result.dead_letters.push_back({f.index, "airport not in the table"});
+        result.dead_letters.add(f.index, "airport not in the table");
         continue;
       }
       const std::uint32_t origin = input.airport_states[f.origin];
@@ -70,7 +70,7 @@ FlightsResult run_hand_loop(const FlightsWorkload& w) {
       ++r.flights;
       r.delay_sum += f.delay;
     } catch (const flights::RecordError& e) {
-      result.dead_letters.push_back({static_cast<std::int64_t>(i), e.what()});
+      result.dead_letters.add(static_cast<std::int64_t>(i), e.what());
     }
   }
   for (auto& [key, stats] : windows)

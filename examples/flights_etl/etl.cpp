@@ -2,23 +2,31 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <concepts>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <queue>
 #include <ranges>
 #include <stdexcept>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <weir/weir.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -39,25 +47,12 @@ std::int64_t to_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count();
 }
 
-/// Dead letters from every stage; add() may be called from several threads at once.
-class DeadLetterLog {
- public:
-  void add(std::int64_t index, std::string reason) {
-    const std::lock_guard lock(mutex_);
-    entries_.push_back(DeadLetterEntry{index, std::move(reason)});
-  }
-  /// The entries by index (a record has at most one).
-  std::vector<DeadLetterEntry> take() {
-    const std::lock_guard lock(mutex_);
-    std::sort(entries_.begin(), entries_.end(),
-              [](const DeadLetterEntry& a, const DeadLetterEntry& b) { return a.index < b.index; });
-    return std::move(entries_);
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<DeadLetterEntry> entries_;
-};
+/// "what: strerror(error)".
+std::string with_cause(std::string what, int error) {
+  what += ": ";
+  what += std::generic_category().message(error);
+  return what;
+}
 
 /// The reason for a failed lookup join: the airport when the table has no row for it, the
 /// exception's message otherwise.
@@ -83,19 +78,29 @@ void append_unsigned(std::string& out, std::uint64_t value) {
 
 /// Writes lines to a file through two large buffers: while a thread of its own writes a full one to
 /// the file, the caller fills the other, so formatting and the copy into the page cache overlap.
-/// Replaces a regular file of that name. Every failure names the file. Used by one thread (besides
-/// its own).
+/// The lines go to a temporary file next to `path` (".NAME.tmp.PID.N", created new), which commit()
+/// renames to `path`; a LineFile destroyed before then removes it, so a failed write leaves `path`
+/// as it was. Every failure names the file and the cause. Used by one thread (besides its own).
 class LineFile {
  public:
   explicit LineFile(std::filesystem::path path) : path_(std::move(path)) {
-    // A file of the previous run is removed rather than truncated: the file system then need not
-    // release and write back the old data while the new data comes in (ext4 flushes a file
-    // truncated and written again when it is closed).
-    std::error_code ec;
-    if (std::filesystem::is_regular_file(std::filesystem::symlink_status(path_, ec)))
-      std::filesystem::remove(path_, ec);  // if it fails, fopen below truncates or fails
-    file_ = std::fopen(path_.c_str(), "wb");
-    if (file_ == nullptr) fail();
+    static std::atomic<unsigned> counter{0};
+    const std::string name = path_.filename().string();
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
+      temp_ = path_.parent_path() / ("." + name + ".tmp." + std::to_string(::getpid()) + "." +
+                                     std::to_string(counter.fetch_add(1)));
+      fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0) fail(errno);
+    file_ = ::fdopen(fd, "wb");
+    if (file_ == nullptr) {
+      const int error = errno;
+      ::close(fd);
+      discard();
+      fail(error);
+    }
     std::setvbuf(file_, nullptr, _IONBF, 0);  // the buffers here are large already
     buffer_.reserve(capacity);
     full_.reserve(capacity);
@@ -106,6 +111,7 @@ class LineFile {
   ~LineFile() {
     stop();
     if (file_ != nullptr) std::fclose(file_);
+    discard();
   }
   std::string& buffer() { return buffer_; }
   /// Ends the line in the buffer; hands the buffer to the writer when it is full.
@@ -119,12 +125,20 @@ class LineFile {
     buffer_.swap(block);
     hand_over();
   }
+  /// Writes what is left and closes the temporary file.
   void close() {
     hand_over();
     stop();
+    if (error_ != 0) fail(error_);
     const int status = std::fclose(file_);
+    const int error = errno;
     file_ = nullptr;
-    if (status != 0 || failed_) fail();
+    if (status != 0) fail(error);
+  }
+  /// Renames the closed temporary file to the file's name.
+  void commit() {
+    if (std::rename(temp_.c_str(), path_.c_str()) != 0) fail(errno);
+    temp_.clear();
   }
 
  private:
@@ -134,7 +148,7 @@ class LineFile {
   void hand_over() {
     std::unique_lock lock(mutex_);
     written_.wait(lock, [this] { return !pending_; });
-    if (failed_) fail();
+    if (error_ != 0) fail(error_);
     std::swap(buffer_, full_);
     pending_ = !full_.empty();
     if (pending_) ready_.notify_one();
@@ -155,17 +169,29 @@ class LineFile {
       ready_.wait(lock, [this] { return pending_ || stopping_; });
       if (!pending_) return;
       lock.unlock();
-      const bool ok = std::fwrite(full_.data(), 1, full_.size(), file_) == full_.size();
+      errno = 0;
+      const bool ok = error_ == 0 && std::fwrite(full_.data(), 1, full_.size(), file_) == full_.size();
+      const int error = ok ? 0 : (errno != 0 ? errno : EIO);
       full_.clear();
       lock.lock();
-      failed_ = failed_ || !ok;
+      if (error_ == 0) error_ = error;
       pending_ = false;
       written_.notify_one();
     }
   }
-  [[noreturn]] void fail() const { throw std::runtime_error("cannot write " + path_.string()); }
+  [[noreturn]] void fail(int error) const {
+    throw std::runtime_error(
+        with_cause("cannot write " + one_line(path_.string(), std::string::npos), error));
+  }
+  /// Removes the temporary file unless it was committed.
+  void discard() noexcept {
+    if (temp_.empty()) return;
+    ::unlink(temp_.c_str());
+    temp_.clear();
+  }
 
   std::filesystem::path path_;
+  std::filesystem::path temp_;  ///< the temporary file until commit()
   std::FILE* file_ = nullptr;
   std::string buffer_;  ///< filled by the caller
   std::string full_;    ///< written by the writer while pending_
@@ -174,7 +200,7 @@ class LineFile {
   std::condition_variable written_;  ///< pending_ cleared
   bool pending_ = false;
   bool stopping_ = false;
-  bool failed_ = false;
+  int error_ = 0;  ///< errno of the first failed write
   std::thread writer_;
 };
 
@@ -308,6 +334,248 @@ std::vector<StateWindow> sorted_windows(const std::deque<StateWindow>& windows, 
 }  // namespace
 
 // ---------------------------------------------------------------------------
+// Dead letters
+
+namespace {
+
+/// A sorted run of dead letters in the temporary file: entries written one after another as the
+/// index (8 bytes), the reason's length (4 bytes) and the reason.
+struct SpoolRun {
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
+  std::int64_t last = 0;  ///< the largest index in the run
+};
+
+/// An unnamed temporary file (created in the temporary directory and unlinked at once), read and
+/// written at offsets. Not synchronised.
+class SpoolFile {
+ public:
+  SpoolFile() {
+    std::string name = (std::filesystem::temp_directory_path() / "weir_dead_letters.XXXXXX").string();
+    fd_ = ::mkstemp(name.data());
+    if (fd_ < 0) fail("create", errno);
+    ::unlink(name.c_str());
+  }
+  SpoolFile(const SpoolFile&) = delete;
+  SpoolFile& operator=(const SpoolFile&) = delete;
+  ~SpoolFile() { ::close(fd_); }
+
+  [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+  /// Appends `bytes`.
+  void append(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ::ssize_t n = ::pwrite(fd_, bytes.data(), bytes.size(), static_cast<::off_t>(size_));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fail("write", n < 0 ? errno : EIO);
+      size_ += static_cast<std::uint64_t>(n);
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  /// Reads up to `count` bytes at `offset` into `out`; returns how many.
+  std::size_t read(std::uint64_t offset, char* out, std::size_t count) const {
+    while (true) {
+      const ::ssize_t n = ::pread(fd_, out, count, static_cast<::off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail("read", errno);
+      return static_cast<std::size_t>(n);
+    }
+  }
+
+ private:
+  [[noreturn]] static void fail(const char* what, int error) {
+    throw std::runtime_error(
+        with_cause(std::string("dead letters: cannot ") + what + " a temporary file in " +
+                       one_line(std::filesystem::temp_directory_path().string(), std::string::npos),
+                   error));
+  }
+
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
+/// Reads the entries of one run in order through a buffer of 64 KiB.
+class RunReader {
+ public:
+  RunReader(const SpoolFile& file, const SpoolRun& run)
+      : file_(&file), next_(run.offset), end_(run.offset + run.bytes) {}
+
+  /// The next entry into `out`; false at the end of the run.
+  bool next(DeadLetterEntry& out) {
+    char head[12];
+    if (!take(head, sizeof head)) return false;
+    std::uint32_t length = 0;
+    std::memcpy(&out.index, head, 8);
+    std::memcpy(&length, head + 8, 4);
+    out.reason.resize(length);
+    if (!take(out.reason.data(), length)) throw std::runtime_error("dead letters: a temporary file was cut");
+    return true;
+  }
+
+ private:
+  bool take(char* out, std::size_t count) {
+    while (count > 0) {
+      if (pos_ == buffer_.size()) {
+        if (next_ >= end_) return false;
+        buffer_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(std::size_t{1} << 16, end_ - next_)));
+        const std::size_t got = file_->read(next_, buffer_.data(), buffer_.size());
+        if (got == 0) throw std::runtime_error("dead letters: a temporary file was cut");
+        buffer_.resize(got);
+        next_ += got;
+        pos_ = 0;
+      }
+      const std::size_t n = std::min(count, buffer_.size() - pos_);
+      std::memcpy(out, buffer_.data() + pos_, n);
+      pos_ += n;
+      out += n;
+      count -= n;
+    }
+    return true;
+  }
+
+  const SpoolFile* file_;
+  std::uint64_t next_;
+  std::uint64_t end_;
+  std::string buffer_;
+  std::size_t pos_ = 0;
+};
+
+void append_entry(std::string& out, std::int64_t index, std::string_view reason) {
+  const auto length = static_cast<std::uint32_t>(reason.size());
+  char head[12];
+  std::memcpy(head, &index, 8);
+  std::memcpy(head + 8, &length, 4);
+  out.append(head, sizeof head);
+  out.append(reason);
+}
+
+/// Calls `f` with the entries of `runs` and of `sorted` (in index order), merged by index.
+void merge_runs(const SpoolFile& file, const std::vector<SpoolRun>& runs,
+                const std::vector<DeadLetterEntry>& sorted,
+                const std::function<void(const DeadLetterEntry&)>& f) {
+  std::vector<RunReader> readers;
+  std::vector<DeadLetterEntry> heads(runs.size());
+  readers.reserve(runs.size());
+  // The sources that still have an entry, as (index, source) in a min-heap; source runs.size() is `sorted`.
+  using Head = std::pair<std::int64_t, std::size_t>;
+  std::priority_queue<Head, std::vector<Head>, std::greater<>> order;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    readers.emplace_back(file, runs[i]);
+    if (readers[i].next(heads[i])) order.emplace(heads[i].index, i);
+  }
+  std::size_t in_memory = 0;
+  if (!sorted.empty()) order.emplace(sorted[0].index, runs.size());
+  while (!order.empty()) {
+    const std::size_t source = order.top().second;
+    order.pop();
+    if (source == runs.size()) {
+      f(sorted[in_memory]);
+      if (++in_memory < sorted.size()) order.emplace(sorted[in_memory].index, source);
+    } else {
+      f(heads[source]);
+      if (readers[source].next(heads[source])) order.emplace(heads[source].index, source);
+    }
+  }
+}
+
+/// Runs beyond this many are merged into one (each open run holds a 64 KiB buffer while merging).
+constexpr std::size_t max_runs = 32;
+
+}  // namespace
+
+struct DeadLetters::State {
+  std::mutex mutex;
+  std::size_t buffer_bytes = 0;
+  std::size_t used = 0;  ///< bytes the buffer's entries take, about
+  std::vector<DeadLetterEntry> buffer;
+  std::uint64_t count = 0;
+  std::unique_ptr<SpoolFile> file;
+  std::vector<SpoolRun> runs;
+
+  static std::size_t cost(std::string_view reason) { return sizeof(DeadLetterEntry) + reason.size(); }
+
+  void sort_buffer() {
+    const auto by_index = [](const DeadLetterEntry& a, const DeadLetterEntry& b) {
+      return a.index < b.index;
+    };
+    if (!std::is_sorted(buffer.begin(), buffer.end(), by_index))
+      std::stable_sort(buffer.begin(), buffer.end(), by_index);
+  }
+
+  /// Writes the buffer as a sorted run and empties it.
+  void spill() {
+    sort_buffer();
+    if (!file) file = std::make_unique<SpoolFile>();
+    std::string bytes;
+    bytes.reserve(used + buffer.size() * 12);
+    for (const auto& e : buffer) append_entry(bytes, e.index, e.reason);
+    // Appended to the last run when it ends the file and the buffer follows it.
+    const bool extend = !runs.empty() && runs.back().offset + runs.back().bytes == file->size() &&
+                        runs.back().last <= buffer.front().index;
+    if (!extend) runs.push_back(SpoolRun{file->size(), 0, 0});
+    file->append(bytes);
+    runs.back().bytes += bytes.size();
+    runs.back().last = buffer.back().index;
+    buffer.clear();
+    used = 0;
+    if (runs.size() > max_runs) compact();
+  }
+
+  /// Merges every run into one, in a new file.
+  void compact() {
+    auto merged = std::make_unique<SpoolFile>();
+    SpoolRun run{0, 0, 0};
+    std::string bytes;
+    merge_runs(*file, runs, {}, [&](const DeadLetterEntry& e) {
+      append_entry(bytes, e.index, e.reason);
+      run.last = e.index;
+      if (bytes.size() >= (std::size_t{1} << 20)) {
+        merged->append(bytes);
+        bytes.clear();
+      }
+    });
+    merged->append(bytes);
+    run.bytes = merged->size();
+    file = std::move(merged);
+    runs.assign(1, run);
+  }
+};
+
+DeadLetters::DeadLetters(std::size_t buffer_bytes) : state_(std::make_unique<State>()) {
+  state_->buffer_bytes = buffer_bytes;
+}
+DeadLetters::DeadLetters(DeadLetters&&) noexcept = default;
+DeadLetters& DeadLetters::operator=(DeadLetters&&) noexcept = default;
+DeadLetters::~DeadLetters() = default;
+
+void DeadLetters::add(std::int64_t index, std::string_view reason) {
+  State& s = *state_;
+  const std::lock_guard lock(s.mutex);
+  s.buffer.push_back(DeadLetterEntry{index, std::string(reason)});
+  s.used += State::cost(reason);
+  ++s.count;
+  if (s.used >= s.buffer_bytes) s.spill();
+}
+
+std::uint64_t DeadLetters::size() const noexcept {
+  return state_ ? state_->count : 0;
+}
+
+std::size_t DeadLetters::runs() const noexcept {
+  return state_ ? state_->runs.size() : 0;
+}
+
+void DeadLetters::for_each(const std::function<void(const DeadLetterEntry&)>& f) const {
+  if (!state_) return;
+  State& s = *state_;
+  s.sort_buffer();
+  if (s.runs.empty()) {
+    for (const auto& e : s.buffer) f(e);
+    return;
+  }
+  merge_runs(*s.file, s.runs, s.buffer, f);
+}
+
+// ---------------------------------------------------------------------------
 // Input
 
 namespace {
@@ -415,7 +683,7 @@ EtlResult run_etl(const EtlInput& input, const EtlOptions& options) {
 
   weir::Pipeline p("flights_etl");
 
-  DeadLetterLog dead;
+  DeadLetters dead;
   std::deque<StateWindow> windows;  // no reallocation while 1.67 million results come in
   std::vector<Route> routes;
   std::uint64_t late = 0;
@@ -438,7 +706,7 @@ EtlResult run_etl(const EtlInput& input, const EtlOptions& options) {
           .map([&input](std::uint64_t i) { return input.replayed(i); })
           .name("parse")
           .on_error(weir::on_error::dead_letter([&dead](weir::DeadLetter<std::uint64_t> d) {
-            dead.add(static_cast<std::int64_t>(d.item), std::move(d.message));
+            dead.add(static_cast<std::int64_t>(d.item), d.message);
           }))
           .join_by_key(
               weir::table{airports}, [](const FlightRecord& f) { return f.origin; }, airport,
@@ -496,7 +764,7 @@ EtlResult run_etl(const EtlInput& input, const EtlOptions& options) {
         reason += " to ";
         append_utc(reason, start + size);
         reason += " had closed";
-        dead.add(f.flight.index, std::move(reason));
+        dead.add(f.flight.index, reason);
         ++late;
       })
       .name("late_flights");
@@ -531,7 +799,7 @@ EtlResult run_etl(const EtlInput& input, const EtlOptions& options) {
            std::tie(a.stats.flights, b.states.origin_state, b.states.destination_state);
   });
   result.routes = std::move(routes);
-  result.dead_letters = dead.take();
+  result.dead_letters = std::move(dead);
   result.late = late;
   return result;
 }
@@ -572,10 +840,16 @@ std::string route_line(const EtlInput& input, const Route& route) {
 }
 
 std::string dead_letter_line(const EtlInput& input, const DeadLetterEntry& entry) {
-  const std::string& raw = input.raw(entry.index).json;
-  auto record = nlohmann::json::parse(raw, nullptr, false);
-  if (record.is_discarded()) record = raw;  // not JSON: the text as it was
+  const RawRecord& raw = input.raw(entry.index);
+  // Parsed only when that is safe: a tree too deep to write, or one that would lose a repeated key's
+  // value, is written as the text it was.
+  nlohmann::json record = raw.json;
+  if (!raw.too_large && is_safe_json(raw.json)) {
+    auto parsed = nlohmann::json::parse(raw.json, nullptr, false);
+    if (!parsed.is_discarded()) record = std::move(parsed);
+  }
   const nlohmann::json line{{"index", entry.index}, {"reason", entry.reason}, {"record", std::move(record)}};
+  // Invalid UTF-8 (in a text that is not JSON) becomes U+FFFD.
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -613,11 +887,15 @@ void write_outputs(const EtlInput& input, const EtlResult& result, const std::fi
   }
   routes.close();
   LineFile dead(out_dir / "dead_letters.jsonl");
-  for (const auto& d : result.dead_letters) {
+  result.dead_letters.for_each([&dead, &input](const DeadLetterEntry& d) {
     dead.buffer() += dead_letter_line(input, d);
     dead.end_line();
-  }
+  });
   dead.close();
+  // All three complete: they replace the previous run's.
+  windows.commit();
+  routes.commit();
+  dead.commit();
 }
 
 }  // namespace flights

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -148,24 +150,56 @@ struct DeadLetterEntry {
   std::string reason;
 };
 
+/// The dead letters of a run, read back in index order, in bounded memory however many there are:
+/// they gather in a buffer of at most `buffer_bytes`; a full buffer is sorted and written to an
+/// unnamed temporary file (in $TMPDIR, else /tmp) as a sorted run (appended to the previous run
+/// when it follows it, as dead letters that come in index order do), and for_each merges the runs.
+/// add() may be called from several threads at once; the other members from one thread once the
+/// adding is over. Throws std::runtime_error when the temporary file cannot be written.
+class DeadLetters {
+ public:
+  explicit DeadLetters(std::size_t buffer_bytes = std::size_t{4} << 20);
+  DeadLetters(DeadLetters&&) noexcept;
+  DeadLetters& operator=(DeadLetters&&) noexcept;
+  DeadLetters(const DeadLetters&) = delete;
+  DeadLetters& operator=(const DeadLetters&) = delete;
+  ~DeadLetters();
+
+  void add(std::int64_t index, std::string_view reason);
+  [[nodiscard]] std::uint64_t size() const noexcept;
+  [[nodiscard]] bool empty() const noexcept { return size() == 0; }
+  /// The sorted runs written to the temporary file so far (0 while everything fits the buffer).
+  [[nodiscard]] std::size_t runs() const noexcept;
+  /// Calls `f` with every entry, by index (entries of one index in no particular order).
+  void for_each(const std::function<void(const DeadLetterEntry&)>& f) const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 /// The results of a run, each sorted the way its file is written: windows by start then state,
 /// routes by flights descending then origin and destination state, dead letters by index.
 struct EtlResult {
   weir::RunReport report;
   std::vector<StateWindow> windows;
   std::vector<Route> routes;
-  std::vector<DeadLetterEntry> dead_letters;
+  DeadLetters dead_letters;
   std::uint64_t late = 0;  ///< dead letters of flights whose window had closed
 };
 
 /// Runs the pipeline over `input`. Throws weir::PipelineError when the run fails.
 EtlResult run_etl(const EtlInput& input, const EtlOptions& options);
 
-/// Writes state_windows.jsonl, routes.jsonl and dead_letters.jsonl into `out_dir`, which must exist;
-/// throws std::runtime_error naming a file that cannot be written.
+/// Writes state_windows.jsonl, routes.jsonl and dead_letters.jsonl into `out_dir`, which must exist.
+/// Each is written to a temporary file in `out_dir` (".NAME.tmp.PID.N"), and the three are renamed
+/// into place once all are complete, so that a failed write leaves the files of the previous run
+/// as they were; throws std::runtime_error naming the file and the cause (strerror).
 void write_outputs(const EtlInput& input, const EtlResult& result, const std::filesystem::path& out_dir);
 
-/// The JSON line of a window, a route, a dead letter (without the trailing newline).
+/// The JSON line of a window, a route, a dead letter (without the trailing newline). A dead letter's
+/// "record" is the record as JSON when is_safe_json accepts its text, and the text as a JSON string
+/// otherwise. Each line is valid UTF-8.
 std::string window_line(const EtlInput& input, const StateWindow& window);
 std::string route_line(const EtlInput& input, const Route& route);
 std::string dead_letter_line(const EtlInput& input, const DeadLetterEntry& entry);

@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <system_error>
+#include <unordered_set>
 #include <utility>
 
 #include <simdjson.h>
@@ -20,8 +21,8 @@ namespace {
 // ---------------------------------------------------------------------------
 // Messages
 
-/// `text` made safe for a one-line message: control bytes become \xNN and
-/// anything past `max_chars` is cut and marked with "...".
+/// `text` made safe for a one-line message: control bytes and bytes outside ASCII become \xNN, and
+/// anything past `max_chars` bytes is cut and marked with "...".
 std::string printable(std::string_view text, std::size_t max_chars = 48) {
   static constexpr std::string_view hex = "0123456789abcdef";
   std::string out;
@@ -32,7 +33,7 @@ std::string printable(std::string_view text, std::size_t max_chars = 48) {
   out.reserve(text.size() + 3);
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
+    if (byte < 0x20 || byte >= 0x7f) {
       out += "\\x";
       out += hex[byte >> 4U];
       out += hex[byte & 0xfU];
@@ -48,13 +49,6 @@ std::string printable(std::string_view text, std::size_t max_chars = 48) {
 
 std::string source_name(const std::filesystem::path& path) {
   return printable(path.string(), std::numeric_limits<std::size_t>::max());
-}
-
-/// 1-based line number of byte offset `pos`.
-std::size_t line_of(std::string_view text, std::size_t pos) {
-  pos = std::min(pos, text.size());
-  return 1 + static_cast<std::size_t>(
-                 std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
 }
 
 [[noreturn]] void fail_input(std::string_view source, std::string_view what) {
@@ -86,7 +80,8 @@ struct FileCloser {
   void operator()(std::FILE* file) const noexcept { std::fclose(file); }
 };
 
-std::string read_whole_file(const std::filesystem::path& path) {
+/// The whole of `path`, which must not be larger than `limit` bytes.
+std::string read_whole_file(const std::filesystem::path& path, std::size_t limit) {
   const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
   if (!file) {
     const int error = errno;
@@ -97,6 +92,9 @@ std::string read_whole_file(const std::filesystem::path& path) {
   while (true) {
     const std::size_t got = std::fread(buffer.data(), 1, buffer.size(), file.get());
     content.append(buffer.data(), got);
+    if (content.size() > limit) {
+      fail_input(source_name(path), "larger than " + std::to_string(limit) + " bytes");
+    }
     if (got < buffer.size()) {
       break;
     }
@@ -116,13 +114,6 @@ std::size_t skip_bom(std::string_view text) {
 
 constexpr bool is_json_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-std::size_t skip_space(std::string_view text, std::size_t pos) {
-  while (pos < text.size() && is_json_space(text[pos])) {
-    ++pos;
-  }
-  return pos;
 }
 
 std::string_view trim_space(std::string_view text) {
@@ -275,97 +266,6 @@ double parse_coordinate(const std::string& text, double limit, std::string_view 
 }
 
 // ---------------------------------------------------------------------------
-// Record splitting
-
-RawRecord make_raw(std::int64_t index, std::string_view json) {
-  RawRecord record{index, {}};
-  // Spare capacity lets simdjson parse the text in place, without a copy.
-  record.json.reserve(json.size() + simdjson::SIMDJSON_PADDING);
-  record.json.assign(json);
-  return record;
-}
-
-std::vector<RawRecord> split_array(std::string_view text, std::size_t open, std::string_view source) {
-  std::vector<RawRecord> records;
-  std::size_t pos = skip_space(text, open + 1);
-  if (pos < text.size() && text[pos] == ']') {
-    pos = skip_space(text, pos + 1);
-    if (pos != text.size()) {
-      fail_input_at(source, line_of(text, pos), "unexpected data after the closing ']'");
-    }
-    return records;
-  }
-  std::int64_t index = 0;
-  while (true) {
-    const std::size_t begin = pos;
-    std::size_t depth = 0;
-    bool in_string = false;
-    bool escaped = false;
-    bool closed = false;
-    for (; pos < text.size(); ++pos) {
-      const char c = text[pos];
-      if (in_string) {
-        if (escaped) {
-          escaped = false;
-        } else if (c == '\\') {
-          escaped = true;
-        } else if (c == '"') {
-          in_string = false;
-        }
-        continue;
-      }
-      if (c == '"') {
-        in_string = true;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-      } else if (c == '}' || c == ']') {
-        if (depth == 0) {
-          if (c == ']') {
-            closed = true;
-            break;
-          }
-        } else {
-          --depth;
-        }
-      } else if (c == ',' && depth == 0) {
-        break;
-      }
-    }
-    if (pos >= text.size()) {
-      fail_input_at(source, line_of(text, open), "unterminated JSON array");
-    }
-    records.push_back(make_raw(index++, trim_space(text.substr(begin, pos - begin))));
-    ++pos;  // the ',' or ']'
-    if (closed) {
-      break;
-    }
-  }
-  pos = skip_space(text, pos);
-  if (pos != text.size()) {
-    fail_input_at(source, line_of(text, pos), "unexpected data after the closing ']'");
-  }
-  return records;
-}
-
-std::vector<RawRecord> split_lines(std::string_view text, std::size_t start) {
-  std::vector<RawRecord> records;
-  std::int64_t index = 0;
-  std::size_t pos = start;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) {
-      end = text.size();
-    }
-    const std::string_view line = trim_space(text.substr(pos, end - pos));
-    if (!line.empty()) {
-      records.push_back(make_raw(index++, line));
-    }
-    pos = end + 1;
-  }
-  return records;
-}
-
-// ---------------------------------------------------------------------------
 // Flights
 
 constexpr bool is_digit(char c) {
@@ -381,6 +281,43 @@ int digits_value(std::string_view text, std::size_t offset, std::size_t count) {
     fail_record("malformed date: ", printable(text));
   }
   return value;
+}
+
+/// The simdjson parser of this thread, which refuses documents nested deeper than max_json_depth.
+simdjson::dom::parser& json_parser() {
+  thread_local simdjson::dom::parser parser = [] {
+    simdjson::dom::parser p;
+    if (p.allocate(simdjson::dom::MINIMAL_DOCUMENT_CAPACITY, max_json_depth) != simdjson::SUCCESS) {
+      throw std::bad_alloc();
+    }
+    return p;
+  }();
+  return parser;
+}
+
+/// Throws RecordError("duplicate field: K") when `object` names a key K twice. Few keys are compared
+/// pairwise, more are sorted.
+void check_unique_keys(const simdjson::dom::object& object) {
+  thread_local std::vector<std::string_view> keys;
+  keys.clear();
+  for (const auto field : object) {
+    keys.push_back(field.key);
+  }
+  if (keys.size() <= 8) {
+    for (std::size_t i = 1; i < keys.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (keys[i] == keys[j]) {
+          fail_record("duplicate field: ", printable(keys[i]));
+        }
+      }
+    }
+    return;
+  }
+  std::sort(keys.begin(), keys.end());
+  const auto twice = std::adjacent_find(keys.begin(), keys.end());
+  if (twice != keys.end()) {
+    fail_record("duplicate field: ", printable(*twice));
+  }
 }
 
 simdjson::dom::element required_field(const simdjson::dom::object& object, std::string_view name) {
@@ -465,14 +402,58 @@ void write_utc(char* out, std::int64_t unix_seconds) {
   out[19] = 'Z';
 }
 
-/// Appends `text` as a JSON string, escaped the way nlohmann::json::dump does.
+/// The length of the valid UTF-8 sequence that starts at `text[i]` (a byte of 0x80 or more), or 0
+/// when none does: an overlong form, a surrogate, a code point past U+10FFFF or a cut sequence.
+std::size_t utf8_sequence(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  std::size_t length = 0;
+  unsigned char low = 0x80;  // the range of the second byte
+  unsigned char high = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    low = lead == 0xe0 ? 0xa0 : 0x80;
+    high = lead == 0xed ? 0x9f : 0xbf;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    low = lead == 0xf0 ? 0x90 : 0x80;
+    high = lead == 0xf4 ? 0x8f : 0xbf;
+  } else {
+    return 0;
+  }
+  if (text.size() - i < length || byte(i + 1) < low || byte(i + 1) > high) {
+    return 0;
+  }
+  for (std::size_t k = i + 2; k < i + length; ++k) {
+    if (byte(k) < 0x80 || byte(k) > 0xbf) {
+      return 0;
+    }
+  }
+  return length;
+}
+
+/// Appends `text` as a JSON string, escaped the way nlohmann::json::dump does; a byte outside a valid
+/// UTF-8 sequence becomes U+FFFD.
 void append_json_string_impl(std::string& out, std::string_view text) {
   static constexpr std::string_view hex = "0123456789abcdef";
   out += '"';
   std::size_t plain_from = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte >= 0x20 && byte != '"' && byte != '\\') {
+    if (byte >= 0x20 && byte < 0x80 && byte != '"' && byte != '\\') {
+      continue;
+    }
+    if (byte >= 0x80) {
+      const std::size_t length = utf8_sequence(text, i);
+      if (length != 0) {
+        i += length - 1;
+        continue;
+      }
+      out.append(text.substr(plain_from, i - plain_from));
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      plain_from = i + 1;
       continue;
     }
     out.append(text.substr(plain_from, i - plain_from));
@@ -575,8 +556,59 @@ bool canonical_literal(std::string_view text, std::size_t& pos, const char (&lit
 
 }  // namespace
 
-std::string one_line(std::string_view text) {
-  return printable(text);
+std::string one_line(std::string_view text, std::size_t max_chars) {
+  return printable(text, max_chars);
+}
+
+bool valid_utf8(std::string_view text) noexcept {
+  return simdjson::validate_utf8(text.data(), text.size());
+}
+
+namespace {
+
+/// nlohmann::json SAX events of one document: refuses (ends the parse) a level deeper than
+/// max_json_depth and a key named twice in one object.
+class SafeJsonCheck {
+ public:
+  using json = nlohmann::json;
+  bool null() { return true; }
+  bool boolean(bool /*value*/) { return true; }
+  bool number_integer(json::number_integer_t /*value*/) { return true; }
+  bool number_unsigned(json::number_unsigned_t /*value*/) { return true; }
+  bool number_float(json::number_float_t /*value*/, const json::string_t& /*text*/) { return true; }
+  bool string(json::string_t& /*value*/) { return true; }
+  bool binary(json::binary_t& /*value*/) { return true; }
+  bool start_object(std::size_t /*elements*/) { return open(); }
+  bool key(json::string_t& name) { return levels_.back().insert(name).second; }
+  bool end_object() { return close(); }
+  bool start_array(std::size_t /*elements*/) { return open(); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
+                   const nlohmann::detail::exception& /*error*/) {
+    return false;
+  }
+
+ private:
+  bool open() {
+    if (levels_.size() >= max_json_depth) {
+      return false;
+    }
+    levels_.emplace_back();
+    return true;
+  }
+  bool close() {
+    levels_.pop_back();
+    return true;
+  }
+
+  std::vector<std::unordered_set<std::string>> levels_;  ///< the keys of each open object (none for arrays)
+};
+
+}  // namespace
+
+bool is_safe_json(std::string_view text) {
+  SafeJsonCheck check;
+  return nlohmann::json::sax_parse(text, &check);
 }
 
 void append_json_string(std::string& out, std::string_view text) {
@@ -597,12 +629,14 @@ void append_utc(std::string& out, std::int64_t unix_seconds) {
 // AirportTable
 
 AirportTable AirportTable::load(const std::filesystem::path& path) {
-  const std::string text = read_whole_file(path);
+  const std::string text = read_whole_file(path, max_airports_bytes);
   return from_csv(text, source_name(path));
 }
 
 AirportTable AirportTable::from_csv(std::string_view text, std::string_view source) {
   static constexpr std::size_t column_count = 7;
+  static constexpr std::array<std::string_view, column_count> column_names = {
+      "iata", "name", "city", "state", "country", "latitude", "longitude"};
   CsvReader reader(text, source);
   std::vector<std::string> fields;
   std::size_t line = 0;
@@ -626,6 +660,11 @@ AirportTable AirportTable::from_csv(std::string_view text, std::string_view sour
       fail_input_at(
           source, line,
           "expected " + std::to_string(column_count) + " fields, found " + std::to_string(fields.size()));
+    }
+    for (std::size_t i = 0; i < column_count; ++i) {
+      if (!valid_utf8(fields[i])) {
+        fail_input_at(source, line, "invalid UTF-8 in the " + std::string(column_names[i]) + " field");
+      }
     }
     if (fields[0].empty()) {
       fail_input_at(source, line, "empty iata code");
@@ -663,26 +702,219 @@ const Airport* AirportTable::find(std::string_view iata) const {
 // ---------------------------------------------------------------------------
 // Records
 
-std::vector<RawRecord> split_records(std::string_view text, std::string_view source) {
-  const std::size_t first = skip_space(text, skip_bom(text));
-  if (first >= text.size()) {
-    fail_input(source, "empty input; expected a JSON array or JSON lines");
-  }
-  switch (text[first]) {
-    case '[':
-      return split_array(text, first, source);
-    case '{':
-      return split_lines(text, first);
-    default:
-      fail_input_at(source, line_of(text, first),
+RecordSplitter::RecordSplitter(std::string source, std::size_t max_record)
+    : source_(std::move(source)), max_record_(max_record) {}
+
+void RecordSplitter::feed(std::string_view bytes, const Emit& emit) {
+  // Before the first record: an optional BOM, blanks, then '[' or '{'.
+  std::size_t pos = 0;
+  for (; mode_ == Mode::detect && pos < bytes.size(); ++pos) {
+    const char c = bytes[pos];
+    if (bom_seen_ < utf8_bom.size()) {
+      if (c == utf8_bom[bom_seen_]) {
+        ++bom_seen_;
+        continue;
+      }
+      if (bom_seen_ > 0) {  // part of a BOM, then something else
+        fail_input_at(source_, line_,
+                      "expected a JSON array ('[') or JSON lines ('{'), found '" +
+                          printable(utf8_bom.substr(0, 1)) + "'");
+      }
+      bom_seen_ = utf8_bom.size();  // none: the input has begun
+    }
+    if (is_json_space(c)) {
+      line_ += c == '\n' ? 1 : 0;
+    } else if (c == '[') {
+      mode_ = Mode::array;
+      open_line_ = line_;
+    } else if (c == '{') {
+      mode_ = Mode::lines;
+      break;  // the '{' begins the first line's record
+    } else {
+      fail_input_at(source_, line_,
                     "expected a JSON array ('[') or JSON lines ('{'), found '" +
-                        printable(text.substr(first, 1)) + "'");
+                        printable(std::string_view(&c, 1)) + "'");
+    }
+  }
+  bytes.remove_prefix(pos);
+  if (bytes.empty()) {
+    return;
+  }
+  if (mode_ == Mode::lines) {
+    feed_lines(bytes, emit);
+  } else if (mode_ != Mode::detect) {
+    feed_array(bytes, emit);
   }
 }
 
+void RecordSplitter::feed_lines(std::string_view bytes, const Emit& emit) {
+  while (!bytes.empty()) {
+    const std::size_t end = bytes.find('\n');
+    std::string_view part = bytes.substr(0, end);
+    if (!started_) {
+      std::size_t blanks = 0;
+      while (blanks < part.size() && is_json_space(part[blanks])) {
+        ++blanks;
+      }
+      part.remove_prefix(blanks);
+      started_ = !part.empty();
+    }
+    append(part);
+    if (end == std::string_view::npos) {
+      return;
+    }
+    ++line_;
+    if (started_) {
+      emit_record(emit);
+    }
+    bytes.remove_prefix(end + 1);
+  }
+}
+
+void RecordSplitter::feed_array(std::string_view bytes, const Emit& emit) {
+  std::size_t from = 0;  // where the current record's bytes begin in `bytes`
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const char c = bytes[i];
+    if (mode_ == Mode::after_array) {
+      if (!is_json_space(c)) {
+        fail_input_at(source_, line_, "unexpected data after the closing ']'");
+      }
+      line_ += c == '\n' ? 1 : 0;
+      continue;
+    }
+    line_ += c == '\n' ? 1 : 0;
+    if (!started_) {
+      if (is_json_space(c)) {
+        from = i + 1;
+        continue;
+      }
+      started_ = true;
+      from = i;
+    }
+    if (in_string_) {
+      if (escaped_) {
+        escaped_ = false;
+      } else if (c == '\\') {
+        escaped_ = true;
+      } else if (c == '"') {
+        in_string_ = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string_ = true;
+    } else if (c == '{' || c == '[') {
+      ++depth_;
+    } else if (c == '}' || c == ']') {
+      if (depth_ > 0) {
+        --depth_;
+      } else if (c == ']') {
+        // The closing ']'; "[ ]" has no element.
+        const bool no_element = index_ == 0 && record_.empty() && i == from;
+        append(bytes.substr(from, i - from));
+        if (no_element) {
+          started_ = false;
+        } else {
+          emit_record(emit);
+        }
+        mode_ = Mode::after_array;
+      }
+    } else if (c == ',' && depth_ == 0) {
+      append(bytes.substr(from, i - from));
+      emit_record(emit);
+      from = i + 1;
+    }
+  }
+  if (mode_ == Mode::array && started_) {
+    append(bytes.substr(from));
+  }
+}
+
+void RecordSplitter::append(std::string_view part) {
+  if (too_large_ || part.empty()) {
+    return;
+  }
+  if (record_.size() + part.size() <= max_record_) {
+    record_.append(part);
+    return;
+  }
+  // Too large: only its first bytes are kept, for its dead letter.
+  too_large_ = true;
+  if (record_.size() < too_large_prefix) {
+    record_.append(part.substr(0, too_large_prefix - record_.size()));
+  }
+  record_.resize(std::min(record_.size(), too_large_prefix));
+  record_.shrink_to_fit();
+}
+
+void RecordSplitter::emit_record(const Emit& emit) {
+  const std::string_view text = too_large_ ? std::string_view(record_) : trim_space(record_);
+  // No spare capacity: every record is kept, and simdjson copies the few it parses into its own
+  // padded buffer.
+  RawRecord record{index_++, std::string(text), too_large_};
+  record_.clear();
+  started_ = false;
+  too_large_ = false;
+  emit(std::move(record));
+}
+
+void RecordSplitter::finish(const Emit& emit) {
+  switch (mode_) {
+    case Mode::detect:
+      if (bom_seen_ > 0 && bom_seen_ < utf8_bom.size()) {
+        fail_input_at(source_, line_,
+                      "expected a JSON array ('[') or JSON lines ('{'), found '" +
+                          printable(utf8_bom.substr(0, 1)) + "'");
+      }
+      fail_input(source_, "empty input; expected a JSON array or JSON lines");
+    case Mode::array:
+      fail_input_at(source_, open_line_, "unterminated JSON array");
+    case Mode::lines:
+      if (started_) {
+        emit_record(emit);
+      }
+      return;
+    case Mode::after_array:
+      return;
+  }
+}
+
+std::vector<RawRecord> split_records(std::string_view text, std::string_view source) {
+  std::vector<RawRecord> records;
+  RecordSplitter splitter{std::string(source)};
+  const RecordSplitter::Emit keep = [&records](RawRecord&& record) { records.push_back(std::move(record)); };
+  splitter.feed(text, keep);
+  splitter.finish(keep);
+  return records;
+}
+
+void read_records(const std::filesystem::path& path, const RecordSplitter::Emit& emit) {
+  const std::string source = source_name(path);
+  const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) {
+    const int error = errno;
+    fail_input(source, "cannot open: " + std::generic_category().message(error));
+  }
+  RecordSplitter splitter(source);
+  std::vector<char> block(std::size_t{1} << 16);
+  while (true) {
+    const std::size_t got = std::fread(block.data(), 1, block.size(), file.get());
+    if (got < block.size() && std::ferror(file.get()) != 0) {
+      const int error = errno;
+      fail_input(source, "cannot read: " + std::generic_category().message(error));
+    }
+    splitter.feed(std::string_view(block.data(), got), emit);
+    if (got < block.size()) {
+      break;
+    }
+  }
+  splitter.finish(emit);
+}
+
 std::vector<RawRecord> read_records(const std::filesystem::path& path) {
-  const std::string text = read_whole_file(path);
-  return split_records(text, source_name(path));
+  std::vector<RawRecord> records;
+  read_records(path, [&records](RawRecord&& record) { records.push_back(std::move(record)); });
+  return records;
 }
 
 // ---------------------------------------------------------------------------
@@ -719,6 +951,9 @@ bool parse_flight_canonical(const RawRecord& record, Flight& out) {
   // {"date":"…","delay":I,"distance":I,"origin":"…","destination":"…"}: the shape of every record in
   // the shipped file. Every text accepted here is valid JSON whose fields pass the checks of
   // parse_flight_json, except perhaps the date, which parse_date checks (first, as there).
+  if (record.too_large) {
+    return false;
+  }
   const std::string_view text = record.json;
   std::size_t pos = 0;
   std::string_view date;
@@ -753,19 +988,24 @@ Flight parse_flight(const RawRecord& record) {
 }
 
 Flight parse_flight_json(const RawRecord& record) {
-  thread_local simdjson::dom::parser parser;
-
+  if (record.too_large) {
+    throw RecordError("too large: more than " + std::to_string(max_record_bytes) + " bytes");
+  }
   simdjson::dom::element root;
   // parse() works in place when the string has SIMDJSON_PADDING spare
-  // capacity (as read_records leaves it) and copies into the parser's reused
-  // buffer otherwise.
-  if (parser.parse(record.json).get(root) != simdjson::SUCCESS) {
+  // capacity and copies into the parser's reused buffer otherwise.
+  const simdjson::error_code error = json_parser().parse(record.json).get(root);
+  if (error == simdjson::DEPTH_ERROR) {
+    throw RecordError("nesting too deep");
+  }
+  if (error != simdjson::SUCCESS) {
     throw RecordError("malformed json");
   }
   simdjson::dom::object object;
   if (root.get_object().get(object) != simdjson::SUCCESS) {
     throw RecordError("not an object");
   }
+  check_unique_keys(object);
 
   Flight flight{record.index, 0, 0, 0, {}, {}};
   flight.time = parse_date(string_field(object, "date"));

@@ -40,12 +40,16 @@ struct Airport {
 /// after loading, so concurrent `find` calls from several threads are safe.
 class AirportTable {
  public:
+  /// The largest airport file read, in bytes (the shipped one has 250 KB).
+  static constexpr std::size_t max_airports_bytes = std::size_t{64} << 20;
+
   /// The header every airport CSV must start with.
   static constexpr std::string_view expected_header = "iata,name,city,state,country,latitude,longitude";
 
   AirportTable() = default;
 
-  /// Reads and parses `path`; throws InputError on any unusable input.
+  /// Reads and parses `path`; throws InputError on any unusable input, a
+  /// file larger than max_airports_bytes or a field that is not valid UTF-8.
   static AirportTable load(const std::filesystem::path& path);
 
   /// Parses CSV text; `source` names the input in error messages.
@@ -69,22 +73,88 @@ class AirportTable {
   std::unordered_map<std::string, Airport, StringHash, std::equal_to<>> airports_;
 };
 
+/// The longest record read, in bytes: the text of a JSON line or of an array
+/// element, from its first to its last non-blank character. A longer record
+/// is not held in memory: only its first `too_large_prefix` bytes are kept, and
+/// it fails with the reason "too large".
+inline constexpr std::size_t max_record_bytes = std::size_t{1} << 20;
+
+/// How many bytes of a record longer than max_record_bytes are kept (for its dead letter).
+inline constexpr std::size_t too_large_prefix = 256;
+
+/// The deepest nesting of arrays and objects in a record: a deeper record fails
+/// with the reason "nesting too deep", and no JSON tree deeper than this is
+/// ever built or written (writing one recurses once per level).
+inline constexpr std::size_t max_json_depth = 64;
+
 /// The raw JSON text of one input element and its 0-based position in the
 /// input. A plain value; not synchronised.
 struct RawRecord {
   std::int64_t index;
   std::string json;
+  /// The element was longer than max_record_bytes: `json` holds its first
+  /// too_large_prefix bytes only, and parse_flight rejects it as "too large".
+  bool too_large = false;
 };
 
-/// Splits `text` into per-element raw JSON texts. A JSON array (first
-/// non-space character '[') is cut at its top-level commas; anything else
-/// starting with '{' is read as JSON lines, one element per non-blank line.
-/// A malformed element is kept as is so that only it fails later. Throws
+/// Cuts a stream of bytes, given in pieces of any size, into records: the
+/// incremental form of split_records, which holds one record at a time (at
+/// most max_record_bytes, or `max_record` when given) however large the input.
+/// A JSON array (first non-blank character '[', after an optional UTF-8 BOM)
+/// is cut at its top-level commas; input whose first non-blank character is
+/// '{' is read as JSON lines, one element per non-blank line. A malformed
+/// element is kept as is so that only it fails later. Used by one thread.
+class RecordSplitter {
+ public:
+  /// Receives each record as soon as it is complete.
+  using Emit = std::function<void(RawRecord&&)>;
+
+  /// `source` names the input in error messages.
+  explicit RecordSplitter(std::string source, std::size_t max_record = max_record_bytes);
+
+  /// Takes the next bytes of the input; calls `emit` for each record they
+  /// complete. Throws InputError, naming the source and the line, for an
+  /// unknown format or data after an array's closing ']'.
+  void feed(std::string_view bytes, const Emit& emit);
+
+  /// The end of the input: emits the last JSON line if it has no newline.
+  /// Throws InputError for empty input or an unterminated array.
+  void finish(const Emit& emit);
+
+ private:
+  enum class Mode { detect, array, lines, after_array };
+  void feed_array(std::string_view bytes, const Emit& emit);
+  void feed_lines(std::string_view bytes, const Emit& emit);
+  /// Appends `part` to the current record, or only counts it once the record is too large.
+  void append(std::string_view part);
+  void emit_record(const Emit& emit);
+
+  std::string source_;
+  std::size_t max_record_;
+  Mode mode_ = Mode::detect;
+  std::size_t bom_seen_ = 0;   ///< bytes of a leading UTF-8 BOM matched so far
+  std::size_t line_ = 1;       ///< the line of the next byte
+  std::size_t open_line_ = 0;  ///< the line of an array's '['
+  std::int64_t index_ = 0;
+  std::string record_;      ///< the current record, from its first non-blank byte
+  bool started_ = false;    ///< a non-blank byte of the current record was seen
+  bool too_large_ = false;  ///< the current record passed max_record_
+  std::size_t depth_ = 0;   ///< array mode: nesting inside the current element
+  bool in_string_ = false;  ///< array mode: inside a string
+  bool escaped_ = false;    ///< array mode: after a backslash inside a string
+};
+
+/// Splits `text` into per-element raw JSON texts (see RecordSplitter). Throws
 /// InputError, naming `source`, for empty input, an unknown format or an
 /// unterminated array.
 std::vector<RawRecord> split_records(std::string_view text, std::string_view source = "<memory>");
 
-/// Reads `path` and splits it with split_records; throws InputError naming the file.
+/// Reads `path` in blocks of 64 KiB through a RecordSplitter, calling `emit`
+/// for each record as it is read: memory holds one block and one record, not
+/// the file. Throws InputError naming the file.
+void read_records(const std::filesystem::path& path, const RecordSplitter::Emit& emit);
+
+/// Every record of `path` (read_records with a vector); throws InputError naming the file.
 std::vector<RawRecord> read_records(const std::filesystem::path& path);
 
 /// One validated flight. A plain value; not synchronised.
@@ -97,7 +167,8 @@ struct Flight {
 };
 
 /// Parses and validates one record; throws RecordError with a short reason
-/// ("malformed json", "not an object", "missing field: X", "wrong type: X",
+/// ("malformed json", "nesting too deep", "too large", "not an object",
+/// "duplicate field: X", "missing field: X", "wrong type: X",
 /// "out of range: X", "empty field: X", "malformed date: T",
 /// "impossible date: T"). Tries parse_flight_canonical first and falls back
 /// to parse_flight_json, so the result is always parse_flight_json's. Safe to
@@ -149,12 +220,24 @@ std::string format_utc(std::int64_t unix_seconds);
 /// Appends format_utc(unix_seconds) to `out`.
 void append_utc(std::string& out, std::int64_t unix_seconds);
 
-/// Appends `text` as a JSON string, escaped the way nlohmann::json::dump does.
+/// Appends `text` as a JSON string, escaped the way nlohmann::json::dump does
+/// for valid UTF-8; a byte that does not belong to a valid UTF-8 sequence is
+/// written as U+FFFD, so that the output is always valid UTF-8.
 void append_json_string(std::string& out, std::string_view text);
 
-/// `text` made safe for a one-line message: control bytes become \xNN and
-/// anything past 48 characters is cut and marked with "...".
-std::string one_line(std::string_view text);
+/// `text` made safe for a one-line message: control bytes and bytes outside
+/// ASCII become \xNN, and anything past `max_chars` bytes (48 unless told) is cut
+/// and marked with "...".
+std::string one_line(std::string_view text, std::size_t max_chars = 48);
+
+/// Whether `text` is valid UTF-8 (simdjson's validator).
+bool valid_utf8(std::string_view text) noexcept;
+
+/// Whether `text` is one JSON value that nlohmann::json holds whole and can
+/// write back safely: valid JSON (and UTF-8), nested at most max_json_depth
+/// deep, and no object naming a key twice (nlohmann would keep one value).
+/// Checked without building a tree. Thread-safe.
+bool is_safe_json(std::string_view text);
 
 /// Appends `value` in decimal.
 void append_integer(std::string& out, std::int64_t value);

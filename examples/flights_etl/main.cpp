@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <numeric>
@@ -75,7 +76,16 @@ int main(int argc, char** argv) {
                  "send spans to an OTLP/HTTP collector (POST URL/v1/traces)")
       ->excludes(trace_file_opt);
   app.add_option("--trace-sample", trace_sample, "fraction of runs traced (by trace id)")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            // Written so that NaN, which fails every comparison, is refused too.
+            char* end = nullptr;
+            const double value = std::strtod(text.c_str(), &end);
+            if (text.empty() || end != text.c_str() + text.size() || !(value >= 0.0 && value <= 1.0))
+              return "a number from 0 to 1, not " + flights::one_line(text);
+            return {};
+          },
+          "FRACTION"))
       ->capture_default_str();
   auto setup_tracing = [&](flights::EtlOptions& o,
                            const std::shared_ptr<weir::telemetry::PrometheusCollector>& m) {
@@ -145,7 +155,9 @@ int main(int argc, char** argv) {
     const flights::EtlInput input = flights::load_input(options);
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);
-    if (ec) throw flights::InputError("cannot create " + out_dir.string() + ": " + ec.message());
+    if (ec)
+      throw flights::InputError("cannot create " + flights::one_line(out_dir.string(), std::string::npos) +
+                                ": " + ec.message());
 
     const flights::EtlResult result = flights::run_etl(input, options);
     flights::write_outputs(input, result, out_dir);

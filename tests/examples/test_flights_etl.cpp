@@ -4,8 +4,12 @@
 // below, and dates are converted with days-from-civil arithmetic instead of std::chrono.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <cmath>
@@ -135,10 +139,11 @@ struct RunResult {
 };
 
 /// Runs the example with `args`, stdin from /dev/null, stdout and stderr captured in files of `dir`.
-RunResult run_example(const TempDir& dir, const std::vector<std::string>& args) {
+/// `shell` (commands for /bin/sh, e.g. a ulimit) runs first, in the shell that then execs the example.
+RunResult run_example(const TempDir& dir, const std::vector<std::string>& args, std::string_view shell = "") {
   const fs::path out_file = dir.path() / "stdout.txt";
   const fs::path err_file = dir.path() / "stderr.txt";
-  std::string command = shell_quote(WEIR_FLIGHTS_ETL);
+  std::string command = cat({shell, shell.empty() ? "" : "; exec ", shell_quote(WEIR_FLIGHTS_ETL)});
   for (const auto& arg : args) {
     command += ' ';
     command += shell_quote(arg);
@@ -980,4 +985,241 @@ TEST_CASE("flights_etl --trace-file writes the run's spans as OTLP JSON lines: r
   }
   CHECK(stages >= 5);
   CHECK(dead_letter_event);
+}
+
+// ---------------------------------------------------------------------------
+// Hostile input
+
+namespace {
+
+const std::string valid_flight =
+    R"({"date":"2001/01/01 00:47","delay":66,"distance":1750,"origin":"DTW","destination":"LAS"})";
+
+/// `levels` arrays nested in each other.
+std::string nested(std::size_t levels) {
+  return std::string(levels, '[') + std::string(levels, ']');
+}
+
+/// The dead letters of a run's output directory, by index.
+std::map<std::int64_t, json> dead_letters_of(const fs::path& out) {
+  std::map<std::int64_t, json> letters;
+  for (const auto& line : read_jsonl(out / "dead_letters.jsonl")) {
+    const json j = json::parse(line);
+    letters[j.at("index").get<std::int64_t>()] = j;
+  }
+  return letters;
+}
+
+/// Whether `text` has a byte outside ASCII.
+bool has_non_ascii(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
+/// What a run fed through a pipe did: its exit code (128 + signal when killed) and peak resident set.
+struct FedRun {
+  int exit_code = -1;
+  long max_rss_kib = 0;
+  std::string err;
+};
+
+/// Runs the example with `args` and stdin a pipe fed with `head`, then `zeros` zero bytes, then
+/// `tail`; the feeding stops early when the example closes the pipe. The peak resident set is the
+/// example's own (wait4).
+FedRun run_fed(const TempDir& dir, const std::vector<std::string>& args, std::string_view head,
+               std::size_t zeros, std::string_view tail) {
+  const fs::path err_file = dir.path() / "stderr.txt";
+  std::vector<std::string> argv_text{WEIR_FLIGHTS_ETL};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_text) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(fds[0], 0);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    const int null_fd = ::open("/dev/null", O_WRONLY);
+    const int err_fd = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(null_fd, 1);
+    ::dup2(err_fd, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(fds[0]);
+  const auto previous = std::signal(SIGPIPE, SIG_IGN);
+  const auto feed = [fd = fds[1]](std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+      if (n <= 0) return false;  // EPIPE: the example stopped reading
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  };
+  const std::string block(std::size_t{1} << 16, '\0');
+  bool open = feed(head);
+  for (std::size_t left = zeros; open && left > 0;) {
+    const std::size_t n = std::min(left, block.size());
+    open = feed(std::string_view(block).substr(0, n));
+    left -= n;
+  }
+  if (open) feed(tail);
+  ::close(fds[1]);
+  int status = 0;
+  rusage usage{};
+  REQUIRE(::wait4(pid, &status, 0, &usage) == pid);
+  std::signal(SIGPIPE, previous);
+  FedRun result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.max_rss_kib = usage.ru_maxrss;
+  result.err = read_text(err_file);
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "flights_etl dead-letters a record nested 100,000 levels deep, as an array element, a JSON line or "
+    "inside a field, and goes on") {
+  const TempDir dir;
+  const std::string deep = nested(100000);
+  const std::string deep_field = R"({"date":"2001/01/01 00:47","extra":)" + deep + "}";
+  const std::string unclosed = R"({"a":)" + std::string(100000, '[');
+  const fs::path array = dir.path() / "deep.json";
+  write_text(array, cat({"[", valid_flight, ",\n", deep, ",\n", deep_field, ",\n", valid_flight, "]\n"}));
+  const fs::path lines = dir.path() / "deep.jsonl";
+  write_text(lines,
+             cat({valid_flight, "\n", deep, "\n", deep_field, "\n", unclosed, "\n", valid_flight, "\n"}));
+  for (const fs::path& flights : {array, lines}) {
+    CAPTURE(flights);
+    const fs::path out = dir.path() / flights.stem();
+    const RunResult result = run_example(dir, {"--flights", flights.string(), "--airports",
+                                               (data_dir / "airports.csv").string(), "--out", out.string()});
+    INFO("stderr: ", result.err);
+    REQUIRE(result.exit_code == 0);
+    const auto letters = dead_letters_of(out);
+    const std::size_t records = flights == array ? 4 : 5;
+    REQUIRE(letters.size() == records - 2);
+    CHECK(letters.at(1).at("reason") == "nesting too deep");
+    CHECK(letters.at(1).at("record") == deep);  // the text, as a JSON string
+    CHECK(letters.at(2).at("reason") == "nesting too deep");
+    CHECK(letters.at(2).at("record") == deep_field);
+    if (flights == lines) {
+      const std::string reason = letters.at(3).at("reason");
+      CHECK((reason == "nesting too deep" || reason == "malformed json"));
+      CHECK(letters.at(3).at("record") == unclosed);
+    }
+    CHECK(result.out.find(cat({"records ", std::to_string(records), ", in windows 2 "})) !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE(
+    "flights_etl refuses an airports file with invalid UTF-8, naming the file, the line and the field") {
+  const TempDir dir;
+  const fs::path airports = dir.path() / "latin1.csv";
+  write_text(airports,
+             "iata,name,city,state,country,latitude,longitude\n"
+             "DTW,Detroit Metropolitan,Detroit,MI,USA,42.2,-83.3\n"
+             "LAS,McCarran International,Las Vegas,N\xE9V,USA,36.1,-115.2\n");
+  check_unusable(dir, fixtures / "bad_flights.json", airports,
+                 airports.string() + ": line 3: invalid UTF-8 in the state field");
+  CHECK_FALSE(fs::exists(dir.path() / "out" / "state_windows.jsonl"));
+}
+
+TEST_CASE("flights_etl escapes bytes outside ASCII in its error messages") {
+  const TempDir dir;
+  const fs::path airports = dir.path() / "a\xC3\xA9roports.csv";
+  write_text(airports, "iata,n\xC3\xA1me,city,state,country,latitude,longitude\n");
+  const RunResult result =
+      run_example(dir, {"--flights", (fixtures / "bad_flights.json").string(), "--airports",
+                        airports.string(), "--out", (dir.path() / "out").string()});
+  CHECK(result.exit_code == 2);
+  CHECK(result.err.find(R"(a\xc3\xa9roports.csv)") != std::string::npos);
+  CHECK(result.err.find(R"(n\xc3\xa1me)") != std::string::npos);
+  CHECK_FALSE(has_non_ascii(result.err));
+}
+
+TEST_CASE("flights_etl dead-letters a record that names a field twice") {
+  const TempDir dir;
+  const fs::path flights = dir.path() / "twice.jsonl";
+  const std::string twice =
+      R"({"date":"2001/01/01 00:47","delay":66,"delay":-5,"distance":1750,"origin":"DTW","destination":"LAS"})";
+  write_text(flights, cat({valid_flight, "\n", twice, "\n"}));
+  const fs::path out = dir.path() / "out";
+  const RunResult result = run_example(dir, {"--flights", flights.string(), "--airports",
+                                             (data_dir / "airports.csv").string(), "--out", out.string()});
+  REQUIRE(result.exit_code == 0);
+  const auto letters = dead_letters_of(out);
+  REQUIRE(letters.size() == 1);
+  CHECK(letters.at(1).at("reason") == "duplicate field: delay");
+  CHECK(letters.at(1).at("record") == twice);  // the text: a JSON object would keep one of the values
+}
+
+TEST_CASE("flights_etl refuses a --trace-sample that is not a number from 0 to 1, NaN included") {
+  for (const char* sample : {"nan", "-nan", "NaN", "inf", "-0.5", "1.5"}) {
+    CAPTURE(sample);
+    const TempDir dir;
+    const RunResult result = run_example(dir, {"--flights", (fixtures / "bad_flights.json").string(),
+                                               "--airports", (data_dir / "airports.csv").string(), "--out",
+                                               (dir.path() / "out").string(), "--trace-sample", sample});
+    CHECK(result.exit_code != 0);
+    CHECK(result.err.find("--trace-sample") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.path() / "out"));
+  }
+}
+
+TEST_CASE("flights_etl names the cause of a failed write and leaves the previous run's files as they were") {
+  const TempDir dir;
+  const fs::path out = dir.path() / "out";
+  const std::vector<std::string> args{"--flights",  (data_dir / "flights-20k.json").string(),
+                                      "--airports", (data_dir / "airports.csv").string(),
+                                      "--out",      out.string()};
+  REQUIRE(run_example(dir, args).exit_code == 0);
+  const auto files_of = [&out] {
+    std::map<std::string, std::string> files;
+    for (const auto& entry : fs::directory_iterator(out))
+      files[entry.path().filename().string()] = read_text(entry.path());
+    return files;
+  };
+  const auto before = files_of();
+  REQUIRE(before.size() == 3);
+  REQUIRE(before.at("state_windows.jsonl").size() > 200'000);
+  // Files may grow to 100 KB (200 blocks of 512 bytes); a write past that fails with EFBIG.
+  const RunResult result = run_example(dir, args, "trap '' XFSZ; ulimit -f 200");
+  INFO("stderr: ", result.err);
+  CHECK(result.exit_code == 1);
+  CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+  CHECK(result.err.find("cannot write " + (out / "state_windows.jsonl").string() + ": File too large") !=
+        std::string::npos);
+  CHECK(files_of() == before);  // the same three files, whole, and no temporary file left
+}
+
+TEST_CASE("flights_etl reads a flights file of endless zeros in bounded memory") {
+  const TempDir dir;
+  const std::vector<std::string> args{"--flights",  "/dev/stdin",
+                                      "--airports", (data_dir / "airports.csv").string(),
+                                      "--out",      (dir.path() / "out").string()};
+  constexpr std::size_t zeros = std::size_t{400} << 20;
+  constexpr long bound_kib = 200 * 1024;
+  SUBCASE("zeros only: not a flights file, refused after the first block") {
+    const FedRun run = run_fed(dir, args, "", zeros, "");
+    INFO("stderr: ", run.err);
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find(R"(found '\x00')") != std::string::npos);
+    CHECK(run.max_rss_kib < bound_kib);
+  }
+  SUBCASE("a JSON line of 400 MB: dead-lettered as too large, the next line read") {
+    const FedRun run = run_fed(dir, args, "{", zeros, "\n" + valid_flight + "\n");
+    INFO("stderr: ", run.err);
+    CHECK(run.exit_code == 0);
+    CHECK(run.max_rss_kib < bound_kib);
+    const auto letters = dead_letters_of(dir.path() / "out");
+    REQUIRE(letters.size() == 1);
+    CHECK(letters.at(0).at("reason") == "too large: more than 1048576 bytes");
+    CHECK(letters.at(0).at("record") == "{" + std::string(255, '\0'));  // its first 256 bytes
+    CHECK(read_jsonl(dir.path() / "out" / "state_windows.jsonl").size() == 1);
+  }
 }

@@ -814,3 +814,254 @@ TEST_CASE("loading gives airports and states ids that sort as their codes, and r
     CHECK_THROWS_WITH_AS(static_cast<void>(input.replayed(i)), "wrong type: delay", flights::RecordError);
   }
 }
+
+// ---------------------------------------------------------------------------
+// Hostile input
+
+namespace {
+
+/// `levels` arrays nested in each other.
+std::string nested(std::size_t levels) {
+  return std::string(levels, '[') + std::string(levels, ']');
+}
+
+/// The records of `text` fed to a RecordSplitter `piece` bytes at a time.
+std::vector<flights::RawRecord> split_in_pieces(std::string_view text, std::size_t piece,
+                                                std::size_t max_record = flights::max_record_bytes) {
+  std::vector<flights::RawRecord> records;
+  const flights::RecordSplitter::Emit keep = [&records](flights::RawRecord&& r) {
+    records.push_back(std::move(r));
+  };
+  flights::RecordSplitter splitter("<pieces>", max_record);
+  for (std::size_t at = 0; at < text.size(); at += piece) splitter.feed(text.substr(at, piece), keep);
+  splitter.finish(keep);
+  return records;
+}
+
+/// Whether `text` is valid UTF-8 as nlohmann::json sees it: a JSON string of it parses back.
+bool parses_back(const std::string& json_text) {
+  return !nlohmann::json::parse(json_text, nullptr, false).is_discarded();
+}
+
+}  // namespace
+
+TEST_CASE("a record nested deeper than 64 levels is rejected as nesting too deep, 100,000 levels included") {
+  CHECK(reason_for(nested(64)) == "not an object");
+  CHECK(reason_for(nested(65)) == "nesting too deep");
+  CHECK(reason_for(nested(100000)) == "nesting too deep");
+  CHECK(reason_for(R"({"date":"2001/01/14 21:55","extra":)" + nested(100000) + "}") == "nesting too deep");
+  std::string objects;
+  for (int i = 0; i < 100000; ++i) objects += R"({"a":)";
+  objects += "1" + std::string(100000, '}');
+  CHECK(reason_for(objects) == "nesting too deep");
+}
+
+TEST_CASE("a record that names a field twice is rejected naming the field") {
+  CHECK(reason_for(flight_with("delay", R"(1,"delay":2)")) == "duplicate field: delay");
+  CHECK(reason_for(flight_with("delay", R"(1,"d\u0065lay":2)")) == "duplicate field: delay");
+  CHECK(reason_for(flight_with("delay", R"(1,"x":1,"x":1)")) == "duplicate field: x");
+  std::string many = flight_with("delay", "1");
+  many.pop_back();
+  for (int i = 0; i < 20; ++i) many += cat({R"(,"k)", std::to_string(i), R"(":0)"});
+  CHECK(reason_for(many + "}").empty());
+  CHECK(reason_for(many + R"(,"origin":"SAN"})") == "duplicate field: origin");
+  CHECK(reason_for(flight_with("delay", R"(1,"x":{"a":1,"a":2})")).empty());  // other fields are not read
+}
+
+TEST_CASE(
+    "is_safe_json accepts the JSON that nlohmann holds whole and refuses deep, repeated-key and bad text") {
+  CHECK(flights::is_safe_json(flight_with("delay", "1")));
+  CHECK(flights::is_safe_json(nested(64)));
+  CHECK_FALSE(flights::is_safe_json(nested(65)));
+  CHECK_FALSE(flights::is_safe_json(nested(100000)));
+  CHECK_FALSE(flights::is_safe_json(R"({"a":1,"b":{"c":1,"c":2}})"));
+  CHECK(flights::is_safe_json(R"([{"c":1},{"c":2}])"));
+  CHECK_FALSE(flights::is_safe_json("{\"a\":\"\xE9\"}"));
+  CHECK_FALSE(flights::is_safe_json(R"({"a":1} {"b":2})"));
+  CHECK_FALSE(flights::is_safe_json(""));
+}
+
+TEST_CASE(
+    "the dead letter of a record nested 100,000 levels deep holds its text, and other bad text stays valid "
+    "JSON") {
+  flights::EtlInput input;
+  const std::string deep = nested(100000);
+  const std::string twice = R"({"a":1,"a":2})";
+  const std::string latin1 = "{\"date\":\"caf\xE9\"";
+  input.records = {flights::RawRecord{0, deep}, flights::RawRecord{1, twice}, flights::RawRecord{2, latin1},
+                   flights::RawRecord{3, std::string(300, 'x'), true},
+                   flights::RawRecord{4, R"({"a":[1,2]})"}};
+  const auto letter = [&](std::int64_t index) {
+    const std::string line = flights::dead_letter_line(input, {index, "why \xFF"});
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    return j;
+  };
+  CHECK(letter(0).at("record") == deep);
+  CHECK(letter(1).at("record") == twice);
+  CHECK(letter(2).at("record") == "{\"date\":\"caf\xEF\xBF\xBD\"");  // U+FFFD
+  CHECK(letter(3).at("record") == std::string(300, 'x'));
+  CHECK(letter(4).at("record") == nlohmann::json::parse(R"({"a":[1,2]})"));
+  CHECK(letter(4).at("reason") == "why \xEF\xBF\xBD");
+}
+
+TEST_CASE("an airport row with a field that is not valid UTF-8 is refused with its line and field") {
+  const auto message_for = [](std::string_view rows) {
+    return input_error_of(
+        [&] { (void)flights::AirportTable::from_csv(std::string(header) + std::string(rows), "a.csv"); });
+  };
+  CHECK(message_for("AAA,A,B,C,D,1,2\nBBB,S\xE3o Paulo,B,C,D,1,2\n") ==
+        "a.csv: line 3: invalid UTF-8 in the name field");
+  CHECK(message_for("AAA,A,B,\xC0\xAF,D,1,2\n") == "a.csv: line 2: invalid UTF-8 in the state field");
+  CHECK(message_for("A\xED\xA0\x80,A,B,C,D,1,2\n") == "a.csv: line 2: invalid UTF-8 in the iata field");
+  CHECK(flights::AirportTable::from_csv(std::string(header) + "GRU,S\xC3\xA3o Paulo,B,SP,BR,1,2\n")
+            .find("GRU")
+            ->name == "S\xC3\xA3o Paulo");
+}
+
+TEST_CASE("messages escape bytes outside ASCII as well as control bytes") {
+  CHECK(flights::one_line("S\xC3\xA3o\tPaulo\x7f") == R"(S\xc3\xa3o\x09Paulo\x7f)");
+  CHECK(reason_for(flight_with("date", "\"2001/01/14 21:5\xC3\xA9\"")) ==
+        R"(malformed date: 2001/01/14 21:5\xc3\xa9)");
+  const std::string message = input_error_of([] {
+    (void)flights::AirportTable::from_csv("iata,n\xC3\xA1me,city,state,country,latitude,longitude\n", "x");
+  });
+  CHECK(message.find(R"(n\xc3\xa1me)") != std::string::npos);
+}
+
+TEST_CASE("JSON strings are written as valid UTF-8: a byte outside a valid sequence becomes U+FFFD") {
+  const std::string fffd = "\xEF\xBF\xBD";
+  const auto written = [](std::string_view text) {
+    std::string out;
+    flights::append_json_string(out, text);
+    return out;
+  };
+  CHECK(written("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") ==
+        "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
+  CHECK(written("caf\xE9!") == "\"caf" + fffd + "!\"");
+  CHECK(written("\xC0\xAF") == "\"" + fffd + fffd + "\"");                        // overlong
+  CHECK(written("\xED\xA0\x80") == "\"" + fffd + fffd + fffd + "\"");             // surrogate
+  CHECK(written("\xF4\x90\x80\x80") == "\"" + fffd + fffd + fffd + fffd + "\"");  // past U+10FFFF
+  CHECK(written("\xE2\x82") == "\"" + fffd + fffd + "\"");                        // cut
+  CHECK(written("a\"\x01\xFF") == "\"a\\\"\\u0001" + fffd + "\"");
+  // The writers of the three files.
+  flights::EtlInput input;
+  input.states = {"N\xE9V", "CA"};
+  const flights::StateWindow window{0, 86400, 0, {}};
+  const flights::Route route{{0, 1}, {1, 5}};
+  for (const std::string& line : {flights::window_line(input, window), flights::route_line(input, route)}) {
+    CAPTURE(line);
+    CHECK(flights::valid_utf8(line));
+    CHECK(parses_back(line));
+  }
+}
+
+TEST_CASE("records split from pieces of any size are those of the whole text") {
+  const std::vector<std::string> texts = {
+      "\xEF\xBB\xBF[ {\"a\":[1,2,{\"b\":\"x],\"}]} ,\r\n {\"s\":\"comma, \\\"quote\\\" \\\\\"} "
+      ",{\"c\":{}}\n]\n",
+      "[]",
+      " [ \n ] \n",
+      "[{\"a\":1},,{\"b\":2},]",
+      "\xEF\xBB\xBF{\"a\":1}\r\n\n   \n{\"b\":[1,\n{\"c\":3}",
+      "\n\n{\"a\":1}\n  {\"b\":2}  \n[3]\n\"x\"\n",
+  };
+  for (const auto& text : texts) {
+    CAPTURE(text);
+    const auto whole = flights::split_records(text);
+    for (const std::size_t piece : {1U, 2U, 3U, 5U, 64U}) {
+      CAPTURE(piece);
+      const auto pieces = split_in_pieces(text, piece);
+      REQUIRE(pieces.size() == whole.size());
+      for (std::size_t i = 0; i < whole.size(); ++i) {
+        CHECK(pieces[i].index == whole[i].index);
+        CHECK(pieces[i].json == whole[i].json);
+        CHECK_FALSE(pieces[i].too_large);
+      }
+    }
+  }
+}
+
+TEST_CASE("the splitter names the line of data after an array's end and of an unterminated array's start") {
+  CHECK(input_error_of([] { (void)flights::split_records("[{\"a\":1}]\n\n x", "f"); }) ==
+        "f: line 3: unexpected data after the closing ']'");
+  CHECK(input_error_of([] { (void)flights::split_records("\n\n[{\"a\":1},\n", "f"); }) ==
+        "f: line 3: unterminated JSON array");
+  CHECK(input_error_of([] { (void)split_in_pieces("\xEF\xBB", 1); }).find(R"(found '\xef')") !=
+        std::string::npos);
+  CHECK(input_error_of([] { (void)split_in_pieces(std::string(3, '\0'), 1); }).find(R"(found '\x00')") !=
+        std::string::npos);
+}
+
+TEST_CASE(
+    "a record longer than the maximum keeps only its first bytes, fails as too large, and the next is read") {
+  const std::string big = R"({"a":")" + std::string(5000, 'x') + R"("})";
+  const std::string small = R"({"b":1})";
+  for (const std::string& text : {big + "\n" + small + "\n", "[" + big + ",\n" + small + "]"}) {
+    CAPTURE(text.substr(0, 10));
+    for (const std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{4096}, text.size()}) {
+      const auto records = split_in_pieces(text, piece, 1000);
+      REQUIRE(records.size() == 2);
+      CHECK(records[0].too_large);
+      CHECK(records[0].json == big.substr(0, flights::too_large_prefix));
+      CHECK_FALSE(records[1].too_large);
+      CHECK(records[1].json == small);
+      CHECK(records[1].index == 1);
+    }
+  }
+  // A record of exactly the maximum is whole.
+  const auto exact = split_in_pieces(big, 3, big.size());
+  REQUIRE(exact.size() == 1);
+  CHECK_FALSE(exact[0].too_large);
+  CHECK(exact[0].json == big);
+  CHECK(reason_for(big).empty() == false);
+  CHECK_THROWS_WITH_AS((void)flights::parse_flight(flights::RawRecord{0, flight_with("delay", "1"), true}),
+                       "too large: more than 1048576 bytes", flights::RecordError);
+}
+
+TEST_CASE("dead letters beyond the buffer go to sorted runs on disk and come back in index order") {
+  flights::DeadLetters letters(1024);
+  constexpr std::int64_t count = 40000;
+  // Two threads add the odd and the even indexes, each in a scrambled order.
+  const auto add = [&letters](std::int64_t parity) {
+    for (std::int64_t k = 0; k < count / 2; ++k) {
+      const std::int64_t index = ((k * 7919) % (count / 2)) * 2 + parity;
+      letters.add(index,
+                  std::string(static_cast<std::size_t>(index % 50), static_cast<char>('a' + index % 26)));
+    }
+  };
+  std::thread odd(add, 1);
+  add(0);
+  odd.join();
+  CHECK(letters.size() == count);
+  CHECK(letters.runs() >= 1);
+  CHECK(letters.runs() <= 33);  // merged once there are more
+  std::int64_t expected = 0;
+  std::size_t wrong = 0;
+  letters.for_each([&](const flights::DeadLetterEntry& e) {
+    const std::string reason(static_cast<std::size_t>(expected % 50), static_cast<char>('a' + expected % 26));
+    wrong += e.index != expected || e.reason != reason ? 1 : 0;
+    ++expected;
+  });
+  CHECK(expected == count);
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("dead letters that come in index order are written as one run") {
+  flights::DeadLetters letters(256);
+  for (std::int64_t i = 0; i < 5000; ++i) letters.add(i * 3, "malformed json");
+  CHECK(letters.runs() == 1);
+  std::int64_t next = 0;
+  letters.for_each([&next](const flights::DeadLetterEntry& e) {
+    CHECK(e.index == next);
+    next += 3;
+  });
+  CHECK(next == 15000);
+  flights::DeadLetters small;
+  small.add(2, "b");
+  small.add(1, "a");
+  std::string order;
+  small.for_each([&order](const flights::DeadLetterEntry& e) { order += e.reason; });
+  CHECK(order == "ab");
+  CHECK(small.runs() == 0);
+}
