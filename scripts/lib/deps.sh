@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Debian 12 packages needed to build, test, benchmark and run the demo.
-# This is the one list: scripts/demo, scripts/test and scripts/bench source this
+# Debian 12 packages needed to build, test, benchmark, package and run the demo.
+# This is the one list: scripts/demo, scripts/test, scripts/bench and scripts/package source this
 # file and call weir_ensure_deps before they configure.
 #
 # Set WEIR_SKIP_DEPS=1 to skip the check (e.g. on a system that is not Debian
@@ -22,6 +22,7 @@ WEIR_DEBIAN_PACKAGES=(
   libcivetweb-dev
   libcurl4-openssl-dev
   prometheus # promtool, used by the tests to lint the /metrics exposition
+  pkgconf    # pkg-config, used by the tests to check weir.pc
 )
 
 # Optional, used when present and never installed here: clang-format
