@@ -26,8 +26,7 @@ endforeach()
 install(TARGETS weir_concurrentqueue weir_engine weir_operators weir_telemetry weir_telemetry_prometheus
                 weir_weir
         EXPORT WeirTargets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(EXPORT WeirTargets NAMESPACE weir:: FILE WeirTargets.cmake DESTINATION ${WEIR_INSTALL_CMAKEDIR})
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/WeirConfig.cmake.in

@@ -8,7 +8,8 @@
 #                          scratch root, find_package(Weir) from there, its Depends checked with apt
 #   WEIR_SOURCE_DIR, WEIR_BINARY_DIR, WORK_DIR (emptied first)
 #   GENERATOR, MAKE_PROGRAM, CXX_COMPILER, CXX_FLAGS, EXE_LINKER_FLAGS, COMPILER_LAUNCHER: the build's own,
-#   so a sanitizer build links; PKG_CONFIG, APT_GET: the tools (empty: that step is skipped)
+#   so the consumer links with a sanitizer build's libraries; PKG_CONFIG, APT_GET: the tools (empty:
+#   that step is skipped)
 cmake_minimum_required(VERSION 3.25)
 
 foreach(var MODE WEIR_SOURCE_DIR WEIR_BINARY_DIR WORK_DIR GENERATOR CXX_COMPILER)
@@ -104,6 +105,10 @@ if(MODE STREQUAL "install")
   endif()
 
 elseif(MODE STREQUAL "subdir")
+  # This build compiles Weir's libraries with the consumer, so it needs none of the build's flags
+  # (sanitizers, -O1) to link, and compiles faster without them.
+  set(CXX_FLAGS "")
+  set(EXE_LINKER_FLAGS "")
   consumer(-DWEIR_SOURCE_DIR=${WEIR_SOURCE_DIR})
   # As a subproject Weir builds its libraries only, and needs none of the test, example and
   # benchmark dependencies.
