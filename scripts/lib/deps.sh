@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Debian 12 packages needed to build, test, benchmark and run the demo.
-# This is the one list: scripts/demo, scripts/test, scripts/bench and scripts/fuzz source this
+# Debian 12 packages needed to build, test, benchmark, package and run the demo.
+# This is the one list: scripts/demo, scripts/test, scripts/bench, scripts/fuzz and scripts/package source this
 # file and call weir_ensure_deps before they configure.
 #
 # Set WEIR_SKIP_DEPS=1 to skip the check (e.g. on a system that is not Debian
@@ -31,6 +31,7 @@ WEIR_DEBIAN_PACKAGES=(
   libfuzzer-14-dev
   libclang-rt-14-dev
   llvm-14
+  pkgconf    # pkg-config, used by the tests to check weir.pc
 )
 
 # Optional, used when present and never installed here: clang-format
