@@ -3,7 +3,6 @@
 // real server and pipeline threads.
 #include <curl/curl.h>
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -24,6 +23,7 @@
 #include <weir/telemetry/http_server.hpp>
 #include <weir/weir.hpp>
 
+#include "captured_stdout.hpp"
 #include "hostile_clients.hpp"
 #include "weir_test.hpp"
 
@@ -73,42 +73,6 @@ struct CurlGlobal {
   ~CurlGlobal() { curl_global_cleanup(); }
 };
 const CurlGlobal curl_global;
-
-/// Sends the process's standard output to a temporary file while it lives; `text()` reads it.
-class CapturedStdout {
- public:
-  CapturedStdout() {
-    std::fflush(stdout);
-    saved_ = ::dup(STDOUT_FILENO);
-    std::FILE* f = std::tmpfile();
-    REQUIRE(f != nullptr);
-    file_ = f;
-    ::dup2(::fileno(f), STDOUT_FILENO);
-  }
-  ~CapturedStdout() { restore(); }
-  CapturedStdout(const CapturedStdout&) = delete;
-  CapturedStdout& operator=(const CapturedStdout&) = delete;
-  /// Restores standard output and returns what was written to it.
-  std::string text() {
-    restore();
-    std::string out;
-    std::rewind(file_);
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, file_)) > 0;) out.append(buf, n);
-    return out;
-  }
-
- private:
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stdout);
-    ::dup2(saved_, STDOUT_FILENO);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  int saved_ = -1;
-  std::FILE* file_ = nullptr;
-};
 
 }  // namespace
 
@@ -393,7 +357,7 @@ TEST_CASE("200 idle, slow and huge-body clients held open delay no scrape, and s
 
 TEST_CASE("the server writes nothing to standard output and names the cause of a busy port") {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
-  CapturedStdout out;
+  weir_test::CapturedStdout out;
   std::string error;
   {
     weir::telemetry::TelemetryServer server(prom);
