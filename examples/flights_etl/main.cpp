@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
   auto* trace_file_opt =
       app.add_option("--trace-file", trace_file, "write spans to F, one OTLP JSON request per line");
   app.add_option("--otlp-endpoint", otlp_endpoint,
-                 "send spans to an OTLP/HTTP collector (POST URL/v1/traces)")
+                 "send spans to an OTLP/HTTP collector (POST URL/v1/traces; an http or https URL)")
+      ->check([](const std::string& url) { return weir::telemetry::otlp_endpoint_error(url); })
       ->excludes(trace_file_opt);
   app.add_option("--trace-sample", trace_sample, "fraction of runs traced (by trace id)")
       ->check(CLI::Validator(
@@ -88,7 +89,8 @@ int main(int argc, char** argv) {
           "FRACTION"))
       ->capture_default_str();
   auto setup_tracing = [&](flights::EtlOptions& o,
-                           const std::shared_ptr<weir::telemetry::PrometheusCollector>& m) {
+                           const std::shared_ptr<weir::telemetry::PrometheusCollector>& m,
+                           const weir::telemetry::StructuredLogger& log) {
     namespace wt = weir::telemetry;
     if (trace_file.empty() && otlp_endpoint.empty()) return std::shared_ptr<wt::Tracer>{};
     wt::Resource res{"flights_etl", {}, {}};
@@ -97,13 +99,16 @@ int main(int argc, char** argv) {
       wt::OtlpHttpOptions oo;
       oo.endpoint = otlp_endpoint;
       oo.resource = res;
+      oo.logger = log;
       exporter = std::make_shared<wt::OtlpHttpExporter>(oo);
     } else {
       exporter = std::make_shared<wt::JsonLinesFileExporter>(trace_file, res);
     }
     wt::TracerOptions to;
     to.sampler = wt::parent_based_sampler(wt::ratio_sampler(trace_sample));
-    auto tracer = std::make_shared<wt::Tracer>(std::make_shared<wt::BatchSpanProcessor>(exporter), to);
+    wt::BatchSpanProcessorOptions po;
+    po.logger = log;
+    auto tracer = std::make_shared<wt::Tracer>(std::make_shared<wt::BatchSpanProcessor>(exporter, po), to);
     if (m) m->watch(tracer);
     o.configure = [before = o.configure, tracer](weir::Pipeline& p) {
       if (before) before(p);
@@ -122,12 +127,23 @@ int main(int argc, char** argv) {
   if (keep_serving) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   try {
+    // The configured logger (--log-format, --log-level) also takes the server's and the tracer's
+    // lines; without one they go to stderr as text.
+    std::shared_ptr<spdlog::logger> logger;
+    const auto format =
+        weir::telemetry::parse_log_format(log_format).value_or(weir::telemetry::LogFormat::text);
+    if (!log_format.empty() || !log_level.empty())
+      logger = weir::telemetry::make_logger(
+          format, weir::telemetry::parse_log_level(log_level).value_or(weir::telemetry::LogLevel::info));
+    const weir::telemetry::StructuredLogger diagnostics(logger ? logger : weir::telemetry::stderr_logger(),
+                                                        format);
     std::shared_ptr<weir::telemetry::PrometheusCollector> metrics;
     std::unique_ptr<weir::telemetry::TelemetryServer> server;
     if (metrics_port >= 0) {
       metrics = std::make_shared<weir::telemetry::PrometheusCollector>();
       weir::telemetry::ServerOptions so;
       so.port = metrics_port;
+      so.logger = diagnostics;
       server = std::make_unique<weir::telemetry::TelemetryServer>(metrics, so);
       std::cerr << "flights_etl: metrics at " << server->url() << "/metrics\n";
       std::cerr << "flights_etl: live page at " << server->url() << "/\n";
@@ -138,12 +154,6 @@ int main(int argc, char** argv) {
     if (!events_file.empty())
       events = std::make_shared<weir::telemetry::BoundedSink>(
           std::make_shared<weir::telemetry::JsonLinesFileSink>(events_file));
-    std::shared_ptr<spdlog::logger> logger;
-    const auto format =
-        weir::telemetry::parse_log_format(log_format).value_or(weir::telemetry::LogFormat::text);
-    if (!log_format.empty() || !log_level.empty())
-      logger = weir::telemetry::make_logger(
-          format, weir::telemetry::parse_log_level(log_level).value_or(weir::telemetry::LogLevel::info));
     options.configure = [before = options.configure, events, logger, format](weir::Pipeline& p) {
       if (before) before(p);
       if (events) weir::telemetry::emit_events(p, events);
@@ -151,7 +161,8 @@ int main(int argc, char** argv) {
       weir::telemetry::attach(p, std::make_shared<weir::telemetry::LoggingCollector>(logger, format));
       weir::telemetry::log_runs(p, weir::telemetry::StructuredLogger(logger, format));
     };
-    const auto tracer = setup_tracing(options, metrics);  // flushes at each run's end and at exit
+    const auto tracer =
+        setup_tracing(options, metrics, diagnostics);  // flushes at each run's end and at exit
     const flights::EtlInput input = flights::load_input(options);
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);

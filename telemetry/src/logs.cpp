@@ -73,6 +73,11 @@ std::shared_ptr<spdlog::logger> make_logger(LogFormat format, LogLevel level) {
   return make_logger(o);
 }
 
+std::shared_ptr<spdlog::logger> stderr_logger() {
+  static const std::shared_ptr<spdlog::logger> logger = make_logger();
+  return logger;
+}
+
 StructuredLogger::StructuredLogger(std::shared_ptr<spdlog::logger> logger, LogFormat format)
     : logger_(logger ? std::move(logger) : spdlog::default_logger()), format_(format) {}
 

@@ -1,5 +1,7 @@
 #include "weir/telemetry/metrics.hpp"
 
+#include <array>
+#include <atomic>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -218,8 +220,39 @@ void MultiCollector::on_custom_event(const StageInfo& a0, std::string_view a1, s
 // ---------------------------------------------------------------------------------------------------
 // MetricsInterceptor
 
+namespace {
+
+/// Ids of metrics interceptors, never reused: a thread's sample counts belong to one interceptor.
+std::atomic<std::uint64_t> next_interceptor_id{1};
+
+/// The batch counts per stage index that one interceptor keeps on the calling thread. A thread keeps
+/// the counts of the last few interceptors it served (usually one or two: one per attached
+/// collector); an interceptor whose counts were evicted starts again at zero, which samples its next
+/// batch. A scan of at most `slots` ids, once per batch.
+std::vector<std::uint32_t>& sample_counts(std::uint64_t id) {
+  constexpr std::size_t slots = 8;
+  struct Counts {
+    std::uint64_t id = 0;
+    std::vector<std::uint32_t> seen;
+  };
+  thread_local std::array<Counts, slots> counts;
+  thread_local std::size_t next_victim = 0;
+  for (auto& c : counts) {
+    if (c.id == id) return c.seen;
+  }
+  auto& c = counts[next_victim];
+  next_victim = (next_victim + 1) % slots;
+  c.id = id;
+  c.seen.clear();
+  return c.seen;
+}
+
+}  // namespace
+
 MetricsInterceptor::MetricsInterceptor(std::shared_ptr<MetricsCollector> collector, MetricsOptions options)
-    : collector_(std::move(collector)), options_(options) {
+    : collector_(std::move(collector)),
+      options_(options),
+      id_(next_interceptor_id.fetch_add(1, std::memory_order_relaxed)) {
   if (!collector_) throw std::invalid_argument("MetricsInterceptor: the collector cannot be null");
 }
 
@@ -254,9 +287,10 @@ void MetricsInterceptor::after_batch(const StageInfo& s, const BatchStats& b) {
   } else if (s.kind == "merge") {
     c.on_fan_in_completed(s, b.items_in, b.duration);
   }
-  // Item durations are sampled: the first batch of a stage on a thread, then one in every N.
+  // Item durations are sampled: the first batch of a stage on a thread, then one in every N, counted
+  // by this interceptor alone (other interceptors on the same stage keep counts of their own).
   if (options_.item_sample_every != 0 && b.items_in != 0) {
-    thread_local std::vector<std::uint32_t> seen;
+    auto& seen = sample_counts(id_);
     const auto idx = static_cast<std::size_t>(s.index);
     if (seen.size() <= idx) seen.resize(idx + 1, 0);
     if (seen[idx]++ % options_.item_sample_every == 0) {

@@ -1,6 +1,5 @@
 // OTLP/HTTP JSON: the encoding, the JSON-lines file exporter and the libcurl exporter.
 #include <curl/curl.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -336,6 +335,22 @@ std::optional<std::chrono::milliseconds> retry_after_wait(const std::string& val
   return std::max(std::chrono::milliseconds{0}, std::chrono::duration_cast<std::chrono::milliseconds>(until));
 }
 
+/// Lower-case ASCII.
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+/// One part of a parsed URL, or an empty string when it has none.
+std::string url_part(CURLU* u, CURLUPart part) {
+  char* value = nullptr;
+  if (curl_url_get(u, part, &value, 0) != CURLUE_OK || value == nullptr) return {};
+  std::string out(value);
+  curl_free(value);
+  return out;
+}
+
 void curl_init_once() {
   static const bool done = [] {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -345,13 +360,48 @@ void curl_init_once() {
 }
 }  // namespace
 
+std::string otlp_endpoint_error(std::string_view endpoint) {
+  const std::string text(endpoint);
+  if (text.empty()) return "the endpoint is empty; give a URL such as http://127.0.0.1:4318";
+  for (const char c : text) {
+    if (std::isspace(static_cast<unsigned char>(c)) != 0 || std::iscntrl(static_cast<unsigned char>(c)) != 0)
+      return "\"" + text + "\" contains spaces or control characters";
+  }
+  const auto colon = text.find("://");
+  if (colon == std::string::npos)
+    return "\"" + text + "\" is not a URL; give one such as http://127.0.0.1:4318";
+  const std::string scheme = lower(text.substr(0, colon));
+  if (scheme != "http" && scheme != "https")
+    return "\"" + text + "\" has the scheme " + scheme + "; only http or https is allowed";
+  const std::size_t authority = colon + 3;
+  if (authority == text.size() || text[authority] == '/') return "\"" + text + "\" has no host";
+  curl_init_once();
+  CURLU* u = curl_url();
+  if (u == nullptr) return "no memory to parse \"" + text + "\"";
+  std::string error;
+  const CURLUcode rc = curl_url_set(u, CURLUPART_URL, text.c_str(), 0);
+  if (rc != CURLUE_OK) {
+    error = "\"" + text + "\" is not a valid URL: " + curl_url_strerror(rc);
+  } else if (url_part(u, CURLUPART_HOST).empty()) {
+    error = "\"" + text + "\" has no host";
+  } else if (!url_part(u, CURLUPART_QUERY).empty() || text.find('?') != std::string::npos) {
+    error = "\"" + text + "\" has a query; spans go to <endpoint>/v1/traces";
+  } else if (!url_part(u, CURLUPART_FRAGMENT).empty() || text.find('#') != std::string::npos) {
+    error = "\"" + text + "\" has a fragment; spans go to <endpoint>/v1/traces";
+  }
+  curl_url_cleanup(u);
+  return error;
+}
+
 struct OtlpHttpExporter::Impl {
   OtlpHttpOptions options;
   std::string url;
   std::mutex mutex;  ///< one export at a time; guards curl
   CURL* curl = nullptr;
+  CURLM* multi = nullptr;  ///< runs `curl`, so that shutdown can wake and abort a request in flight
   curl_slist* headers = nullptr;
   std::atomic<std::uint64_t> requests{0};
+  std::atomic<bool> aborting{false};  ///< set by shutdown: a request in flight ends at once
 
   std::mutex stop_mutex;
   std::condition_variable stop_cv;
@@ -365,6 +415,41 @@ struct OtlpHttpExporter::Impl {
   bool is_stopped() {
     const std::lock_guard lock(stop_mutex);
     return stopped;
+  }
+
+  /// Runs the prepared request on the multi handle until it ends, or until shutdown sets `aborting`
+  /// (curl_multi_wakeup ends the wait at once).
+  CURLcode perform() {
+    if (aborting.load()) return CURLE_ABORTED_BY_CALLBACK;
+    if (curl_multi_add_handle(multi, curl) != CURLM_OK) return CURLE_FAILED_INIT;
+    CURLcode result = CURLE_OK;
+    bool done = false;
+    int running = 1;
+    while (!done) {
+      if (curl_multi_perform(multi, &running) != CURLM_OK) {
+        result = CURLE_FAILED_INIT;
+        break;
+      }
+      int left = 0;
+      while (const CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+        if (msg->msg == CURLMSG_DONE) {
+          result = msg->data.result;
+          done = true;
+        }
+      }
+      if (done || running == 0) break;
+      if (aborting.load()) {
+        result = CURLE_ABORTED_BY_CALLBACK;
+        break;
+      }
+      // Waits for the socket, curl's own timers or a wakeup; curl's timeouts end the request.
+      if (curl_multi_poll(multi, nullptr, 0, 1000, nullptr) != CURLM_OK) {
+        result = CURLE_FAILED_INIT;
+        break;
+      }
+    }
+    curl_multi_remove_handle(multi, curl);
+    return result;
   }
 
   /// One POST within `limit`; the HTTP status, or 0 after a connection error or timeout. Sets
@@ -386,9 +471,9 @@ struct OtlpHttpExporter::Impl {
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &keep_retry_after);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &retry_after);
     requests.fetch_add(1, std::memory_order_relaxed);
-    const CURLcode rc = curl_easy_perform(curl);
+    const CURLcode rc = perform();
     if (rc != CURLE_OK) {
-      error = curl_easy_strerror(rc);
+      error = aborting.load() ? "aborted by shutdown" : curl_easy_strerror(rc);
       return 0;
     }
     long status = 0;
@@ -400,6 +485,8 @@ struct OtlpHttpExporter::Impl {
 OtlpHttpExporter::OtlpHttpExporter(OtlpHttpOptions options) : impl_(std::make_unique<Impl>()) {
   curl_init_once();
   auto& m = *impl_;
+  if (const auto why = otlp_endpoint_error(options.endpoint); !why.empty())
+    throw std::invalid_argument("OtlpHttpExporter: endpoint " + why);
   m.options = std::move(options);
   if (m.options.max_attempts < 1) m.options.max_attempts = 1;
   std::string base = m.options.endpoint;
@@ -407,12 +494,18 @@ OtlpHttpExporter::OtlpHttpExporter(OtlpHttpOptions options) : impl_(std::make_un
   m.url = base + "/v1/traces";
   m.curl = curl_easy_init();
   if (m.curl == nullptr) throw std::runtime_error("OtlpHttpExporter: curl_easy_init failed");
+  m.multi = curl_multi_init();
+  if (m.multi == nullptr) {
+    curl_easy_cleanup(m.curl);
+    throw std::runtime_error("OtlpHttpExporter: curl_multi_init failed");
+  }
   m.headers = curl_slist_append(m.headers, "Content-Type: application/json");
   for (const auto& [k, v] : m.options.headers)
     m.headers = curl_slist_append(m.headers, (k + ": " + v).c_str());
 }
 
 OtlpHttpExporter::~OtlpHttpExporter() {
+  curl_multi_cleanup(impl_->multi);
   curl_slist_free_all(impl_->headers);
   curl_easy_cleanup(impl_->curl);
 }
@@ -427,6 +520,8 @@ void OtlpHttpExporter::shutdown() noexcept {
     impl_->stopped = true;
   }
   impl_->stop_cv.notify_all();
+  impl_->aborting.store(true);
+  curl_multi_wakeup(impl_->multi);  // thread-safe: ends the export thread's wait in perform()
 }
 
 ExportResult OtlpHttpExporter::export_spans(std::span<const SpanData> spans) noexcept {
@@ -472,7 +567,8 @@ ExportResult OtlpHttpExporter::export_spans(std::span<const SpanData> spans) noe
       }
       if (!m.backoff(wait)) break;
     }
-    spdlog::debug("tracing: OTLP export to {} failed: {}", m.url, last);
+    if (m.options.logger.should_log(LogLevel::debug))
+      m.options.logger.log(LogLevel::debug, {}, "tracing: OTLP export to " + m.url + " failed: " + last);
     return ExportResult::failure;
   } catch (...) {
     return ExportResult::failure;

@@ -1,4 +1,3 @@
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -130,7 +129,8 @@ struct BatchSpanProcessor::Impl {
   std::chrono::steady_clock::time_point last_warning{};
   std::uint64_t failed_since_warning = 0;
 
-  Impl(std::shared_ptr<SpanExporter> e, BatchSpanProcessorOptions o) : exporter(std::move(e)), options(o) {}
+  Impl(std::shared_ptr<SpanExporter> e, BatchSpanProcessorOptions o)
+      : exporter(std::move(e)), options(std::move(o)) {}
 
   ~Impl() {
     // Threads may keep a reference to their lane: let go of its storage now.
@@ -283,8 +283,13 @@ struct BatchSpanProcessor::Impl {
     if (last_warning != std::chrono::steady_clock::time_point{} &&
         now - last_warning < std::chrono::seconds{10})
       return;
-    spdlog::warn("tracing: span export failed; {} spans dropped ({} in all)", failed_since_warning,
-                 dropped_failed.load(std::memory_order_relaxed));
+    try {
+      options.logger.log(LogLevel::warn, {},
+                         "tracing: span export failed; " + std::to_string(failed_since_warning) +
+                             " spans dropped (" +
+                             std::to_string(dropped_failed.load(std::memory_order_relaxed)) + " in all)");
+    } catch (...) {  // a warning that cannot be written is lost, never the export thread
+    }
     last_warning = now;
     failed_since_warning = 0;
   }
@@ -297,7 +302,7 @@ BatchSpanProcessor::BatchSpanProcessor(std::shared_ptr<SpanExporter> exporter,
     throw std::invalid_argument("BatchSpanProcessor: max_queue_size must be > 0");
   if (options.max_export_batch_size == 0) options.max_export_batch_size = options.max_queue_size;
   if (options.schedule_delay.count() <= 0) options.schedule_delay = std::chrono::milliseconds{1};
-  impl_ = std::make_unique<Impl>(std::move(exporter), options);
+  impl_ = std::make_unique<Impl>(std::move(exporter), std::move(options));
   impl_->worker = std::thread([this] { impl_->run(); });
 }
 

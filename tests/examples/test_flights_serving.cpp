@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +21,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "hostile_clients.hpp"
 
 #ifndef WEIR_FLIGHTS_ETL
 #error "WEIR_FLIGHTS_ETL must name the flights_etl binary"
@@ -253,4 +256,73 @@ TEST_CASE("the flights example refuses --keep-serving without --metrics-port") {
   const auto code = child.wait_exit(std::chrono::seconds{30});
   REQUIRE(code);
   CHECK(*code != 0);
+}
+
+TEST_CASE(
+    "the flights example answers scrapes and ends on SIGTERM while 200 hostile clients hold connections") {
+  const TempDir dir;
+  Child child({"--flights", std::string(WEIR_DATA_DIR) + "/flights-20k.json", "--airports",
+               std::string(WEIR_DATA_DIR) + "/airports.csv", "--out", (dir.path() / "out").string(),
+               "--metrics-port", "0", "--keep-serving"});
+  const auto announced = child.line_with("metrics at http://");
+  REQUIRE_MESSAGE(announced, child.seen());
+  const auto at = announced->find("http://");
+  const std::string url = announced->substr(at, announced->rfind("/metrics") - at);
+  const int port = std::stoi(url.substr(url.rfind(':') + 1));
+  REQUIRE_MESSAGE(child.line_with("until SIGINT or SIGTERM"), child.seen());
+  // The server's own start line is on stderr with the example's, not on stdout.
+  CHECK(contains(child.seen(), "telemetry server listening on " + url));
+
+  weir_test::HostileClients hostile(port, 140, 56, 4);
+  const auto t_open = Clock::now();
+  while (hostile.open_now() < 200 && Clock::now() - t_open < std::chrono::seconds{5})
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  REQUIRE(hostile.open_now() == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  // Scrapes for 2 s, past the server's 1 s request timeout (hostile connections get dropped and
+  // reopened meanwhile).
+  std::vector<double> ms;
+  int failed = 0;
+  const char* paths[] = {"/metrics", "/health", "/live"};
+  const auto until = Clock::now() + std::chrono::seconds{2};
+  for (int i = 0; Clock::now() < until; ++i) {
+    const auto t0 = Clock::now();
+    const auto r = get(url + paths[i % 3]);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (r.status != 200) ++failed;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  std::sort(ms.begin(), ms.end());
+  const double p90 = ms[ms.size() * 9 / 10];
+  MESSAGE(ms.size() << " scrapes: p50 " << ms[ms.size() / 2] << " ms, p90 " << p90 << " ms, slowest "
+                    << ms.back() << " ms");
+  CHECK(failed == 0);
+  CHECK(ms.size() >= 20);
+  CHECK(p90 < 100);
+  CHECK(ms.back() < 1000);
+
+  const auto t0 = Clock::now();
+  REQUIRE(::kill(child.pid(), SIGTERM) == 0);
+  const auto code = child.wait_exit(std::chrono::seconds{10});
+  REQUIRE_MESSAGE(code, "still running 10 s after SIGTERM");
+  CHECK(*code == 0);
+  const double exit_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  MESSAGE("exit " << exit_ms << " ms after SIGTERM");
+  CHECK(exit_ms < 2500);
+}
+
+TEST_CASE("the flights example refuses an --otlp-endpoint that is not an http or https URL") {
+  for (const char* url : {"garbage", "file:///etc/passwd", "gopher://127.0.0.1:70", "http://"}) {
+    const std::string shown = url;
+    CAPTURE(shown);
+    const TempDir dir;
+    Child child({"--out", (dir.path() / "out").string(), "--otlp-endpoint", url});
+    const auto line = child.line_with("--otlp-endpoint", std::chrono::seconds{30});
+    REQUIRE_MESSAGE(line, child.seen());
+    CHECK(contains(*line, shown));
+    const auto code = child.wait_exit(std::chrono::seconds{30});
+    REQUIRE(code);
+    CHECK(*code != 0);
+    CHECK_FALSE(fs::exists(dir.path() / "out"));
+  }
 }

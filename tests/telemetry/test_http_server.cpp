@@ -3,11 +3,19 @@
 // real server and pipeline threads.
 #include <curl/curl.h>
 #include <doctest/doctest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -15,6 +23,8 @@
 #include <weir/telemetry/http_server.hpp>
 #include <weir/weir.hpp>
 
+#include "captured_stdout.hpp"
+#include "hostile_clients.hpp"
 #include "weir_test.hpp"
 
 namespace {
@@ -298,4 +308,91 @@ TEST_CASE("stop closes the port at once, is idempotent, and a busy port is an er
   weir::telemetry::ServerOptions bad;
   bad.port = 70000;
   CHECK_THROWS_AS(weir::telemetry::TelemetryServer(prom, bad), std::invalid_argument);
+}
+
+TEST_CASE("200 idle, slow and huge-body clients held open delay no scrape, and stop stays quick") {
+  // Each hostile connection is reopened as soon as the server drops it (request_timeout, 1 s), so
+  // the server faces 200 of them for the whole 3 s while the endpoints are scraped one after another.
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::Pipeline p("besieged", weir_test::with_batch(32));
+  weir::telemetry::attach(p, prom);
+  p.source(weir_test::iota(0, 1000)).map([](int x) { return x + 1; }).sink([](int) {});
+  (void)p.run();
+  auto server = std::make_unique<weir::telemetry::TelemetryServer>(prom);
+  const auto url = server->url();
+  std::vector<double> ms;
+  int failed = 0;
+  {
+    weir_test::HostileClients hostile(server->port(), 140, 56, 4);
+    REQUIRE(eventually([&] { return hostile.open_now() == 200; }, std::chrono::seconds{5}));
+    std::this_thread::sleep_for(std::chrono::milliseconds{200});  // every one of them accepted
+    const char* paths[] = {"/metrics", "/health", "/live"};
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds{3};
+    for (int i = 0; std::chrono::steady_clock::now() < until; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto r = request(url + paths[i % 3]);
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      if (r.status != 200 || r.body.empty()) ++failed;
+    }
+    CHECK(hostile.closed_by_server() > 0);  // the server timed some out; the holder reopened them
+    CHECK(hostile.open_now() >= 195);
+    // Stopping waits for no hostile connection beyond its timeout.
+    const auto t0 = std::chrono::steady_clock::now();
+    server->stop();
+    const double stop_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    MESSAGE("stop took " << stop_ms << " ms with 200 hostile connections");
+    CHECK(stop_ms < 2000);
+  }
+  REQUIRE(ms.size() >= 10);
+  std::sort(ms.begin(), ms.end());
+  const double p50 = ms[ms.size() / 2];
+  const double p90 = ms[ms.size() * 9 / 10];
+  MESSAGE(ms.size() << " scrapes: p50 " << p50 << " ms, p90 " << p90 << " ms, slowest " << ms.back()
+                    << " ms");
+  CHECK(failed == 0);
+  CHECK(p90 < 100);
+  CHECK(ms.back() < 1000);  // on a loaded machine a scrape may wait for a core, never for a client
+}
+
+TEST_CASE("the server writes nothing to standard output and names the cause of a busy port") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir_test::CapturedStdout out;
+  std::string error;
+  {
+    weir::telemetry::TelemetryServer server(prom);
+    CHECK(request(server.url() + "/live").status == 200);
+    weir::telemetry::ServerOptions same;
+    same.port = server.port();
+    try {
+      weir::telemetry::TelemetryServer second(prom, same);
+    } catch (const std::runtime_error& e) {
+      error = e.what();
+    }
+  }
+  CHECK(out.text().empty());
+  CHECK(contains(error, "cannot listen on 127.0.0.1:"));
+  CHECK(contains(error, "Address already in use"));
+}
+
+TEST_CASE("the server's lines go to the logger it is given, in its format") {
+  std::ostringstream lines;
+  weir::telemetry::LogOptions lo;
+  lo.format = weir::telemetry::LogFormat::json;
+  lo.sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
+  weir::telemetry::ServerOptions so;
+  so.logger =
+      weir::telemetry::StructuredLogger(weir::telemetry::make_logger(lo), weir::telemetry::LogFormat::json);
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  {
+    weir::telemetry::TelemetryServer server(prom, so);
+    const auto line = nlohmann::json::parse(lines.str());
+    CHECK(line["level"] == "info");
+    CHECK(line["message"] == "telemetry server listening on " + server.url());
+  }
+  so.threads = 0;
+  CHECK_THROWS_AS(weir::telemetry::TelemetryServer(prom, so), std::invalid_argument);
+  so.threads = 8;
+  so.request_timeout = std::chrono::milliseconds{0};
+  CHECK_THROWS_AS(weir::telemetry::TelemetryServer(prom, so), std::invalid_argument);
 }

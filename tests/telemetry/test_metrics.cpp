@@ -168,6 +168,27 @@ TEST_CASE("item durations are sampled once per N batches of a stage" WEIR_NEEDS_
   CHECK(stats->value("samples", "m", "item_samples") == 10);
 }
 
+TEST_CASE("each attached collector samples item durations on its own count" WEIR_NEEDS_TELEMETRY) {
+  // Two collectors (as Prometheus and a LoggingCollector side by side): each one's interceptor counts
+  // its own batches, so both get the same samples, whatever N and the order they were attached in.
+  for (const std::uint32_t every : {2U, 4U, 16U}) {
+    CAPTURE(every);
+    weir::Pipeline p("two_collectors", with_batch(1));
+    auto first = std::make_shared<weir::telemetry::StatsCollector>();
+    auto second = std::make_shared<weir::telemetry::StatsCollector>();
+    weir::telemetry::MetricsOptions mo;
+    mo.item_sample_every = every;
+    weir::telemetry::attach(p, first, mo);
+    weir::telemetry::attach(p, second, mo);
+    p.source(iota(0, 64)).map([](int x) { return x; }).name("m").sink([](int) {});
+    (void)p.run();
+    CHECK(first->value("two_collectors", "m", "batches") == 64);
+    CHECK(second->value("two_collectors", "m", "batches") == 64);
+    CHECK(first->value("two_collectors", "m", "item_samples") == 64 / every);
+    CHECK(second->value("two_collectors", "m", "item_samples") == 64 / every);
+  }
+}
+
 TEST_CASE("a MultiCollector passes every event to each collector in order" WEIR_NEEDS_TELEMETRY) {
   auto log = std::make_shared<std::vector<std::string>>();
   auto a = std::make_shared<OrderCollector>("a", log);

@@ -4,6 +4,8 @@
 #include <civetweb.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,12 +17,14 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 #include <weir/telemetry/tracing.hpp>
 #include <weir/weir.hpp>
 
+#include "captured_stdout.hpp"
 #include "weir_test.hpp"
 
 namespace {
@@ -366,6 +370,103 @@ TEST_CASE("shutdown cuts the exporter's backoff short") {
   CHECK_FALSE(tracer.shutdown(100ms));
   CHECK(std::chrono::steady_clock::now() - t0 < 5s);
   CHECK(tracer.stats().dropped_export_failed == 1);
+}
+
+/// A socket on 127.0.0.1 that listens and never accepts: the kernel completes connections to it
+/// and nothing ever answers them.
+class SilentCollector {
+ public:
+  SilentCollector() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentCollector() { ::close(fd_); }
+  SilentCollector(const SilentCollector&) = delete;
+  SilentCollector& operator=(const SilentCollector&) = delete;
+  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST_CASE("shutdown ends a request in flight to a collector that never answers within its bound") {
+  const SilentCollector silent;
+  auto o = fast_options(silent.url());
+  o.timeout = 10s;  // the default: the request alone would outlive the shutdown bound
+  o.export_timeout = 30s;
+  auto exporter = std::make_shared<wt::OtlpHttpExporter>(o);
+  wt::Tracer tracer(std::make_shared<wt::BatchSpanProcessor>(exporter));
+  tracer.start_span("a").end();
+  CHECK_FALSE(tracer.force_flush(300ms));  // the export is now waiting for an answer
+  CHECK(exporter->requests() == 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(tracer.shutdown(200ms));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took < 1500ms);
+  CHECK(tracer.stats().dropped_export_failed == 1);
+}
+
+TEST_CASE("the OTLP exporter accepts only an http or https URL with a host as its endpoint") {
+  for (const char* good : {"http://127.0.0.1:4318", "https://collector.example:443/", "HTTP://[::1]:4318",
+                           "http://otel/prefix"}) {
+    const std::string shown = good;
+    CAPTURE(shown);
+    CHECK(wt::otlp_endpoint_error(good).empty());
+    CHECK_NOTHROW(wt::OtlpHttpExporter(fast_options(good)));
+  }
+  for (const char* bad :
+       {"", "garbage", "127.0.0.1:4318", "file:///etc/passwd", "gopher://127.0.0.1:70", "ftp://h/", "http://",
+        "http:///v1", "http://h:99999", "http://h/?q=1", "http://h/#frag", "http://h /x"}) {
+    const std::string shown = bad;
+    CAPTURE(shown);
+    const auto why = wt::otlp_endpoint_error(bad);
+    CHECK_FALSE(why.empty());
+    CHECK_THROWS_WITH_AS(wt::OtlpHttpExporter(fast_options(bad)),
+                         doctest::Contains("OtlpHttpExporter: endpoint"), std::invalid_argument);
+  }
+  CHECK(weir_test::contains(wt::otlp_endpoint_error("file:///x"), "http or https"));
+}
+
+namespace {
+/// Fails every export.
+class FailingExporter final : public wt::SpanExporter {
+ public:
+  wt::ExportResult export_spans(std::span<const wt::SpanData>) noexcept override {
+    return wt::ExportResult::failure;
+  }
+};
+}  // namespace
+
+TEST_CASE("a failed export is logged through the processor's logger, never on standard output") {
+  std::ostringstream lines;
+  wt::LogOptions lo;
+  lo.sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
+  wt::BatchSpanProcessorOptions po;
+  po.logger = wt::StructuredLogger(wt::make_logger(lo));
+  weir_test::CapturedStdout out;
+  {
+    wt::Tracer tracer(std::make_shared<wt::BatchSpanProcessor>(std::make_shared<FailingExporter>(), po));
+    tracer.start_span("a").end();
+    CHECK(tracer.force_flush(5s));
+    CHECK(tracer.stats().dropped_export_failed == 1);
+  }
+  {  // the default logger writes to standard error
+    wt::Tracer tracer(std::make_shared<wt::BatchSpanProcessor>(std::make_shared<FailingExporter>()));
+    tracer.start_span("b").end();
+    CHECK(tracer.force_flush(5s));
+  }
+  CHECK(out.text().empty());
+  CHECK(
+      weir_test::contains(lines.str(), "[warning] tracing: span export failed; 1 spans dropped (1 in all)"));
 }
 
 TEST_CASE("the JSON-lines exporter writes one OTLP request body per export, one per line") {

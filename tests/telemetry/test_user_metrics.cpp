@@ -168,8 +168,9 @@ TEST_CASE("free calls from any stage of a fused loop count under the loop's firs
   CHECK(log->lines() == want);
 }
 
-TEST_CASE("a context records on the stage's thread under a circuit breaker and a dead-letter policy, not on a "
-          "timeout's threads") {
+TEST_CASE(
+    "a context records on the stage's thread under a circuit breaker and a dead-letter policy, not on a "
+    "timeout's threads") {
   weir::Pipeline p("guarded", with_batch(8));
   auto stats = std::make_shared<weir::telemetry::StatsCollector>();
   weir::telemetry::attach(p, stats);

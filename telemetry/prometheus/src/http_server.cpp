@@ -2,10 +2,10 @@
 
 #include <civetweb.h>
 #include <netdb.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -87,15 +87,28 @@ struct TelemetryServer::Impl {
   std::mutex mutex;  // guards ctx against a concurrent stop()
   mg_context* ctx = nullptr;
   int port = 0;
-  std::string start_error;
+  std::atomic<bool> started{false};
+  std::mutex start_mutex;
+  std::string start_errors;  // civetweb's messages while starting, guarded by start_mutex
   std::unique_ptr<detail::UiService> ui;  // the live page; null without ServerOptions::page
 
   static int handle(mg_connection* conn, void* self) { return static_cast<Impl*>(self)->serve(conn); }
+  /// civetweb's error and warning lines: while starting they become the constructor's exception,
+  /// afterwards warnings through the configured logger. Never civetweb's own printing to stdout.
   static int log_message(const mg_connection* conn, const char* message) {
-    const auto* ctx = mg_get_context(conn);
+    const auto* ctx = conn != nullptr ? mg_get_context(conn) : nullptr;
     auto* self = ctx != nullptr ? static_cast<Impl*>(mg_get_user_data(ctx)) : nullptr;
-    if (self != nullptr && self->ctx == nullptr) self->start_error = message;
-    spdlog::warn("telemetry server: {}", message);
+    if (self == nullptr || message == nullptr) return 1;
+    if (!self->started.load(std::memory_order_acquire)) {
+      const std::lock_guard lock(self->start_mutex);
+      if (!self->start_errors.empty()) self->start_errors += "; ";
+      self->start_errors += message;
+      return 1;
+    }
+    try {
+      self->options.logger.log(LogLevel::warn, {}, std::string("telemetry server: ") + message);
+    } catch (...) {  // a line that cannot be written is lost, never the server
+    }
     return 1;
   }
 
@@ -210,34 +223,50 @@ TelemetryServer::TelemetryServer(std::shared_ptr<PrometheusCollector> collector,
     : impl_(std::make_unique<Impl>()) {
   if (!collector) throw std::invalid_argument("TelemetryServer: the collector cannot be null");
   if (options.port < 0 || options.port > 65535) throw std::invalid_argument("TelemetryServer: bad port");
-  if (options.threads < 1) throw std::invalid_argument("TelemetryServer: threads must be at least 1");
+  if (options.threads < 1 || options.threads > 1024)
+    throw std::invalid_argument("TelemetryServer: threads must be from 1 to 1024");
+  if (options.request_timeout.count() < 1)
+    throw std::invalid_argument("TelemetryServer: request_timeout must be at least 1 ms");
   impl_->collector = std::move(collector);
-  impl_->options = options;
-  if (options.page)
-    impl_->ui = std::make_unique<detail::UiService>(impl_->collector, std::chrono::seconds{1}, 300);
+  impl_->options = std::move(options);
+  const auto& o = impl_->options;
+  if (o.page) impl_->ui = std::make_unique<detail::UiService>(impl_->collector, std::chrono::seconds{1}, 300);
   mg_init_library(0);
-  const std::string ports = options.address + ":" + std::to_string(options.port);
-  const std::string threads = std::to_string(options.threads);
+  const std::string ports = o.address + ":" + std::to_string(o.port);
+  const std::string threads = std::to_string(o.threads);
+  const std::string timeout = std::to_string(o.request_timeout.count());
+  // Each connection takes a worker thread until its request is answered or times out: enough
+  // threads for many idle clients, and a short timeout to free them. No keep-alive: a scrape is one
+  // request, and an idle kept-alive connection would hold a thread as well.
   const char* opts[] = {
       "listening_ports", ports.c_str(),       "num_threads", threads.c_str(), "request_timeout_ms",
-      "10000",           "enable_keep_alive", "no",          nullptr};
+      timeout.c_str(),   "enable_keep_alive", "no",          nullptr};
   mg_callbacks callbacks{};
   callbacks.log_message = &Impl::log_message;
-  mg_context* ctx = mg_start(&callbacks, impl_.get(), opts);
+  char error_text[256] = "";
+  mg_error_data error{nullptr, error_text, sizeof error_text};
+  mg_init_data init{&callbacks, impl_.get(), opts};
+  mg_context* ctx = mg_start2(&init, &error);
   if (ctx == nullptr) {
     mg_exit_library();
-    throw std::runtime_error("telemetry server cannot listen on " + ports +
-                             (impl_->start_error.empty() ? "" : ": " + impl_->start_error));
+    std::string why;
+    {
+      const std::lock_guard lock(impl_->start_mutex);
+      why = impl_->start_errors;
+    }
+    if (why.empty()) why = error_text;
+    throw std::runtime_error("telemetry server cannot listen on " + ports + (why.empty() ? "" : ": " + why));
   }
+  impl_->started.store(true, std::memory_order_release);
   mg_set_request_handler(ctx, "/", &Impl::handle, impl_.get());
   mg_server_port listening[4];
   const int n = mg_get_server_ports(ctx, 4, listening);
-  impl_->port = n > 0 ? listening[0].port : options.port;
+  impl_->port = n > 0 ? listening[0].port : o.port;
   {
     const std::lock_guard lock(impl_->mutex);
     impl_->ctx = ctx;
   }
-  spdlog::info("telemetry server listening on {}", url());
+  o.logger.log(LogLevel::info, {}, "telemetry server listening on " + url());
 }
 
 TelemetryServer::~TelemetryServer() {

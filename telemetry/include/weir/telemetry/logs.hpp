@@ -59,6 +59,10 @@ struct LogOptions {
 [[nodiscard]] std::shared_ptr<spdlog::logger> make_logger(const LogOptions& options = {});
 /// The same, to standard error, with the given format and level.
 [[nodiscard]] std::shared_ptr<spdlog::logger> make_logger(LogFormat format, LogLevel level = LogLevel::info);
+/// The logger Weir's servers and exporters write to when none is given: text lines at info and
+/// above to standard error (never standard output), made by make_logger on first use; one per
+/// process, shared. Thread-safe.
+[[nodiscard]] std::shared_ptr<spdlog::logger> stderr_logger();
 
 /// An spdlog logger and the format of its lines. In JSON, a line is
 /// {"time" (RFC 3339 UTC), "level", "message", "run_id", "pipeline", "stage", "trace_id", "span_id",

@@ -206,8 +206,8 @@ class MultiCollector final : public MetricsCollector {
 
 /// How a MetricsInterceptor feeds its collector.
 struct MetricsOptions {
-  /// One batch in this many (per stage and thread) reports its mean item time through
-  /// `on_item_processed`; 0 turns item samples off.
+  /// One batch in this many (per stage and thread, counted by each interceptor on its own) reports
+  /// its mean item time through `on_item_processed`; 0 turns item samples off.
   std::uint32_t item_sample_every = 16;
   /// Position of the metrics interceptor in each stage's chain (see Pipeline::intercept).
   int priority = -1000;
@@ -231,6 +231,7 @@ class MetricsInterceptor final : public Interceptor {
  private:
   std::shared_ptr<MetricsCollector> collector_;
   MetricsOptions options_;
+  std::uint64_t id_;  ///< keys this interceptor's per-thread item sample counts
 };
 
 /// Attaches `collector` to every stage of `pipeline` (call it while building, before `run`/`start`).

@@ -25,6 +25,7 @@
 #include <vector>
 #include <weir/clock.hpp>
 #include <weir/interceptor.hpp>
+#include <weir/telemetry/logs.hpp>
 #include <weir/trace_context.hpp>
 
 namespace weir {
@@ -175,6 +176,8 @@ struct BatchSpanProcessorOptions {
   std::size_t max_queue_size = 2048;
   std::size_t max_export_batch_size = 512;  ///< spans per export call; this many queued wake the thread
   std::chrono::milliseconds schedule_delay{1000};  ///< the thread exports at least this often
+  /// Where the warning about failed exports goes.
+  StructuredLogger logger = StructuredLogger(stderr_logger());
 };
 
 /// Queues finished spans on a bounded single-producer ring per recording thread and exports them
@@ -246,9 +249,15 @@ class JsonLinesFileExporter final : public SpanExporter {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Why `endpoint` cannot be an OtlpHttpExporter's endpoint, or an empty string when it can: it must
+/// be an absolute `http://` or `https://` URL with a host, an optional port and path, and no query,
+/// fragment or spaces (e.g. `http://127.0.0.1:4318`). For validating a command line or a config.
+[[nodiscard]] std::string otlp_endpoint_error(std::string_view endpoint);
+
 /// Settings of an OtlpHttpExporter. A plain value.
 struct OtlpHttpOptions {
-  /// The collector's base URL; spans are POSTed to `<endpoint>/v1/traces`.
+  /// The collector's base URL; spans are POSTed to `<endpoint>/v1/traces`. Checked by the
+  /// exporter's constructor (see otlp_endpoint_error).
   std::string endpoint = "http://127.0.0.1:4318";
   Headers headers;  ///< extra request headers (e.g. authorization)
   std::chrono::milliseconds connect_timeout{2000};
@@ -260,13 +269,18 @@ struct OtlpHttpOptions {
   /// The longest wait between attempts, a server's `Retry-After` included.
   std::chrono::milliseconds max_backoff{5000};
   Resource resource;
+  /// Where a failed export is logged (at debug, with its cause).
+  StructuredLogger logger = StructuredLogger(stderr_logger());
 };
 
 /// POSTs spans as OTLP/HTTP JSON with libcurl, retrying connection errors, 429 and 5xx with
 /// exponential backoff, or after the `Retry-After` a 429 or 503 asks for (capped by `max_backoff`),
-/// within `export_timeout` per export; only the processor's export thread waits. Thread-safe.
+/// within `export_timeout` per export; only the processor's export thread waits. `shutdown` ends a
+/// backoff and aborts a request in flight at once. Thread-safe.
 class OtlpHttpExporter final : public SpanExporter {
  public:
+  /// Throws std::invalid_argument naming the problem when `options.endpoint` is not an http or
+  /// https URL (see otlp_endpoint_error).
   explicit OtlpHttpExporter(OtlpHttpOptions options);
   ~OtlpHttpExporter() override;
   ExportResult export_spans(std::span<const SpanData> spans) noexcept override;
