@@ -15,5 +15,7 @@ struct Verdict {
 int main() {
   weir::Pipeline p("compile_fail_filter");
   std::vector<Flight> out;
-  p.source(std::vector<Flight>{}).filter([](const Flight&) { return Verdict{}; }).sink(weir::collect_into(out));
+  p.source(std::vector<Flight>{})
+      .filter([](const Flight&) { return Verdict{}; })
+      .sink(weir::collect_into(out));
 }

@@ -129,6 +129,8 @@ TEST_CASE("name() renames a stage and the report and the plan use the new name")
   CHECK(r.stage("double").items_out == 3);
   CHECK(r.stage("out").items_in == 3);
   CHECK_THROWS_AS((void)r.stage("map#1"), std::out_of_range);
+  CHECK(message_of<std::out_of_range>([&] { (void)r.stage("map#1"); }) ==
+        "no stage named 'map#1' in pipeline 'renamed'");
   CHECK(got == std::vector<int>{2, 4, 6});
 }
 

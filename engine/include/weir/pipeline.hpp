@@ -648,10 +648,8 @@ class WindowedStream {
     spec.out_of_orderness_ns = max_out_of_orderness.count();
     return WindowedStream<T, KeyF, F>(in_, key_, spec, std::move(ts));
   }
-  template <class F>
-  requires(!TimestampFn<F, T>) auto event_time(F, std::chrono::nanoseconds = {}) const {
-    check::timestamp_function<T, F>();
-  }
+  template <class F, class... Rest>
+  requires(!TimestampFn<F, T>) auto event_time(F, const Rest&...) const { check::timestamp_function<T, F>(); }
   /// Keeps each window open for `d` after the watermark passed its end, so items up to `d` late still
   /// count; the window is emitted once, when that time has passed too.
   WindowedStream allowed_lateness(std::chrono::nanoseconds d) const {
