@@ -1,4 +1,6 @@
-// Must not compile: a key function returning a type std::hash does not know is not a weir::KeyFn<F, T>.
+// Must not compile: a key function returning a type std::hash does not know is not a
+// weir::KeyFn<F, Flight>.
+#include <string>
 #include <vector>
 #include <weir/weir.hpp>
 
@@ -7,8 +9,12 @@ struct Point {
   int y = 0;
 };
 
+struct Flight {
+  Point origin;
+};
+
 int main() {
   weir::Pipeline p("compile_fail_key");
-  std::vector<Point> in;
-  (void)p.source(in).key_by([](const Point& pt) { return pt; });
+  std::vector<Flight> in;
+  (void)p.source(in).key_by([](const Flight& f) { return f.origin; });
 }

@@ -2,12 +2,14 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 #include <weir/weir.hpp>
 
@@ -127,7 +129,38 @@ TEST_CASE("name() renames a stage and the report and the plan use the new name")
   CHECK(r.stage("double").items_out == 3);
   CHECK(r.stage("out").items_in == 3);
   CHECK_THROWS_AS((void)r.stage("map#1"), std::out_of_range);
+  CHECK(message_of<std::out_of_range>([&] { (void)r.stage("map#1"); }) ==
+        "no stage named 'map#1' in pipeline 'renamed'");
   CHECK(got == std::vector<int>{2, 4, 6});
+}
+
+TEST_CASE("every setter returns the handle it was called on, as its own type") {
+  weir::Pipeline p("setters");
+  auto src = p.source(std::vector<int>{1, 2, 3});
+  auto doubled = src.map([](int x) { return x * 2; });
+  auto same = doubled.name("double")
+                  .parallelism(2)
+                  .on_error(weir::on_error::skip())
+                  .on_error(weir::on_error::dead_letter([](const weir::DeadLetter<int>&) {}))
+                  .retry(weir::RetryPolicy{})
+                  .timeout(std::chrono::seconds{1})
+                  .circuit_breaker(weir::CircuitBreakerOptions{})
+                  .intercept(std::make_shared<weir::Interceptor>());
+  static_assert(std::is_same_v<decltype(same), decltype(doubled)>);
+  CHECK(same.id() == doubled.id());
+  auto routes = same.route(weir::RouteOptions{}, weir::when{"even", [](int x) { return x % 2 == 0; }})
+                    .name("split")
+                    .on_error(weir::on_error::dead_letter([](const weir::DeadLetter<int>&) {}));
+  static_assert(std::is_same_v<decltype(routes), weir::Routes<int>>);
+  auto sink = routes["even"]
+                  .sink([](int) {})
+                  .name("out")
+                  .on_error(weir::on_error::dead_letter([](const weir::DeadLetter<int>&) {}));
+  static_assert(std::is_same_v<decltype(sink), weir::SinkStage<int>>);
+  const auto plan = p.explain();
+  CHECK(contains(plan, "double"));
+  CHECK(contains(plan, "split"));
+  CHECK(contains(plan, "out"));
 }
 
 TEST_CASE("a name already used by another stage is rejected with invalid_argument") {

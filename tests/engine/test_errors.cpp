@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 #include <weir/weir.hpp>
 
@@ -421,18 +422,37 @@ TEST_CASE("dead_letter with an explicit type accepts a generic handler") {
   CHECK(r.stage("filter#1").filtered == 3);  // 1, 5, 7
 }
 
-TEST_CASE("a dead-letter sink of the wrong item type is rejected by on_error") {
+TEST_CASE("a dead-letter sink of the wrong item type held as a plain ErrorPolicy is rejected by on_error") {
+  // A DeadLetterPolicy<T> of the wrong T does not compile (tests/compile_fail/DeadLetter.cpp); as
+  // a plain ErrorPolicy the type is checked when the policy is set.
   weir::Pipeline p("wrong_type");
   auto m = p.source(std::vector<int>{1}).map([](int x) { return std::to_string(x); });
   // The map's input type is int, not std::string.
-  auto wrong = weir::on_error::dead_letter([](weir::DeadLetter<std::string>) {});
+  const weir::ErrorPolicy wrong = weir::on_error::dead_letter([](weir::DeadLetter<std::string>) {});
   CHECK_THROWS_AS((void)m.on_error(wrong), std::invalid_argument);
   CHECK_THROWS_AS((void)m.on_error(weir::on_error::retry(3, 1ms, wrong)), std::invalid_argument);
   CHECK_NOTHROW((void)m.on_error(weir::on_error::dead_letter([](const weir::DeadLetter<int>&) {})));
+  CHECK_NOTHROW((void)m.on_error(
+      weir::on_error::retry(3, 1ms, weir::on_error::dead_letter([](const weir::DeadLetter<int>&) {}))));
   auto sink = m.sink([](const std::string&) {});
   CHECK_NOTHROW((void)sink.on_error(weir::on_error::dead_letter([](weir::DeadLetter<std::string>) {})));
-  CHECK_THROWS_AS((void)sink.on_error(weir::on_error::dead_letter<double>([](auto) {})),
+  const weir::ErrorPolicy of_double = weir::on_error::dead_letter<double>([](auto) {});
+  CHECK_THROWS_AS((void)sink.on_error(of_double), std::invalid_argument);
+  // A handle that forgot its stage's input type (a plain Stream<T>) checks when the policy is set.
+  weir::Stream<std::string> plain = m;
+  CHECK_THROWS_AS((void)plain.on_error(weir::on_error::dead_letter([](weir::DeadLetter<std::string>) {})),
                   std::invalid_argument);
+}
+
+TEST_CASE("on_error::dead_letter and on_error::retry keep the dead-letter item type in the policy's type") {
+  auto dl = weir::on_error::dead_letter([](const weir::DeadLetter<int>&) {});
+  static_assert(std::is_same_v<decltype(dl), weir::DeadLetterPolicy<int>>);
+  auto r = weir::on_error::retry(2, 1ms, dl);
+  static_assert(std::is_same_v<decltype(r), weir::DeadLetterPolicy<int>>);
+  CHECK(r.kind == weir::ErrorPolicy::Kind::retry);
+  CHECK(r.exhausted == weir::ErrorPolicy::Kind::dead_letter);
+  CHECK(r.max_attempts == 2);
+  CHECK(r.dead_letter == dl.dead_letter);
 }
 
 TEST_CASE("a throwing dead-letter handler is counted and does not fail the run") {

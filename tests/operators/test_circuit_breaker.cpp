@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <optional>
 #include <set>
@@ -383,6 +384,147 @@ TEST_CASE("the stage runtime reads the breaker's state live") {
   CHECK(tally.circuit_failures == 2);
   CHECK(tally.circuit_rejected == 1);
   CHECK(tally.circuit_successes == 1);
+}
+
+/// A ManualClock that counts the waits of calls that wait for something (Clock::wait_until): how a
+/// test sees that a call is waiting for the circuit without sleeping.
+class WaitCountingClock final : public weir::Clock {
+ public:
+  [[nodiscard]] std::chrono::steady_clock::time_point steady_now() const noexcept override {
+    return manual.steady_now();
+  }
+  [[nodiscard]] std::chrono::system_clock::time_point system_now() const noexcept override {
+    return manual.system_now();
+  }
+  void sleep_for(std::chrono::nanoseconds d) override { manual.sleep_for(d); }
+  bool sleep_unless(std::chrono::nanoseconds d, weir::Notification& stop) override {
+    return manual.sleep_unless(d, stop);
+  }
+  bool wait_until(weir::Notification& done, std::chrono::steady_clock::time_point deadline) override {
+    waits.fetch_add(1);
+    return manual.wait_until(done, deadline);
+  }
+
+  weir::ManualClock manual;
+  std::atomic<int> waits{0};
+};
+
+/// A pipeline push source -> map "call" (guarded, waiting while open) -> collect, on a
+/// WaitCountingClock; the test thread pushes items and moves the clock.
+struct WaitingStage {
+  std::shared_ptr<WaitCountingClock> clock = std::make_shared<WaitCountingClock>();
+  std::shared_ptr<weir::PushSource<int>> push = std::make_shared<weir::PushSource<int>>(16);
+  std::atomic<bool> up{false};  // the service answers
+  std::atomic<int> calls{0};
+  weir::Notification gate;  // item 10 waits for it inside the call
+  std::mutex mutex;
+  std::vector<weir::DeadLetter<int>> letters;
+  std::vector<int> got;
+  std::unique_ptr<weir::Pipeline> p;
+
+  explicit WaitingStage(int parallelism) {
+    weir::PipelineOptions o;
+    o.clock = clock;
+    o.batch_size = 1;
+    o.threads = 4;
+    p = std::make_unique<weir::Pipeline>("waiting_breaker", o);
+    p->source(push)
+        .map([this](int x) {
+          calls.fetch_add(1);
+          if (x == 10) gate.wait();
+          if (!up.load() && x < 10) throw std::runtime_error("service down");
+          return x;
+        })
+        .name("call")
+        .parallelism(parallelism)
+        .circuit_breaker(weir::CircuitBreakerOptions{2, 10s, 1, weir::OnCircuitOpen::wait})
+        .on_error(weir::on_error::dead_letter([this](weir::DeadLetter<int> d) {
+          const std::lock_guard lock(mutex);
+          letters.push_back(std::move(d));
+        }))
+        .sink(weir::collect_into(got));
+    p->start();
+  }
+  ~WaitingStage() {
+    gate.notify();
+    push->close();
+    if (p) p->cancel();
+  }
+  WaitingStage(const WaitingStage&) = delete;
+  WaitingStage& operator=(const WaitingStage&) = delete;
+
+  [[nodiscard]] std::optional<CircuitState> state() const {
+    return p->snapshot().report.stage("call").circuit;
+  }
+  /// Pushes two failing items, which open the circuit.
+  void open() {
+    REQUIRE(push->push(0));
+    REQUIRE(push->push(1));
+    REQUIRE(weir_test::eventually([&] { return state() == CircuitState::open; }));
+  }
+  [[nodiscard]] std::size_t letter_count() {
+    const std::lock_guard lock(mutex);
+    return letters.size();
+  }
+};
+
+TEST_CASE("with on_open wait a call waits while the circuit is open and then goes through as the trial") {
+  WaitingStage w(1);
+  w.open();
+  REQUIRE(w.push->push(2));
+  REQUIRE(weir_test::eventually([&] { return w.clock->waits.load() == 1; }));
+  CHECK(w.calls.load() == 2);    // the waiting call was not made
+  CHECK(w.letter_count() == 2);  // nor rejected
+  w.up = true;
+  w.clock->manual.advance(10s);  // the pause ends: the waiting call is the half-open trial
+  REQUIRE(weir_test::eventually([&] { return w.state() == CircuitState::closed; }));
+  w.push->close();
+  const auto r = w.p->wait();
+  CHECK(w.got == std::vector<int>{2});
+  CHECK(w.calls.load() == 3);
+  REQUIRE(w.letters.size() == 2);
+  for (const auto& d : w.letters) CHECK(d.error_type == "std::runtime_error");
+  CHECK(r.stage("call").dead_lettered == 2);
+  CHECK(r.stage("call").circuit == CircuitState::closed);
+}
+
+TEST_CASE("a call waiting for an open circuit is rejected at once when the run is cancelled") {
+  WaitingStage w(1);
+  w.open();
+  REQUIRE(w.push->push(2));
+  REQUIRE(weir_test::eventually([&] { return w.clock->waits.load() == 1; }));
+  w.p->cancel();  // the clock does not move: only the cancel ends the wait
+  const auto r = w.p->wait();
+  CHECK(r.status == weir::RunStatus::cancelled);
+  CHECK(w.calls.load() == 2);
+  REQUIRE(w.letters.size() == 3);
+  CHECK(w.letters[2].item == 2);
+  CHECK(w.letters[2].error_type == "weir::CircuitOpenError");
+  CHECK(w.clock->steady_now() == std::chrono::steady_clock::time_point{});
+}
+
+TEST_CASE("a call waiting while the half-open trial runs gives up after open_for") {
+  WaitingStage w(2);
+  w.open();
+  w.clock->manual.advance(10s);
+  REQUIRE(w.push->push(10));  // the half-open trial, held inside the call until the gate opens
+  REQUIRE(weir_test::eventually([&] { return w.calls.load() == 3; }));
+  REQUIRE(w.push->push(3));  // finds the trial taken and waits
+  REQUIRE(weir_test::eventually([&] { return w.clock->waits.load() == 1; }));
+  w.clock->manual.advance(9s);
+  CHECK(w.letter_count() == 2);
+  w.clock->manual.advance(1s);  // open_for since it began to wait: it gives up
+  REQUIRE(weir_test::eventually([&] { return w.letter_count() == 3; }));
+  w.gate.notify();
+  REQUIRE(weir_test::eventually([&] { return w.state() == CircuitState::closed; }));
+  w.push->close();
+  const auto r = w.p->wait();
+  CHECK(w.got == std::vector<int>{10});
+  CHECK(w.calls.load() == 3);
+  REQUIRE(w.letters.size() == 3);
+  CHECK(w.letters[2].item == 3);
+  CHECK(w.letters[2].error_type == "weir::CircuitOpenError");
+  CHECK(r.stage("call").circuit == CircuitState::closed);
 }
 
 TEST_CASE("circuit_breaker is refused on stages it cannot wrap and with options out of range") {

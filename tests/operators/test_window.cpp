@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 #include <weir/weir.hpp>
@@ -159,6 +160,35 @@ TEST_CASE(
   CHECK(w.items_in == 5);
   CHECK(w.items_out == out.size() + late.size());
   CHECK(events->late == 2);
+}
+
+TEST_CASE("the setters of a window stage return its handle, so late() can follow them") {
+  std::vector<Ev> in{{"a", 0}, {"a", 15}, {"a", 3}};
+  std::vector<weir::WindowResult<std::string, std::uint64_t>> out;
+  std::vector<Ev> late;
+  std::vector<Ev> letters;
+  weir::Pipeline p("late_after_setters", with_batch(8));
+  auto counts = p.source(in)
+                    .key_by(key_of)
+                    .window(weir::tumbling{10s})
+                    .event_time(time_of)
+                    .count()
+                    .name("counts")
+                    .parallelism(2)
+                    .on_error(weir::on_error::dead_letter(
+                        [&](const weir::DeadLetter<Ev>& d) { letters.push_back(d.item); }))
+                    .intercept(std::make_shared<WindowEvents>());
+  static_assert(std::is_same_v<decltype(counts),
+                               weir::WindowStream<weir::WindowResult<std::string, std::uint64_t>, Ev>>);
+  counts.sink(weir::collect_into(out));
+  counts.late().sink(weir::collect_into(late));
+  const auto rep = p.run();
+  CHECK(rep.stage("counts").parallelism == 2);
+  CHECK(rep.stage("counts").late == 1);
+  REQUIRE(late.size() == 1);
+  CHECK(late[0].t_sec == 3);
+  CHECK(out.size() == 2);
+  CHECK(letters.empty());
 }
 
 TEST_CASE("every item is late when the watermark starts past them") {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 #include <weir/weir.hpp>
 
@@ -38,6 +39,19 @@ bool eventually(Pred&& pred, std::chrono::milliseconds limit = std::chrono::seco
   }
   return true;
 }
+
+/// Calls `fn` when it goes out of scope (releases what a test holds, even when a REQUIRE fails).
+template <class F>
+class OnExit {
+ public:
+  explicit OnExit(F fn) : fn_(std::move(fn)) {}
+  ~OnExit() { fn_(); }
+  OnExit(const OnExit&) = delete;
+  OnExit& operator=(const OnExit&) = delete;
+
+ private:
+  F fn_;
+};
 
 /// The integers [from, to).
 inline std::vector<int> iota(int from, int to) {

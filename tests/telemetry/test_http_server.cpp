@@ -120,6 +120,7 @@ TEST_CASE("the server answers every endpoint around a pipeline's run and 404 els
   REQUIRE(h["pipelines"].size() == 1);
   CHECK(h["pipelines"][0]["name"] == "served");
   CHECK(h["pipelines"][0]["phase"] == "running");
+  CHECK(h["pipelines"][0]["status"] == "running");  // not how a run ends while it runs
   REQUIRE(h["pipelines"][0]["stages"].size() == 4);
   CHECK(h["pipelines"][0]["stages"][1]["name"] == "double");
   CHECK(h["pipelines"][0]["stages"][1]["state"] == "running");
@@ -161,6 +162,7 @@ TEST_CASE("the server answers every endpoint around a pipeline's run and 404 els
   const auto after = nlohmann::json::parse(request(url + "/health").body);
   CHECK(after["status"] == "ok");
   CHECK(after["pipelines"][0]["phase"] == "finished");
+  CHECK(after["pipelines"][0]["status"] == "completed");
   CHECK(after["pipelines"][0]["stages"][0]["state"] == "done");
 }
 
@@ -183,6 +185,82 @@ TEST_CASE("a failed run makes the health endpoint report down") {
   CHECK(h["status"] == "down");
   CHECK(h["pipelines"][0]["status"] == "failed");
   CHECK(h["pipelines"][0]["stages"][1]["state"] == "failed");
+}
+
+TEST_CASE("a run draining after a failure is failing and down in the health endpoint until it ends") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::telemetry::TelemetryServer server(prom);
+  auto push = std::make_shared<weir::PushSource<int>>(16);
+  weir::Notification gate;
+  auto options = weir_test::with_batch(1);
+  options.threads = 4;  // the held sink keeps one thread
+  weir::Pipeline p("draining", options);
+  prom->watch(p.live());
+  const weir_test::OnExit release([&] { gate.notify(); });  // even when a check fails
+  auto in = p.source(push).name("in");
+  in.map([](int x) {
+      if (x == 1) throw std::runtime_error("one");
+      return x;
+    })
+      .name("boom")
+      .sink([](int) {});
+  std::atomic<int> entered{0};
+  in.sink([&](int) {
+      ++entered;
+      gate.wait();
+    }).name("held");
+  p.start();
+  REQUIRE(push->push(0));
+  REQUIRE(eventually([&] { return entered.load() == 1; }));
+  REQUIRE(push->push(1));
+  // The failure stops the sources; the held sink keeps the run from ending.
+  REQUIRE(eventually([&] { return p.snapshot().report.status == weir::RunStatus::failed; }));
+  auto r = request(server.url() + "/health");
+  CHECK(r.status == 503);
+  auto h = nlohmann::json::parse(r.body);
+  CHECK(h["status"] == "down");
+  CHECK(h["pipelines"][0]["phase"] == "running");
+  CHECK(h["pipelines"][0]["status"] == "failing");
+  gate.notify();
+  CHECK_THROWS_AS((void)p.wait(), weir::PipelineError);
+  h = nlohmann::json::parse(request(server.url() + "/health").body);
+  CHECK(h["status"] == "down");
+  CHECK(h["pipelines"][0]["phase"] == "finished");
+  CHECK(h["pipelines"][0]["status"] == "failed");
+}
+
+TEST_CASE("a cancelled run is cancelling while it drains and cancelled once it ended") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::telemetry::TelemetryServer server(prom);
+  auto push = std::make_shared<weir::PushSource<int>>(16);
+  weir::Notification gate;
+  auto options = weir_test::with_batch(1);
+  options.threads = 4;
+  weir::Pipeline p("cancelled", options);
+  prom->watch(p.live());
+  const weir_test::OnExit release([&] { gate.notify(); });  // even when a check fails
+  std::atomic<int> entered{0};
+  p.source(push)
+      .name("in")
+      .sink([&](int) {
+        ++entered;
+        gate.wait();
+      })
+      .name("held");
+  p.start();
+  REQUIRE(push->push(0));
+  REQUIRE(eventually([&] { return entered.load() == 1; }));
+  p.cancel();
+  REQUIRE(eventually([&] { return p.snapshot().report.status == weir::RunStatus::cancelled; }));
+  auto h = nlohmann::json::parse(request(server.url() + "/health").body);
+  CHECK(h["status"] == "ok");
+  CHECK(h["pipelines"][0]["phase"] == "running");
+  CHECK(h["pipelines"][0]["status"] == "cancelling");
+  gate.notify();
+  (void)p.wait();
+  h = nlohmann::json::parse(request(server.url() + "/health").body);
+  CHECK(h["pipelines"][0]["phase"] == "finished");
+  CHECK(h["pipelines"][0]["status"] == "cancelled");
 }
 
 TEST_CASE("an open circuit makes the health endpoint report degraded and name the stage") {

@@ -2,6 +2,7 @@
 /// \file Error policies, dead letters and the error a failed run throws.
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -98,6 +99,33 @@ struct ErrorPolicy {
   std::shared_ptr<detail::DeadLetterTarget> dead_letter;  ///< dead_letter (or exhausted == dead_letter)
 };
 
+/// An ErrorPolicy whose dead-letter sink takes `weir::DeadLetter<T>`, as `on_error::dead_letter`
+/// makes it: a stage's `.on_error(...)` checks T against the stage's input type when the program
+/// compiles (where the stage's handle knows that type; otherwise when the policy is set).
+/// Converts to ErrorPolicy. A value type; copies share the dead-letter sink.
+template <class T>
+struct DeadLetterPolicy : ErrorPolicy {};
+
+namespace detail {
+/// Throws std::invalid_argument for an on_error::retry that cannot be.
+inline void check_retry(int attempts, const ErrorPolicy& then) {
+  if (attempts < 1) throw std::invalid_argument("weir::on_error::retry needs at least one attempt");
+  if (then.kind == ErrorPolicy::Kind::retry)
+    throw std::invalid_argument("weir::on_error::retry cannot end in retry");
+}
+/// on_error::retry for either kind of policy.
+template <class P>
+P retry_policy(int attempts, std::chrono::nanoseconds backoff, P then) {
+  check_retry(attempts, then);
+  P p = std::move(then);
+  p.exhausted = p.kind;
+  p.kind = ErrorPolicy::Kind::retry;
+  p.max_attempts = attempts;
+  p.backoff = backoff;
+  return p;
+}
+}  // namespace detail
+
 /// Error policies for `Stream::on_error`.
 namespace on_error {
 
@@ -115,8 +143,10 @@ namespace on_error {
 
 /// Send the failed item to `sink`, a callable taking `weir::DeadLetter<T>` where T is the stage's input type.
 template <class T, class F>
-[[nodiscard]] ErrorPolicy dead_letter(F sink) {
-  ErrorPolicy p;
+[[nodiscard]] DeadLetterPolicy<T> dead_letter(F sink) {
+  static_assert(std::invocable<F&, DeadLetter<T>&&>,
+                "on_error::dead_letter: the sink must be callable as f(weir::DeadLetter<T>)");
+  DeadLetterPolicy<T> p;
   p.kind = ErrorPolicy::Kind::dead_letter;
   p.dead_letter = std::make_shared<detail::DeadLetterFn<T, F>>(std::move(sink));
   return p;
@@ -124,7 +154,7 @@ template <class T, class F>
 
 /// As above, with T read from the parameter of a non-generic callable.
 template <class F>
-[[nodiscard]] ErrorPolicy dead_letter(F sink) {
+[[nodiscard]] auto dead_letter(F sink) {
   using Arg = std::remove_cvref_t<typename detail::dead_letter_arg<decltype(&F::operator())>::type>;
   return dead_letter<typename detail::dead_letter_item<Arg>::type>(std::move(sink));
 }
@@ -133,15 +163,14 @@ template <class F>
 /// when every attempt failed, apply `then` (fail, skip or dead_letter).
 [[nodiscard]] inline ErrorPolicy retry(int attempts, std::chrono::nanoseconds backoff,
                                        ErrorPolicy then = fail()) {
-  if (attempts < 1) throw std::invalid_argument("weir::on_error::retry needs at least one attempt");
-  if (then.kind == ErrorPolicy::Kind::retry)
-    throw std::invalid_argument("weir::on_error::retry cannot end in retry");
-  ErrorPolicy p = std::move(then);
-  p.exhausted = p.kind;
-  p.kind = ErrorPolicy::Kind::retry;
-  p.max_attempts = attempts;
-  p.backoff = backoff;
-  return p;
+  return detail::retry_policy(attempts, backoff, std::move(then));
+}
+
+/// The same ending in a dead-letter sink: keeps the sink's item type for `.on_error` to check.
+template <class T>
+[[nodiscard]] DeadLetterPolicy<T> retry(int attempts, std::chrono::nanoseconds backoff,
+                                        DeadLetterPolicy<T> then) {
+  return detail::retry_policy(attempts, backoff, std::move(then));
 }
 
 }  // namespace on_error

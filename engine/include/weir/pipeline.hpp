@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "weir/check.hpp"
 #include "weir/clock.hpp"
 #include "weir/concepts.hpp"
 #include "weir/detail/plan.hpp"
@@ -146,8 +147,12 @@ class StageRef {
   int port_;
 };
 
-/// Fluent setters shared by streams and sinks; each applies to the stage the handle refers to.
-template <class Self>
+/// Fluent setters shared by streams and sinks; each applies to the stage the handle refers to and
+/// returns the handle as its own type `Self`. `In` is the stage's input type, or void when the handle
+/// does not know it (then a dead-letter sink's type is checked when the policy is set, not when the
+/// program compiles). A class that derives from a handle (WindowStream) repeats these setters so that
+/// they return it.
+template <class Self, class In = void>
 class StageSetters : public StageRef {
  public:
   using StageRef::StageRef;
@@ -163,6 +168,13 @@ class StageSetters : public StageRef {
   }
   /// Sets what happens when the stage's function throws (see weir::on_error).
   Self on_error(ErrorPolicy policy) {
+    set_policy(std::move(policy));
+    return self();
+  }
+  /// The same with a dead-letter sink of `weir::DeadLetter<U>`: U must be the stage's input type.
+  template <class U>
+  Self on_error(DeadLetterPolicy<U> policy) {
+    if constexpr (!std::is_void_v<In>) check::dead_letter_sink<DeadLetter<In>, DeadLetter<U>>();
     set_policy(std::move(policy));
     return self();
   }
@@ -196,10 +208,11 @@ class StageSetters : public StageRef {
 };
 }  // namespace detail
 
-/// Handle to a sink stage, for naming it and setting its policy.
-class SinkStage : public detail::StageSetters<SinkStage> {
+/// Handle to a sink stage of items of type T, for naming it and setting its policy. A cheap value.
+template <class T>
+class SinkStage : public detail::StageSetters<SinkStage<T>, T> {
  public:
-  using StageSetters::StageSetters;
+  using detail::StageSetters<SinkStage<T>, T>::StageSetters;
 };
 
 /// A run's execution state; not API.
@@ -288,9 +301,9 @@ class Pipeline {
 /// Named branches of a fan-out or a route; the setters (name, on_error, ...) apply to the fan-out or
 /// route stage itself.
 template <class T>
-class Branches : public detail::StageSetters<Branches<T>> {
+class Branches : public detail::StageSetters<Branches<T>, T> {
  public:
-  Branches(Pipeline* p, int id) : detail::StageSetters<Branches<T>>(p, id) {}
+  Branches(Pipeline* p, int id) : detail::StageSetters<Branches<T>, T>(p, id) {}
   /// The branch called `name`; throws std::out_of_range for an unknown name.
   Stream<T> operator[](const std::string& name) const { return branches_.at(name); }
   [[nodiscard]] std::size_t size() const noexcept { return branches_.size(); }
@@ -311,8 +324,9 @@ using Routes = Branches<T>;
 /// `Chain` carries the stateless operators since the last boundary so that they compile into one
 /// loop; a `Stream<T>` (no chain) converts from any `Stream<T, Chain>`.
 template <class T, class Chain>
-class Stream : public detail::StageSetters<Stream<T, Chain>> {
-  using Base = detail::StageSetters<Stream<T, Chain>>;
+class Stream
+    : public detail::StageSetters<Stream<T, Chain>, typename detail::chain_stage_input<Chain>::type> {
+  using Base = detail::StageSetters<Stream<T, Chain>, typename detail::chain_stage_input<Chain>::type>;
   template <class, class>
   friend class Stream;
 
@@ -333,23 +347,32 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
     using U = std::remove_cvref_t<detail::user_result_t<F, T&&>>;
     return extend<U>("map", ops::MapOp<F>{std::move(fn)});
   }
+  /// A function that does not fit: fails to compile, saying what map expects (see weir/check.hpp).
+  template <class F>
+  requires(!MapFn<F, T>) auto map(F) const { check::map_function<T, F>(); }
   /// Keeps the items for which `pred(item)` is true.
   template <FilterFn<T> P>
   auto filter(P pred) const {
     return extend<T>("filter", ops::FilterOp<P>{std::move(pred)});
   }
+  template <class P>
+  requires(!FilterFn<P, T>) auto filter(P) const { check::filter_function<T, P>(); }
   /// Zero or more outputs per input: the elements of the range `fn(item)` returns.
   template <FlatMapFn<T> F>
   auto flat_map(F fn) const {
     using U = typename ops::FlatMapOp<F>::template output<T>;
     return extend<U>("flat_map", ops::FlatMapOp<F>{std::move(fn)});
   }
+  template <class F>
+  requires(!FlatMapFn<F, T>) auto flat_map(F) const { check::flat_map_function<T, F>(); }
   /// Partitions the stream by `key(item)`: the keyed operators that follow (window, ...) keep their state
   /// in serial partitions, every item of a key in the same one. Their parallelism is the partition count.
   template <KeyFn<T> F>
   KeyedStream<T, F> key_by(F key) const {
     return KeyedStream<T, F>(Stream<T>(*this), std::move(key));
   }
+  template <class F>
+  requires(!KeyFn<F, T>) auto key_by(F) const { check::key_function<T, F>(); }
   /// The same items to `n` branches (no copy unless a branch changes items in place).
   std::vector<Stream<T>> fan_out(std::size_t n) const {
     if (n < 1) throw std::invalid_argument("fan_out needs at least one branch");
@@ -482,25 +505,31 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
 
   /// Calls `fn(item)` (or `fn(item, ctx)`) for every item.
   template <SinkFn<T> F>
-  SinkStage sink(F fn) const {
-    return SinkStage(&this->pipeline(), extend_node("sink", ops::SinkOp<F>{std::move(fn)}, true).first);
+  SinkStage<T> sink(F fn) const {
+    return SinkStage<T>(&this->pipeline(), extend_node("sink", ops::SinkOp<F>{std::move(fn)}, true).first);
   }
+  template <class F>
+  requires(!SinkFn<F, T>) auto sink(F) const { check::sink_function<T, F>(); }
   /// Appends every item to a vector (in order per input).
-  SinkStage sink(collect_into<T> c) const {
+  SinkStage<T> sink(collect_into<T> c) const {
     return sink_node("collect", std::make_unique<ops::CollectSink<T>>(*c.out));
   }
+  template <class U>
+  requires(!std::same_as<U, T>) auto sink(collect_into<U>) const { check::collect_into_vector<T, U>(); }
   /// Writes every item as one JSON line.
   template <class Fmt>
-  SinkStage sink(jsonl_file<Fmt> f) const {
+  SinkStage<T> sink(jsonl_file<Fmt> f) const {
     return sink_node("jsonl_file",
                      std::make_unique<ops::JsonlFileSink<T, Fmt>>(std::move(f.path), std::move(f.fmt)));
   }
   /// Calls `fn(item)` on a thread of its own behind a bounded queue.
   template <class F>
-  requires std::invocable<F&, T&&> SinkStage sink(async_sink<F> a)
+  requires std::invocable<F&, T&&> SinkStage<T> sink(async_sink<F> a)
   const {
     return sink_node("async_sink", std::make_unique<ops::AsyncSink<T, F>>(std::move(a.fn), a.capacity));
   }
+  template <class F>
+  requires(!std::invocable<F&, T&&>) auto sink(async_sink<F>) const { check::async_sink_function<T, F>(); }
 
  private:
   /// Appends a stateless stage and extends the fused chain with its operator; returns the stage id
@@ -550,28 +579,49 @@ class Stream : public detail::StageSetters<Stream<T, Chain>> {
     if (p.node(this->id()).source == nullptr) p.node(id).parallelism = p.node(this->id()).parallelism;
     return Stream<T>(&p, id);
   }
-  SinkStage sink_node(std::string kind, std::unique_ptr<detail::Kernel> k) const {
+  SinkStage<T> sink_node(std::string kind, std::unique_ptr<detail::Kernel> k) const {
     auto& p = this->pipeline();
     const int id =
         p.add_node(std::move(kind), {this->id()}, &typeid(T), std::move(k), true, true, {this->port()});
-    return SinkStage(&p, id);
+    return SinkStage<T>(&p, id);
   }
 
   std::shared_ptr<const Chain> chain_;
 };
 
 /// The results of a window stage. `late()` is the stream of the items that came after their window
-/// closed; without it they are counted (StageReport::late) and dropped.
+/// closed; without it they are counted (StageReport::late) and dropped. A cheap handle, like Stream.
 template <class R, class T>
 class WindowStream : public Stream<R> {
  public:
   WindowStream(Pipeline* p, int id) : Stream<R>(p, id) {}
+
+  // The setters of Stream (detail::StageSetters), returning the window's handle so that late()
+  // stays in reach: `.count().name("counts").parallelism(4).late()`.
+  WindowStream name(std::string n) { return again(Stream<R>::name(std::move(n))); }
+  WindowStream parallelism(int n) { return again(Stream<R>::parallelism(n)); }
+  WindowStream on_error(ErrorPolicy policy) { return again(Stream<R>::on_error(std::move(policy))); }
+  template <class U>
+  WindowStream on_error(DeadLetterPolicy<U> policy) {
+    check::dead_letter_sink<DeadLetter<T>, DeadLetter<U>>();
+    return on_error(ErrorPolicy(std::move(policy)));
+  }
+  WindowStream retry(RetryPolicy policy) { return again(Stream<R>::retry(std::move(policy))); }
+  WindowStream timeout(std::chrono::nanoseconds limit) { return again(Stream<R>::timeout(limit)); }
+  WindowStream timeout(TimeoutOptions options) { return again(Stream<R>::timeout(options)); }
+  WindowStream circuit_breaker(CircuitBreakerOptions o) { return again(Stream<R>::circuit_breaker(o)); }
+  WindowStream intercept(std::shared_ptr<Interceptor> i, int priority = 0) {
+    return again(Stream<R>::intercept(std::move(i), priority));
+  }
   /// The late items, as a stream of their own.
   [[nodiscard]] Stream<T> late() const {
     auto& node = this->pipeline().node(this->id());
     dynamic_cast<ops::WindowControl&>(*node.kernel).send_late_items(true);
     return Stream<T>(&this->pipeline(), this->id(), detail::OutputPort{1});
   }
+
+ private:
+  WindowStream again(const Stream<R>&) const { return *this; }
 };
 
 /// A keyed stream with a window: pick event time and lateness if wanted, then an aggregation.
@@ -596,6 +646,8 @@ class WindowedStream {
     spec.out_of_orderness_ns = max_out_of_orderness.count();
     return WindowedStream<T, KeyF, F>(in_, key_, spec, std::move(ts));
   }
+  template <class F, class... Rest>
+  requires(!TimestampFn<F, T>) auto event_time(F, const Rest&...) const { check::timestamp_function<T, F>(); }
   /// Keeps each window open for `d` after the watermark passed its end, so items up to `d` late still
   /// count; the window is emitted once, when that time has passed too.
   WindowedStream allowed_lateness(std::chrono::nanoseconds d) const {

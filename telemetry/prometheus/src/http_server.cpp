@@ -39,6 +39,23 @@ const char* reason(int status) {
   }
 }
 
+/// A pipeline's `status` in /health, which never contradicts its `phase`: "idle" before the run;
+/// while it runs "running", or "failing" / "cancelling" once a failure or a cancel has stopped its
+/// sources and it drains; once finished, how it ended ("completed", "failed", "cancelled").
+std::string_view run_status(const Snapshot& snap) {
+  if (snap.phase == RunPhase::idle) return "idle";
+  if (snap.phase == RunPhase::finished) return to_string(snap.report.status);
+  switch (snap.report.status) {
+    case RunStatus::failed:
+      return "failing";
+    case RunStatus::cancelled:
+      return "cancelling";
+    case RunStatus::completed:
+      break;
+  }
+  return "running";
+}
+
 int reply(mg_connection* conn, int status, std::string_view type, const std::string& body, bool head) {
   mg_printf(conn,
             "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
@@ -158,11 +175,11 @@ struct TelemetryServer::Impl {
         stages.push_back(std::move(stage));
         if ((s.state == "failing" || s.state == "circuit_open") && status == "ok") status = "degraded";
       }
-      const bool failed = snap.phase == RunPhase::finished && snap.report.status == RunStatus::failed;
-      if (failed) status = "down";
+      // A run that failed, or is draining after a failure, is down.
+      if (snap.phase != RunPhase::idle && snap.report.status == RunStatus::failed) status = "down";
       pipelines.push_back({{"name", v->pipeline()},
                            {"phase", to_string(snap.phase)},
-                           {"status", snap.phase == RunPhase::idle ? "idle" : to_string(snap.report.status)},
+                           {"status", run_status(snap)},
                            {"stages", std::move(stages)}});
     }
     return reply_json(conn, status == "down" ? 503 : 200,

@@ -385,4 +385,31 @@ class OpKernel final : public Kernel {
   std::shared_ptr<const void> state_;
 };
 
+/// The input type of the last operator of `Ops` when the chain starts with an `In` (void for none).
+template <class In, class... Ops>
+struct last_op_input {
+  using type = void;
+};
+template <class In, class Op>
+struct last_op_input<In, Op> {
+  using type = In;
+};
+template <class In, class Op, class Next, class... Rest>
+struct last_op_input<In, Op, Next, Rest...> {
+  using type = typename last_op_input<op_output_t<Op, In>, Next, Rest...>::type;
+};
+
+/// The input type of the stage a `Stream<T, Chain>` reads: that of the chain's last operator, or
+/// void when the handle does not know it (no chain, or a source).
+template <class Chain>
+struct chain_stage_input {
+  using type = void;
+};
+template <class In, class... Ops>
+struct chain_stage_input<Fusion<In, Ops...>> : last_op_input<In, Ops...> {};
+template <class R, class In, class... Ops>
+struct chain_stage_input<RangeFusion<R, In, Ops...>> : last_op_input<In, Ops...> {};
+template <class Chain>
+struct chain_stage_input<const Chain> : chain_stage_input<Chain> {};
+
 }  // namespace weir::detail

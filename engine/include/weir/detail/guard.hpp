@@ -7,6 +7,7 @@
 /// fused loop keep its items (`StageRuntime::keeps_failed_items`), and operators only look at the
 /// guard in that instantiation of the loop.
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -45,15 +46,7 @@ class StageGuard {
     using Raw = decltype(invoke_user(fn, user, pass_kept(fn, item)));
     using R = std::conditional_t<std::is_void_v<Raw>, void, std::remove_cvref_t<Raw>>;
     CircuitBreaker::Permit permit{true, false, 0};
-    if (breaker_) {
-      std::optional<CircuitBreaker::Change> change;
-      permit = breaker_->admit(*stage_->clock, change);
-      if (change) changed(*change);
-      if (!permit.allowed) {
-        ++tally.circuit_rejected;
-        throw CircuitOpenError(stage_->info.name);
-      }
-    }
+    if (breaker_) permit = admit(tally);
     if constexpr (std::is_void_v<R>) {
       try {
         invoke<R>(fn, item, tally, user);
@@ -111,6 +104,40 @@ class StageGuard {
     }
     if (task->error) std::rethrow_exception(task->error);
     if constexpr (!std::is_void_v<R>) return std::move(*task->result);
+  }
+
+  /// Lets a call through the circuit breaker or throws CircuitOpenError. With OnCircuitOpen::wait a
+  /// call the breaker does not let through waits for its next change of state or the end of its
+  /// pause, and tries again; it gives up after `open_for` in all, or when the run stops.
+  CircuitBreaker::Permit admit(BatchTally& tally) {
+    auto& clock = const_cast<Clock&>(*stage_->clock);
+    const bool wait = breaker_->options().on_open == OnCircuitOpen::wait;
+    std::optional<std::chrono::steady_clock::time_point> give_up;
+    for (;;) {
+      std::optional<CircuitBreaker::Change> change;
+      Notification wake;
+      const auto permit =
+          wait ? breaker_->admit_or_watch(clock, change, wake) : breaker_->admit(clock, change);
+      if (change) changed(*change);
+      if (permit.allowed) return permit;
+      if (wait) {
+        const auto now = clock.steady_now();
+        if (!give_up) give_up = now + breaker_->options().open_for;
+        if (now < *give_up && !stage_->stopping()) {
+          // Open: until its pause ends; half-open with its trials taken: until they end.
+          const auto until = permit.trial ? *give_up : std::min(*give_up, breaker_->open_until());
+          {
+            const StopWatch watch(*stage_, wake);
+            (void)clock.wait_until(wake, until);
+          }
+          breaker_->unwatch(wake);
+          continue;
+        }
+        breaker_->unwatch(wake);
+      }
+      ++tally.circuit_rejected;
+      throw CircuitOpenError(stage_->info.name);
+    }
   }
 
   /// Has the run's stop notify a timed call's `done` while the stage waits for it.

@@ -9,22 +9,33 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "weir/clock.hpp"
 #include "weir/interceptor.hpp"
 
 namespace weir {
 
+/// What a call does when the circuit breaker does not let it through (see CircuitBreakerOptions).
+enum class OnCircuitOpen {
+  reject,  ///< fail at once with weir::CircuitOpenError, without calling the function (the default)
+  wait,    ///< wait until the circuit lets calls through again, for at most `open_for`
+};
+
 /// Settings of `.circuit_breaker(...)`. A plain value.
 ///
-/// Closed: calls go through; `failure_threshold` failures in a row open the circuit. Open: every call
-/// is rejected with weir::CircuitOpenError without being made, for `open_for` on the pipeline's clock.
-/// Then half-open: the next `half_open_trials` calls go through (the others are rejected); if all of
-/// them succeed the circuit closes, if one fails it opens again.
+/// Closed: calls go through; `failure_threshold` failures in a row open the circuit. Open: no call is
+/// made for `open_for` on the pipeline's clock. Then half-open: the next `half_open_trials` calls go
+/// through; if all of them succeed the circuit closes, if one fails it opens again. A call the circuit
+/// does not let through (open, or half-open with its trials taken) is rejected with
+/// weir::CircuitOpenError, or with `on_open = OnCircuitOpen::wait` waits until the circuit lets it
+/// through: the stage slows down instead of failing items. A waiting call gives up (and is rejected)
+/// after `open_for`, or at once when the run stops.
 struct CircuitBreakerOptions {
   int failure_threshold = 5;  ///< consecutive failures that open the circuit
   std::chrono::nanoseconds open_for{std::chrono::seconds{30}};  ///< how long the circuit stays open
   int half_open_trials = 1;  ///< calls let through when half-open; all must succeed to close
+  OnCircuitOpen on_open = OnCircuitOpen::reject;  ///< reject the calls it does not let through, or wait
 };
 
 /// The error of a call the stage's open circuit breaker rejected (the function was not called).
@@ -67,6 +78,29 @@ class CircuitBreaker {
   /// Admits or rejects one call; an open circuit whose pause is over turns half-open here (`change`).
   Permit admit(const Clock& clock, std::optional<Change>& change) {
     const std::lock_guard lock(mutex_);
+    return admit_locked(clock, change);
+  }
+
+  /// The same; when the call is not admitted, `wake` is notified at the breaker's next change of
+  /// state, until `unwatch(wake)` (which must come before `wake` is destroyed).
+  Permit admit_or_watch(const Clock& clock, std::optional<Change>& change, Notification& wake) {
+    const std::lock_guard lock(mutex_);
+    const Permit p = admit_locked(clock, change);
+    if (!p.allowed) waiters_.push_back(&wake);
+    return p;
+  }
+  void unwatch(Notification& wake) {
+    const std::lock_guard lock(mutex_);
+    std::erase(waiters_, &wake);
+  }
+  /// When an open circuit turns half-open.
+  [[nodiscard]] std::chrono::steady_clock::time_point open_until() {
+    const std::lock_guard lock(mutex_);
+    return opened_at_ + options_.open_for;
+  }
+
+ private:
+  Permit admit_locked(const Clock& clock, std::optional<Change>& change) {
     if (state_.load(std::memory_order_relaxed) == CircuitState::open) {
       if (clock.steady_now() - opened_at_ < options_.open_for) return Permit{false, false, generation_};
       change = move_to(CircuitState::half_open);
@@ -81,6 +115,7 @@ class CircuitBreaker {
     return Permit{true, false, generation_};
   }
 
+ public:
   /// Records a successful call; a half-open circuit closes after its last successful trial.
   std::optional<Change> succeeded(const Permit& p) {
     const std::lock_guard lock(mutex_);
@@ -113,6 +148,7 @@ class CircuitBreaker {
     const Change c{state_.load(std::memory_order_relaxed), to};
     state_.store(to, std::memory_order_release);
     ++generation_;
+    for (auto* w : waiters_) w->notify();
     return c;
   }
 
@@ -124,6 +160,7 @@ class CircuitBreaker {
   int trials_admitted_ = 0;
   int trials_passed_ = 0;
   std::chrono::steady_clock::time_point opened_at_{};
+  std::vector<Notification*> waiters_;  ///< calls waiting for a change of state (OnCircuitOpen::wait)
 };
 
 }  // namespace detail
