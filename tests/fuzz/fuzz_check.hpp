@@ -65,8 +65,9 @@ inline bool is_utf8(std::string_view text) {
   return true;
 }
 
-/// `text` with every byte that is not part of well-formed UTF-8 replaced by '?'.
-inline std::string to_utf8(std::string_view text) {
+/// `text` with every byte that is not part of a well-formed UTF-8 sequence replaced by
+/// `replacement`.
+inline std::string to_utf8(std::string_view text, std::string_view replacement = "?") {
   std::string out;
   std::size_t i = 0;
   while (i < text.size()) {
@@ -76,7 +77,7 @@ inline std::string to_utf8(std::string_view text) {
       out.append(text.substr(i, n));
       i += n;
     } else {
-      out += '?';
+      out += replacement;
       ++i;
     }
   }
