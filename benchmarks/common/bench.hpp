@@ -265,7 +265,20 @@ inline void log(std::string_view scenario, std::string_view message) {
 struct Options {
   bool quick = false;  ///< --quick: smaller workload, whole run well under 15 s
   int repeat = 1;      ///< --repeat K: run every variant K times (one line each)
+  /// --only NAME (repeatable): run only these competitors, besides the reference every scenario
+  /// runs first (empty: all).
+  std::vector<std::string> only;
+
+  /// Whether the competitor `name` runs.
+  [[nodiscard]] bool selected(std::string_view name) const {
+    return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
+  }
 };
+
+/// The shortest timed run worth reporting: below it, timer and scheduler noise swing a ratio by
+/// tens of percent. A scenario whose fastest variant finishes sooner repeats that variant's work
+/// within one measurement until it has run this long (not with --quick).
+inline constexpr double min_timed_seconds = 0.5;
 
 namespace detail {
 
@@ -274,6 +287,7 @@ namespace detail {
       << "usage: bench_" << scenario << " [--quick] [--repeat K]\n"
       << "  --quick       smaller workload (whole run well under 15 s)\n"
       << "  --repeat K    run every variant K times, one JSON line per run (default 1)\n"
+      << "  --only NAME   run only this competitor besides the reference (repeatable)\n"
       << "Results go to stdout as one JSON object per line; logs go to stderr.\n";
   std::exit(code);
 }
@@ -310,6 +324,13 @@ namespace detail {
         detail::usage_and_exit(scenario, 2);
       }
       ++i;
+    } else if (arg == "--only" || arg.starts_with("--only=")) {
+      const bool split = arg == "--only";
+      if (split && i + 1 >= args.size()) {
+        std::cerr << "bench_" << scenario << ": --only needs a competitor name\n";
+        detail::usage_and_exit(scenario, 2);
+      }
+      options.only.emplace_back(split ? args[++i] : arg.substr(7));
     } else if (arg.starts_with("--repeat=")) {
       if (!detail::parse_repeat(arg.substr(9), options.repeat)) {
         std::cerr << "bench_" << scenario << ": --repeat needs a positive integer\n";

@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
     print_result(hand_loop.name, reference, peak_rss);
 
     for (const Variant& variant : competitors) {
+      if (!options.selected(variant.name)) {
+        continue;
+      }
       weir::bench::log(scenario, "running " + variant.name);
       const JoinResult result = run_measured(variant, input, peak_rss);
       if (result.items != n || result.matched != expected.matched || result.checksum != expected.checksum) {

@@ -106,6 +106,7 @@ struct KeyedWindowResult {
   double seconds;
   double cpu_seconds;  ///< CPU time of the process during the run (every thread)
   std::vector<CampaignWindow> windows;
+  int passes = 1;  ///< runs over the input summed in items, seconds and cpu_seconds
 };
 
 /// One loop on the calling thread: filter, hash-map join, hash-map counts per open window.

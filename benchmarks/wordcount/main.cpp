@@ -110,6 +110,9 @@ int main(int argc, char** argv) {
     print_result(hand_loop.name, reference, peak_rss);
 
     for (const Variant& variant : competitors) {
+      if (!options.selected(variant.name)) {
+        continue;
+      }
       weir::bench::log(scenario, "running " + variant.name);
       const WordcountResult result = run_measured(variant, input, peak_rss);
       if (result.items != n || result.counts != expected) {

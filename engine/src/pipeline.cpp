@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "weir/detail/execution.hpp"
 
@@ -93,9 +94,13 @@ inline constexpr std::size_t max_segment = max_fused_ops + 1;  // a full chain p
 inline constexpr std::size_t default_batch_size = 256;
 /// Slices a range source cuts when only keyed stages take its batches and the batch size is the
 /// default are this many times the batch size; a partition's batches fill up to the same multiple of
-/// the batch size, and to at least keyed_fill_items.
+/// the batch size, and to at least keyed_fill_items, or keyed_fill_bytes of small items up to
+/// keyed_fill_most items: each batch a partition receives may wake a worker that then spins for more
+/// work before it sleeps, so fewer, fuller batches cost less CPU.
 inline constexpr std::size_t keyed_fill = 4;
 inline constexpr std::size_t keyed_fill_items = 4096;
+inline constexpr std::size_t keyed_fill_bytes = 256 * 1024;
+inline constexpr std::size_t keyed_fill_most = 16384;
 
 /// An edge between groups: which output of the group's last stage, into which input of the next.
 struct Edge {
@@ -272,6 +277,21 @@ struct PartitionClock {
   std::int64_t combined = lowest_time;
 };
 
+/// A source's HelpingWait: its thread joins the run's arena and runs the graph's tasks until a slot is
+/// free. The wait is an empty flow graph's, made in the arena (reserve_wait, wait_for_all, release_wait).
+class ArenaWait final : public HelpingWait {
+ public:
+  explicit ArenaWait(tbb::task_arena& arena) {
+    arena.execute([this] { graph_ = std::make_unique<tbb::flow::graph>(); });
+  }
+  void arm() override { graph_->reserve_wait(); }
+  void wait() override { graph_->wait_for_all(); }
+  void disarm() noexcept override { graph_->release_wait(); }
+
+ private:
+  std::unique_ptr<tbb::flow::graph> graph_;
+};
+
 class Execution {
  public:
   Execution(Pipeline& p, std::vector<std::unique_ptr<LogicalNode>>& nodes,
@@ -382,6 +402,11 @@ class Execution {
   /// Sends timer ticks to the time-driven groups until every source has ended.
   void run_timer(std::vector<std::size_t> groups);
   void run_source(std::size_t group) noexcept;
+  /// While the sources run, and the thread that called run() is not in the arena: every few
+  /// milliseconds, when no task has started since the last look, lends this thread to the arena.
+  void watch_sources();
+  /// Runs the arena's tasks on this thread until a few passes over its queue find no more.
+  void lend_thread();
   void fail_internal(const std::string& stage, std::exception_ptr e) noexcept;
   RunReport report(std::chrono::nanoseconds wall,
                    std::vector<std::array<std::uint64_t, histogram_buckets>>* hists = nullptr) const;
@@ -407,7 +432,10 @@ class Execution {
   std::vector<std::unique_ptr<StageRuntime>> stages_;
   std::vector<std::unique_ptr<TicketPool>> pools_;
   std::unique_ptr<tbb::task_arena> arena_;
-  std::unique_ptr<tbb::flow::graph> graph_;  // declared before the nodes: destroyed after them
+  std::vector<std::unique_ptr<ArenaWait>> source_waits_;  // declared after the arena: destroyed before
+  std::unique_ptr<ArenaWait> lent_wait_;                  // the wait of lend_thread()
+  std::atomic<std::uint64_t> runs_{0};                    ///< node bodies started (a progress sign)
+  std::unique_ptr<tbb::flow::graph> graph_;               // declared before the nodes: destroyed after them
   std::vector<std::vector<std::unique_ptr<FlowNode>>> flow_;  // per group, per partition; none for sources
   /// Streams: the first id of each group that starts streams (npos for stateless groups), how many
   /// there are, and the streams each group's output may carry.
@@ -773,7 +801,9 @@ void Execution::plan_streams() {
       auto ex = std::make_unique<Exchange>();
       // A partition's batches are larger than those crossing other edges: each costs a hand-over and
       // often a wake-up, and the linger time bounds the wait. Without a linger, every part goes at once.
-      ex->cap = linger.count() > 0 ? std::max(keyed_fill_items, keyed_fill * batch) : 0;
+      const std::size_t bytes = std::max<std::size_t>(1, head.partitioners[port]->item_bytes());
+      const std::size_t fill = std::clamp(keyed_fill_bytes / bytes, keyed_fill_items, keyed_fill_most);
+      ex->cap = linger.count() > 0 ? std::max(fill, keyed_fill * batch) : 0;
       ex->outboxes.resize(stream_count_);
       // A parallel stateless stage's instances each fill their own outboxes.
       const auto& ug = plan_.groups[static_cast<std::size_t>(up)];
@@ -941,6 +971,53 @@ void Execution::run_source(std::size_t group) noexcept {
   graph_->release_wait();
 }
 
+void Execution::watch_sources() {
+  // oneTBB's workers are shared by every arena in the process: while another pipeline keeps them
+  // busy, a batch put by a source that then waits for its own input (a push source, say) could wait
+  // for one indefinitely. A look costs a wake-up; looks that find nothing to run back off.
+  constexpr auto first = std::chrono::milliseconds{5};
+  constexpr auto longest = std::chrono::milliseconds{100};
+  auto interval = first;
+  std::uint64_t seen = runs_.load(std::memory_order_relaxed);
+  std::unique_lock lock(timer_mutex_);
+  while (!timer_cv_.wait_for(lock, interval, [this] { return live_sources_ == 0; })) {
+    const std::uint64_t now = runs_.load(std::memory_order_relaxed);
+    if (now != seen) {
+      seen = now;
+      interval = first;
+      continue;
+    }
+    lock.unlock();
+    lend_thread();
+    const std::uint64_t after = runs_.load(std::memory_order_relaxed);
+    interval = after != seen ? first : std::min(longest, interval * 2);
+    seen = after;
+    lock.lock();
+  }
+}
+
+void Execution::lend_thread() {
+  // A task queued behind what the arena holds ends the wait once it has seen no task start over a few
+  // of its own turns (queued tasks are taken from several lanes, so one turn may come first).
+  struct Check {
+    Execution* e;
+    std::uint64_t last;
+    int idle;
+    void operator()() const {
+      const std::uint64_t now = e->runs_.load(std::memory_order_relaxed);
+      const int quiet = now == last ? idle + 1 : 0;
+      if (quiet >= 4) {
+        e->lent_wait_->disarm();
+      } else {
+        e->arena_->enqueue(Check{e, now, quiet});
+      }
+    }
+  };
+  lent_wait_->arm();
+  arena_->enqueue(Check{this, runs_.load(std::memory_order_relaxed), 0});
+  lent_wait_->wait();
+}
+
 void Execution::run_timer(std::vector<std::size_t> groups) {
   const auto interval = pipeline_.options().timer_interval;
   std::unique_lock lock(timer_mutex_);
@@ -957,7 +1034,18 @@ RunReport Execution::run() {
   const auto t_start = clock_->steady_now();
   start_ns_.store(now_ns());
   phase_.store(static_cast<int>(RunPhase::running));
-  arena_ = std::make_unique<tbb::task_arena>(threads_);
+  // Sources run on threads of their own, outside the arena, and the stages fused into them run there
+  // too. The arena has `threads` slots, one reserved for each of the first `threads - 1` sources,
+  // whose thread joins the arena to run tasks while it waits for an in-flight slot; the others go to
+  // oneTBB workers. The thread that called run() stays out until the sources end (watch_sources), so
+  // a busy source and the arena's threads together use `threads` cores (one thread more would only
+  // spin for work between the source's batches), and a source held back by its downstream lends its
+  // core to it. With `threads = 1` no source is reserved a slot: the caller's thread runs the tasks
+  // from the start, as the arena has no worker.
+  const auto source_count = static_cast<int>(
+      std::count_if(plan_.groups.begin(), plan_.groups.end(), [](const Group& g) { return g.source; }));
+  const int helpers = std::min(source_count, threads_ - 1);
+  arena_ = std::make_unique<tbb::task_arena>(threads_, static_cast<unsigned>(std::max(1, helpers)));
   flow_.resize(plan_.groups.size());
   pools_.resize(plan_.groups.size());
   plan_streams();
@@ -967,6 +1055,11 @@ RunReport Execution::run() {
       const auto& g = plan_.groups[gi];
       if (g.source) {
         pools_[gi] = std::make_unique<TicketPool>(static_cast<std::ptrdiff_t>(in_flight_));
+        if (helpers > 0 && !lent_wait_) lent_wait_ = std::make_unique<ArenaWait>(*arena_);
+        if (std::cmp_less(source_waits_.size(), helpers)) {
+          source_waits_.push_back(std::make_unique<ArenaWait>(*arena_));
+          pools_[gi]->help_with(source_waits_.back().get());
+        }
         control_.watch(pools_[gi].get());
         continue;
       }
@@ -977,6 +1070,7 @@ RunReport Execution::run() {
                                                              : static_cast<std::size_t>(g.parallelism);
       for (int part = 0; part < copies; ++part) {
         flow_[gi].push_back(std::make_unique<FlowNode>(*graph_, conc, [this, gi](const Msg& m) {
+          runs_.fetch_add(1, std::memory_order_relaxed);
           if (m.batch) {
             process(gi, m.batch);
           } else {
@@ -1034,8 +1128,13 @@ RunReport Execution::run() {
       graph_->reserve_wait();
       sources.emplace_back([this] { run_sweeper(); });
     }
-    arena_->execute([&] { graph_->wait_for_all(); });
+    if (helpers == 0) {
+      arena_->execute([&] { graph_->wait_for_all(); });
+    } else {
+      watch_sources();
+    }
     for (auto& t : sources) t.join();
+    arena_->execute([&] { graph_->wait_for_all(); });
     // End of input: stateful stages flush in topological order (groups are numbered that way), each
     // after everything upstream, its flushes and what sending threads held back included, has arrived.
     for (std::size_t gi = 0; gi < plan_.groups.size() && control_.status() != RunStatus::failed; ++gi) {

@@ -290,6 +290,41 @@ TEST_CASE("a parallel callback sink sees every item exactly once") {
   CHECK(r.stage("sink#1").items_out == static_cast<std::uint64_t>(n));
 }
 
+TEST_CASE("a pipeline waiting for pushed items is not starved by a busy pipeline in the same process") {
+  // The two runs' arenas share oneTBB's workers (one, on two cores). The push source waits for items
+  // outside oneTBB, so the batch it sends is run by a thread of its arena while `busy` keeps the
+  // workers it can get busy: every pushed item reaches the sink within a bounded time.
+  std::atomic<bool> stop{false};
+  weir::Pipeline busy("busy");
+  busy.source(weir::from_generator{[&]() -> std::optional<std::uint64_t> {
+        if (stop.load(std::memory_order_relaxed)) return std::nullopt;
+        return 1;
+      }})
+      .map([](std::uint64_t x) {
+        std::uint64_t h = x;
+        for (int i = 0; i < 2000; ++i) h = h * 31 + static_cast<std::uint64_t>(i);  // a few microseconds
+        return h;
+      })
+      .parallelism(2)
+      .sink([](std::uint64_t) {});
+  busy.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+
+  auto push = std::make_shared<weir::PushSource<int>>(16);
+  std::atomic<int> got{0};
+  weir::Pipeline quiet("quiet");
+  quiet.source(push).map([](int x) { return x; }).parallelism(2).sink([&](int) { got.fetch_add(1); });
+  quiet.start();
+  for (int i = 1; i <= 5; ++i) {
+    REQUIRE(push->push(i));
+    CHECK(eventually([&] { return got.load() == i; }, std::chrono::seconds{2}));
+  }
+  push->close();
+  CHECK(quiet.wait().status == weir::RunStatus::completed);
+  stop.store(true);
+  CHECK(busy.wait().status == weir::RunStatus::completed);
+}
+
 TEST_CASE("one thread is enough to run parallel stages") {
   weir::PipelineOptions o;
   o.threads = 1;

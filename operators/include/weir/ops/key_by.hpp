@@ -169,6 +169,7 @@ class KeyPartitioner final : public detail::Partitioner {
   }
 
   [[nodiscard]] detail::BatchPtr marker() const override { return std::make_shared<Batch<T>>(); }
+  [[nodiscard]] std::size_t item_bytes() const noexcept override { return sizeof(T); }
 
   [[nodiscard]] std::int64_t epoch(std::int64_t time_high_ns) const noexcept override {
     if constexpr (std::is_same_v<TimeF, NoTimestamp>) {

@@ -156,6 +156,7 @@ class MapShuffle final : public detail::Partitioner {
   [[nodiscard]] detail::BatchPtr marker() const override {
     return std::make_shared<Batch<HashedPair<Pair>>>();
   }
+  [[nodiscard]] std::size_t item_bytes() const noexcept override { return sizeof(HashedPair<Pair>); }
 
  private:
   mutable MapF fn_;
