@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "weir/detail/execution.hpp"
+#include "weir/detail/partition_clock.hpp"
 
 namespace weir {
 namespace detail {
@@ -270,13 +271,6 @@ struct Exchange {
   std::unique_ptr<std::atomic<std::int64_t>[]> highs;
 };
 
-/// What a keyed stage's partition knows of its input streams' watermarks (touched by the partition's
-/// serial node only).
-struct PartitionClock {
-  std::vector<std::int64_t> highs;  ///< per input stream, its highest time received
-  std::int64_t combined = lowest_time;
-};
-
 /// A source's HelpingWait: its thread joins the run's arena and runs the graph's tasks until a slot is
 /// free. The wait is an empty flow graph's, made in the arena (reserve_wait, wait_for_all, release_wait).
 class ArenaWait final : public HelpingWait {
@@ -395,7 +389,12 @@ class Execution {
     return stream_base_[group] + partition;
   }
   /// Before a keyed stage's kernel sees `b`: the partition's combined watermark times (see AnyBatch).
-  void observe(std::size_t group, AnyBatch& b) noexcept;
+  /// `now` is a clock reading taken for the batch, or 0.
+  void observe(std::size_t group, AnyBatch& b, std::int64_t now) noexcept;
+  /// On a timer tick, for a keyed stage whose input streams may go idle: leaves out of the
+  /// partition's watermark the streams that have sent nothing for the stage's idle time, and when
+  /// that moves the watermark, lets the kernel see it in an empty batch of no stream.
+  void check_idle(std::size_t group, std::uint32_t partition) noexcept;
   /// End of input (or a timer tick) for a stateful group's partition: the output of its kernel's
   /// flush() (or on_timer()) goes on like a batch.
   void flush(std::size_t group, std::uint32_t partition, bool timer) noexcept;
@@ -445,9 +444,11 @@ class Execution {
   /// Per keyed group, per input port: the outboxes of the streams that feed it.
   std::vector<std::vector<std::unique_ptr<Exchange>>> exchanges_;
   /// Per keyed group: per input port and stream id, the stream's index in a partition's clock (-1:
-  /// cannot come); and per partition, the clock.
+  /// cannot come); per partition, the clock; and the processing time after which an input stream
+  /// that sends nothing is idle (0: never, or a single input stream).
   std::vector<std::vector<std::vector<int>>> clock_index_;
   std::vector<std::vector<PartitionClock>> clocks_;
+  std::vector<std::int64_t> idle_after_;
   std::atomic<std::uint64_t> sweeps_{0};                      ///< sweeps run so far (the outboxes' clock)
   std::atomic<int> phase_{static_cast<int>(RunPhase::idle)};  // for snapshots
   std::atomic<std::int64_t> start_ns_{0}, wall_ns_{-1};
@@ -785,6 +786,7 @@ void Execution::plan_streams() {
   exchanges_.resize(ng);
   clock_index_.resize(ng);
   clocks_.resize(ng);
+  idle_after_.assign(ng, 0);
   const auto linger = pipeline_.options().linger;
   const std::size_t batch =
       pipeline_.options().batch_size > 0 ? pipeline_.options().batch_size : default_batch_size;
@@ -825,33 +827,43 @@ void Execution::plan_streams() {
     }
     for (auto& ex : exchanges_[gi]) ex->markers = streams > 1;
     clocks_[gi].resize(static_cast<std::size_t>(g.parallelism));
-    for (auto& c : clocks_[gi]) c.highs.assign(static_cast<std::size_t>(streams), lowest_time);
+    const std::int64_t now = now_ns();
+    for (auto& c : clocks_[gi]) c.reset(static_cast<std::size_t>(streams), now);
+    // With one input stream, the watermark cannot move without data: nothing to check.
+    if (streams > 1) idle_after_[gi] = head.kernel->idle_after_ns();
   }
 }
 
-void Execution::observe(std::size_t group, AnyBatch& b) noexcept {
+void Execution::observe(std::size_t group, AnyBatch& b, std::int64_t now) noexcept {
   auto& clock = clocks_[group][b.partition];
   const auto port = static_cast<std::size_t>(b.port & input_port_mask);
   const auto& index = clock_index_[group];
   const int s = port < index.size() && b.stream < index[port].size() ? index[port][b.stream] : -1;
-  const std::int64_t before = clock.combined;
-  if (s >= 0) {
-    auto& h = clock.highs[static_cast<std::size_t>(s)];
-    h = std::max(h, b.time_high_ns);
+  // When its input streams may go idle, the partition notes when each last sent a batch.
+  if (idle_after_[group] > 0 && now == 0) now = now_ns();
+  const auto t = clock.observe(s, b.time_high_ns, now);
+  b.time_before_ns = t.before;
+  b.time_high_ns = t.high;
+  b.others_high_ns = t.others;
+}
+
+void Execution::check_idle(std::size_t group, std::uint32_t partition) noexcept {
+  if (idle_after_[group] <= 0 || !clocks_[group][partition].tick(now_ns(), idle_after_[group])) return;
+  try {
+    const auto& head = *nodes_[static_cast<std::size_t>(plan_.groups[group].stages.front())];
+    BatchPtr b = head.partitioners.front()->marker();
+    b->partition = partition;
+    b->port = 0;
+    b->stream = stream_count_;  // none of the input streams: observe() only combines
+    process(group, b);
+  } catch (...) {
+    fail_internal(stages_[static_cast<std::size_t>(plan_.groups[group].stages.front())]->info.name,
+                  std::current_exception());
   }
-  std::int64_t lowest = highest_time;
-  std::int64_t others = highest_time;
-  for (std::size_t k = 0; k < clock.highs.size(); ++k) {
-    lowest = std::min(lowest, clock.highs[k]);
-    if (static_cast<int>(k) != s) others = std::min(others, clock.highs[k]);
-  }
-  clock.combined = std::max(clock.combined, lowest);
-  b.time_before_ns = before;
-  b.time_high_ns = clock.combined;
-  b.others_high_ns = others;
 }
 
 void Execution::flush(std::size_t group, std::uint32_t partition, bool timer) noexcept {
+  if (timer) check_idle(group, partition);
   const auto& g = plan_.groups[group];
   auto& st = *stages_[static_cast<std::size_t>(g.stages.front())];
   try {
@@ -889,7 +901,7 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
     // partition's), or the one its input came in.
     const bool starts = stream_base_[group] != std::numeric_limits<std::uint32_t>::max();
     const std::uint32_t stream = starts ? own_stream(group, g.keyed ? b->partition : 0) : b->stream;
-    if (g.keyed) observe(group, *b);
+    if (g.keyed) observe(group, *b, t);
     const std::size_t slot = head.slot_index();
     std::array<StageRuntime*, max_segment> sts;
     std::array<BatchTally, max_segment> tallies;

@@ -447,6 +447,7 @@ class Stream
     if (w.size.count() <= 0) throw std::invalid_argument("a join window needs a positive size");
     if (w.max_out_of_orderness.count() < 0)
       throw std::invalid_argument("max_out_of_orderness cannot be negative");
+    if (w.idle_after.count() < 0) throw std::invalid_argument("idle_after cannot be negative");
     using K = ops::WindowJoinKernel<T, R, KA, KB, TsA, TsB, C>;
     auto& p = this->pipeline();
     // Each side's partitioner judges its items against its stream's watermark just before each of
@@ -634,20 +635,30 @@ class WindowedStream {
       : in_(std::move(in)), key_(std::move(key)), ts_(std::move(ts)), spec_(spec) {}
 
   /// Event time: `ts(item)` is the item's time; the watermark trails the highest time seen by
-  /// `max_out_of_orderness`, and a window closes when the watermark passes its end.
+  /// `max_out_of_orderness`, and a window closes when the watermark passes its end. With
+  /// `idle_after` (processing time on PipelineOptions::clock; 0: never), an input stream that sends
+  /// nothing for that long is left out of the watermark until it sends again, so a quiet source
+  /// does not hold the windows back; checked on the pipeline timer's ticks.
   template <TimestampFn<T> F>
-  WindowedStream<T, KeyF, F> event_time(F ts, std::chrono::nanoseconds max_out_of_orderness = {}) const {
+  WindowedStream<T, KeyF, F> event_time(F ts, std::chrono::nanoseconds max_out_of_orderness = {},
+                                        std::chrono::nanoseconds idle_after = {}) const {
     if (spec_.kind == ops::WindowSpec::Kind::count)
       throw std::invalid_argument("count windows have no event time");
     if (max_out_of_orderness.count() < 0)
       throw std::invalid_argument("max_out_of_orderness cannot be negative");
+    if (idle_after.count() < 0) throw std::invalid_argument("idle_after cannot be negative");
     auto spec = spec_;
     spec.kind = ops::WindowSpec::Kind::event_time;
     spec.out_of_orderness_ns = max_out_of_orderness.count();
+    spec.idle_after_ns = idle_after.count();
     return WindowedStream<T, KeyF, F>(in_, key_, spec, std::move(ts));
   }
+  /// A function that is not a TimestampFn, with or without the durations: a static assertion that
+  /// names the concept (weir/check.hpp), the compiler's first error.
   template <class F, class... Rest>
-  requires(!TimestampFn<F, T>) auto event_time(F, const Rest&...) const { check::timestamp_function<T, F>(); }
+  requires(!TimestampFn<F, T> && sizeof...(Rest) <= 2) void event_time(F, const Rest&...) const {
+    check::timestamp_function<T, F>();
+  }
   /// Keeps each window open for `d` after the watermark passed its end, so items up to `d` late still
   /// count; the window is emitted once, when that time has passed too.
   WindowedStream allowed_lateness(std::chrono::nanoseconds d) const {

@@ -294,6 +294,10 @@ class Kernel {
   /// windows, buffers with a maximum delay): returns what is due, or nullptr. Serialised with apply().
   virtual BatchPtr on_timer(std::uint32_t /*partition*/, StageRuntime&, BatchTally&) { return nullptr; }
   [[nodiscard]] virtual bool wants_timer() const noexcept { return false; }
+  /// A keyed event-time stage: the processing time after which an input stream that has sent nothing
+  /// is left out of a partition's watermark until it sends again, checked on timer ticks (so the
+  /// kernel wants the timer); 0, the default, for never.
+  [[nodiscard]] virtual std::int64_t idle_after_ns() const noexcept { return 0; }
   /// After the last batch and the flush (close files, join threads); cannot send anything on.
   virtual void close(StageRuntime&) {}
   /// Stateless kernels run in parallel and fuse with their neighbours. A stateful kernel runs as one

@@ -117,6 +117,9 @@ struct WindowSpec {
   std::uint64_t count = 0;
   std::int64_t out_of_orderness_ns = 0;
   std::int64_t lateness_ns = 0;
+  /// Event time: an input stream that sends nothing for this long (processing time) is left out of
+  /// the watermark until it sends again; 0: never.
+  std::int64_t idle_after_ns = 0;
 };
 
 /// Lets the builder switch the late-item output on after the stage exists.
@@ -150,7 +153,12 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
   }
   void send_late_items(bool on) noexcept override { late_output_ = on; }
   [[nodiscard]] bool wants_timer() const noexcept override {
-    return spec_.kind == WindowSpec::Kind::processing_time;
+    return spec_.kind == WindowSpec::Kind::processing_time || idle_after_ns() > 0;
+  }
+  /// Ticks of an event-time stage check its input streams' idleness (the runtime does; a watermark
+  /// that moves reaches apply() as an empty batch).
+  [[nodiscard]] std::int64_t idle_after_ns() const noexcept override {
+    return spec_.kind == WindowSpec::Kind::event_time ? spec_.idle_after_ns : 0;
   }
 
   /// How far behind the clock a timer tick moves a processing-time watermark: batches stamped just
@@ -160,7 +168,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
   /// Processing time goes on when no batch comes: windows whose end has passed on the clock close.
   detail::BatchPtr on_timer(std::uint32_t partition, detail::StageRuntime& st,
                             detail::BatchTally& tally) override {
-    if (partition >= parts_.size()) return nullptr;
+    if (partition >= parts_.size() || spec_.kind != WindowSpec::Kind::processing_time) return nullptr;
     auto& part = parts_[partition];
     const std::int64_t now =
         std::chrono::duration_cast<std::chrono::nanoseconds>(st.clock->system_now().time_since_epoch())

@@ -21,18 +21,24 @@ namespace weir {
 
 /// The window of a stream-stream `join_by_key`: event-time tumbling windows of `size`, each side's
 /// item time given by `time_a` / `time_b` (returning std::chrono::system_clock::time_point). The
-/// watermark is the lower of the two sides' highest times, less `max_out_of_orderness`.
+/// watermark is the lower of the two sides' highest times, less `max_out_of_orderness`. With
+/// `idle_after` (processing time), an input stream that sends nothing for that long is left out of
+/// the watermark until it sends again (see the event-time windows' `event_time`).
 template <class TsA, class TsB>
 struct join_window {
   std::chrono::nanoseconds size;
   TsA time_a;
   TsB time_b;
   std::chrono::nanoseconds max_out_of_orderness{0};
+  std::chrono::nanoseconds idle_after{0};
 };
 template <class TsA, class TsB>
 join_window(std::chrono::nanoseconds, TsA, TsB) -> join_window<TsA, TsB>;
 template <class TsA, class TsB>
 join_window(std::chrono::nanoseconds, TsA, TsB, std::chrono::nanoseconds) -> join_window<TsA, TsB>;
+template <class TsA, class TsB>
+join_window(std::chrono::nanoseconds, TsA, TsB, std::chrono::nanoseconds, std::chrono::nanoseconds)
+    -> join_window<TsA, TsB>;
 
 }  // namespace weir
 
@@ -63,6 +69,10 @@ class WindowJoinKernel final : public detail::Kernel {
         ooo_(w_.max_out_of_orderness.count()) {}
 
   [[nodiscard]] bool stateless() const noexcept override { return false; }
+  /// Ticks check the input streams' idleness (the runtime does; a watermark that moves reaches apply()
+  /// as an empty batch).
+  [[nodiscard]] bool wants_timer() const noexcept override { return idle_after_ns() > 0; }
+  [[nodiscard]] std::int64_t idle_after_ns() const noexcept override { return w_.idle_after.count(); }
   void open(detail::StageRuntime& st) override {
     parts_.clear();
     parts_.resize(static_cast<std::size_t>(std::max(1, st.info.parallelism)));
