@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <iomanip>
 #include <mutex>
 #include <optional>
@@ -118,6 +119,9 @@ struct Group {
   std::vector<Segment> segments;  ///< cover the stages after the source (if any)
   bool keyed = false;             ///< one serial node per partition, fed through the head's partitioners
   bool multi = false;             ///< the last stage has several outputs (its batches are MultiBatches)
+  /// A stateless group of parallelism above 1 with an ordered stage: its outputs go on in the order
+  /// its input batches came, per stream (Execution::in_turn).
+  bool ordered = false;
 };
 
 struct Plan {
@@ -164,6 +168,10 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
     }
     plan.groups[static_cast<std::size_t>(g)].stages.push_back(n->id);
     plan.group_of[static_cast<std::size_t>(n->id)] = g;
+    // An ordered stage orders its whole node's output (what is fused after it at its parallelism too).
+    // At parallelism 1 the node is serial and keeps order anyway.
+    auto& group = plan.groups[static_cast<std::size_t>(g)];
+    group.ordered = group.ordered || (n->ordered && !group.source && !group.keyed && group.parallelism > 1);
   }
   for (auto& g : plan.groups) {
     // Cover the group with the longest fused loops the builder prepared, stage kernels elsewhere.
@@ -222,6 +230,7 @@ struct Msg {
   mutable BatchPtr batch;
   std::uint32_t partition = 0;
   bool timer = false;
+  std::uint64_t turn = 0;  ///< in an ordered group: the batch's place in its stream (Turns::taken)
   Msg() = default;
   explicit Msg(BatchPtr b) : batch(std::move(b)) {}
   static Msg control(std::uint32_t partition, bool timer) {
@@ -230,11 +239,13 @@ struct Msg {
     m.timer = timer;
     return m;
   }
-  Msg(const Msg& o) noexcept : batch(std::move(o.batch)), partition(o.partition), timer(o.timer) {}
+  Msg(const Msg& o) noexcept
+      : batch(std::move(o.batch)), partition(o.partition), timer(o.timer), turn(o.turn) {}
   Msg& operator=(const Msg& o) noexcept {
     batch = std::move(o.batch);
     partition = o.partition;
     timer = o.timer;
+    turn = o.turn;
     return *this;
   }
 };
@@ -259,9 +270,10 @@ struct alignas(64) Outbox {
 };
 
 /// One keyed input (a consumer group and input port): the outboxes of the streams that can reach it.
-/// A stateless stage before it that runs in parallel promises no order: its instances fill outboxes
-/// of their own (one per instance and stream, taken by whichever instance finds it free) and share
-/// the stream's highest time.
+/// A stateless stage before it that runs in parallel without `.ordered()` promises no order: its
+/// instances fill outboxes of their own (one per instance and stream, taken by whichever instance
+/// finds it free) and share the stream's highest time. An ordered one sends each stream from one
+/// thread at a time, in order, like a serial stage: one outbox per stream.
 struct Exchange {
   std::size_t cap = 0;   ///< items per batch a partition receives when input is plentiful (0: send at once)
   bool markers = false;  ///< the partitions have several input streams: send watermarks to all
@@ -284,6 +296,26 @@ class ArenaWait final : public HelpingWait {
 
  private:
   std::unique_ptr<tbb::flow::graph> graph_;
+};
+
+/// An ordered group's turns in one input stream. Batches of the stream take numbers as they are put on
+/// the group's node (`taken`), run on any of its threads, and their outputs go on in number order:
+/// an output whose turn has not come waits here with its batch's in-flight slot (so at most the
+/// stream's in-flight batches wait), and one thread at a time sends outputs on (`sending`), so what
+/// follows receives the stream from one sender at a time, as from a serial stage.
+struct Turns {
+  /// The numbers given so far. An atomic increment, so that the stream's batches may come from several
+  /// threads (a parallel stage before, or branches of the stream merged again).
+  alignas(64) std::atomic<std::uint64_t> taken{0};
+  struct Done {
+    BatchPtr out;  ///< null: the batch gave nothing (filtered out, failed, dead-lettered)
+    std::shared_ptr<Ticket> ticket;
+    bool done = false;
+  };
+  alignas(64) std::mutex mutex;
+  std::uint64_t next = 0;    ///< the number whose output goes on next
+  bool sending = false;      ///< a thread is sending outputs on
+  std::deque<Done> waiting;  ///< waiting[i] is number next + i (finished or not)
 };
 
 class Execution {
@@ -362,9 +394,21 @@ class Execution {
   /// reading taken at the end, so consecutive steps share clock reads.
   /// With `direct`, the group's first segment reads `direct_n` items from the source's range instead
   /// of `b` (null then), and its output takes `ticket`.
+  /// With `keep`, the output is left in `*keep` (null when there is none) instead of being sent on.
   std::int64_t process(std::size_t group, BatchPtr& b, std::int64_t start_ns = 0,
                        const DirectRun* direct = nullptr, std::size_t direct_n = 0,
-                       std::shared_ptr<Ticket> ticket = {}) noexcept;
+                       std::shared_ptr<Ticket> ticket = {}, BatchPtr* keep = nullptr) noexcept;
+  /// A batch message on a (non-source) group's node: processed, and in an ordered group sent on in
+  /// its turn.
+  void process(std::size_t group, const Msg& m) noexcept;
+  /// The message that puts `b`, of stream `stream`, on group `group`'s node: in an ordered group it
+  /// takes the stream's next number.
+  Msg numbered(std::size_t group, BatchPtr b, std::uint32_t stream) noexcept;
+  /// An ordered group's batch number `turn` of `stream` has finished with output `out` (null: none):
+  /// sends it on when its turn comes, with every waiting output whose turn follows. `ticket` is the
+  /// input batch's in-flight slot, held until then.
+  void in_turn(std::size_t group, std::uint32_t stream, std::uint64_t turn, BatchPtr out,
+               std::shared_ptr<Ticket> ticket) noexcept;
   /// Sends the group's output `b`, of stream `stream`, to its successors.
   void forward(const Group& g, BatchPtr b, std::uint32_t stream);
   /// Sends `b` along one edge: to the next group's node, or split by key among its partitions
@@ -430,6 +474,9 @@ class Execution {
   RunControl control_;
   std::vector<std::unique_ptr<StageRuntime>> stages_;
   std::vector<std::unique_ptr<TicketPool>> pools_;
+  /// Per ordered group, per stream id (null for streams that cannot come): the stream's turns. After
+  /// pools_: the tickets of outputs still waiting (in a failed run) go back before the pools go.
+  std::vector<std::vector<std::unique_ptr<Turns>>> turns_;
   std::unique_ptr<tbb::task_arena> arena_;
   std::vector<std::unique_ptr<ArenaWait>> source_waits_;  // declared after the arena: destroyed before
   std::unique_ptr<ArenaWait> lent_wait_;                  // the wait of lend_thread()
@@ -596,7 +643,7 @@ void Execution::send(const Edge& e, BatchPtr b, std::uint32_t stream) {
   auto& nodes = flow_[static_cast<std::size_t>(e.group)];
   const auto& target = plan_.groups[static_cast<std::size_t>(e.group)];
   if (!target.keyed) {
-    nodes[0]->try_put(Msg(std::move(b)));
+    nodes[0]->try_put(numbered(static_cast<std::size_t>(e.group), std::move(b), stream));
     return;
   }
   const auto& head = *nodes_[static_cast<std::size_t>(target.stages.front())];
@@ -807,9 +854,10 @@ void Execution::plan_streams() {
       const std::size_t fill = std::clamp(keyed_fill_bytes / bytes, keyed_fill_items, keyed_fill_most);
       ex->cap = linger.count() > 0 ? std::max(fill, keyed_fill * batch) : 0;
       ex->outboxes.resize(stream_count_);
-      // A parallel stateless stage's instances each fill their own outboxes.
+      // A parallel stateless stage's instances each fill their own outboxes, unless it is ordered.
       const auto& ug = plan_.groups[static_cast<std::size_t>(up)];
-      const bool parallel = stream_base_[static_cast<std::size_t>(up)] == none && ug.parallelism > 1;
+      const bool parallel =
+          stream_base_[static_cast<std::size_t>(up)] == none && ug.parallelism > 1 && !ug.ordered;
       const auto instances = static_cast<std::size_t>(parallel ? ug.parallelism : 1);
       if (parallel) {
         ex->highs = std::make_unique<std::atomic<std::int64_t>[]>(stream_count_);
@@ -831,6 +879,13 @@ void Execution::plan_streams() {
     for (auto& c : clocks_[gi]) c.reset(static_cast<std::size_t>(streams), now);
     // With one input stream, the watermark cannot move without data: nothing to check.
     if (streams > 1) idle_after_[gi] = head.kernel->idle_after_ns();
+  }
+  // An ordered group keeps the turns of each stream its input may carry.
+  turns_.resize(ng);
+  for (std::size_t gi = 0; gi < ng; ++gi) {
+    if (!plan_.groups[gi].ordered) continue;
+    turns_[gi].resize(stream_count_);
+    for (const auto s : origins_[gi]) turns_[gi][s] = std::make_unique<Turns>();
   }
 }
 
@@ -889,8 +944,8 @@ void Execution::flush(std::size_t group, std::uint32_t partition, bool timer) no
 }
 
 std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t start_ns,
-                                const DirectRun* direct, std::size_t direct_n,
-                                std::shared_ptr<Ticket> ticket) noexcept {
+                                const DirectRun* direct, std::size_t direct_n, std::shared_ptr<Ticket> ticket,
+                                BatchPtr* keep) noexcept {
   const auto& g = plan_.groups[group];
   const StageRuntime* current = nullptr;
   const auto& head = *stages_[static_cast<std::size_t>(g.stages.front())];
@@ -940,12 +995,82 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
       if (!out) return t;
       b = std::move(out);
     }
-    forward(g, std::move(b), stream);
+    if (keep != nullptr) {
+      *keep = std::move(b);
+    } else {
+      forward(g, std::move(b), stream);
+    }
     b = nullptr;
   } catch (...) {
     fail_internal(current != nullptr ? current->info.name : std::string("node"), std::current_exception());
   }
   return t;
+}
+
+void Execution::process(std::size_t group, const Msg& m) noexcept {
+  if (!plan_.groups[group].ordered) {
+    process(group, m.batch);
+    return;
+  }
+  // Whatever becomes of the batch (an output, nothing, a failure), its turn is taken here, after it
+  // ran, so the stream goes on. Until its turn its in-flight slot stays taken.
+  const std::uint32_t stream = m.batch->stream;
+  std::shared_ptr<Ticket> ticket = m.batch->ticket;
+  BatchPtr out;
+  process(group, m.batch, 0, nullptr, 0, {}, &out);
+  in_turn(group, stream, m.turn, std::move(out), std::move(ticket));
+}
+
+Msg Execution::numbered(std::size_t group, BatchPtr b, std::uint32_t stream) noexcept {
+  Msg m(std::move(b));
+  if (plan_.groups[group].ordered)
+    m.turn = turns_[group][stream]->taken.fetch_add(1, std::memory_order_relaxed);
+  return m;
+}
+
+void Execution::in_turn(std::size_t group, std::uint32_t stream, std::uint64_t turn, BatchPtr out,
+                        std::shared_ptr<Ticket> ticket) noexcept {
+  const auto& g = plan_.groups[group];
+  auto& turns = *turns_[group][stream];
+  const auto fail = [&] {
+    fail_internal(nodes_[static_cast<std::size_t>(g.stages.back())]->name, std::current_exception());
+  };
+  try {
+    const std::lock_guard lock(turns.mutex);
+    if (turns.sending || turn != turns.next) {
+      // Not its turn, or another thread is sending: the output waits, and whoever sends the output
+      // before it sends it on.
+      const auto i = static_cast<std::size_t>(turn - turns.next);
+      if (turns.waiting.size() <= i) turns.waiting.resize(i + 1);
+      turns.waiting[i] = Turns::Done{std::move(out), std::move(ticket), true};
+      return;
+    }
+    turns.sending = true;
+  } catch (...) {
+    fail();  // no memory for a waiting output: the run fails, and the stream stops here
+    return;
+  }
+  // This thread sends on, outside the lock, its own output and then those whose turn follows.
+  for (;;) {
+    if (out) {
+      try {
+        forward(g, std::move(out), stream);
+      } catch (...) {
+        fail();
+      }
+    }
+    out = nullptr;
+    ticket = nullptr;
+    const std::lock_guard lock(turns.mutex);
+    if (!turns.waiting.empty()) turns.waiting.pop_front();
+    ++turns.next;
+    if (turns.waiting.empty() || !turns.waiting.front().done) {
+      turns.sending = false;
+      return;
+    }
+    out = std::move(turns.waiting.front().out);
+    ticket = std::move(turns.waiting.front().ticket);
+  }
 }
 
 void Execution::run_source(std::size_t group) noexcept {
@@ -1084,7 +1209,7 @@ RunReport Execution::run() {
         flow_[gi].push_back(std::make_unique<FlowNode>(*graph_, conc, [this, gi](const Msg& m) {
           runs_.fetch_add(1, std::memory_order_relaxed);
           if (m.batch) {
-            process(gi, m.batch);
+            process(gi, m);
           } else {
             flush(gi, m.partition, m.timer);
           }
@@ -1450,7 +1575,8 @@ std::string Pipeline::explain() const {
        << (g.source              ? " [source thread]"
            : g.stages.size() > 1 ? " [fused]"
                                  : "")
-       << (g.keyed ? " partitions " : " parallelism ") << g.parallelism << ":";
+       << (g.keyed ? " partitions " : " parallelism ") << g.parallelism << (g.ordered ? " ordered" : "")
+       << ":";
     for (std::size_t k = 0; k < g.stages.size(); ++k) {
       const auto& n = *nodes_[static_cast<std::size_t>(g.stages[k])];
       os << (k == 0 ? " " : " -> ") << n.name << " (" << n.kind << ")";
@@ -1503,6 +1629,26 @@ void StageRef::set_parallelism(int n) {
     throw std::invalid_argument("stage '" + node.name + "' (" + node.kind + ") runs on one thread only");
   }
   node.parallelism = n;
+}
+
+void StageRef::set_ordered() {
+  pipeline_->check_building();
+  auto& node = pipeline_->node(id_);
+  if (node.source) {
+    throw std::invalid_argument("source '" + node.name +
+                                "' cannot be ordered: a source's items keep their order already");
+  }
+  if (node.is_sink) {
+    throw std::invalid_argument("sink '" + node.name +
+                                "' cannot be ordered: it has no output; a sink at parallelism 1 receives "
+                                "its input in order");
+  }
+  if (!node.kernel->stateless()) {
+    throw std::invalid_argument("stage '" + node.name + "' (" + node.kind +
+                                ") cannot be ordered: only stateless stages take .ordered(); a keyed or "
+                                "stateful stage runs serially per partition and keeps order already");
+  }
+  node.ordered = true;
 }
 
 void StageRef::set_policy(ErrorPolicy policy) {

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -374,6 +375,157 @@ TEST_CASE("route, fan-out and merge with a skipping error policy keep every item
       CHECK(got == want);
       CHECK(copies == want.size());
       CHECK(rep.stage("parse").skipped == c.items.size() - want.size());
+    }
+  }
+}
+
+namespace {
+
+/// What a count window over `items` gives, with `key_of` its key and `keep` a filter before it: per
+/// key, consecutive items in stream order, `count` at a time (the last ones of a key at end of
+/// input). Keyed by key and first sequence number: the last sequence number, an order-sensitive hash
+/// of the sequence numbers and the item count.
+using CountWindows = std::map<std::tuple<std::uint32_t, std::uint32_t>,
+                              std::tuple<std::uint32_t, std::uint64_t, std::uint32_t>>;
+
+struct SeqAgg {
+  std::uint32_t first = 0;
+  std::uint32_t last = 0;
+  std::uint64_t sum = 0;
+  std::uint32_t n = 0;
+  void add(const Ev& e) {
+    if (n == 0) first = e.seq;
+    last = e.seq;
+    sum = sum * 31 + e.seq;  // order-sensitive
+    ++n;
+  }
+};
+
+template <class Key, class Keep>
+CountWindows reference_count_windows(const std::vector<Ev>& items, std::uint64_t count, Key key_of,
+                                     Keep keep) {
+  std::map<std::uint32_t, SeqAgg> open;
+  CountWindows want;
+  for (const auto& e : items) {
+    if (!keep(e)) continue;
+    auto& a = open[key_of(e)];
+    a.add(e);
+    if (a.n == count) {
+      want[{key_of(e), a.first}] = {a.last, a.sum, a.n};
+      a = SeqAgg{};
+    }
+  }
+  for (const auto& [k, a] : open) {
+    if (a.n > 0) want[{k, a.first}] = {a.last, a.sum, a.n};
+  }
+  return want;
+}
+
+CountWindows got_count_windows(const std::vector<weir::WindowResult<std::uint32_t, SeqAgg>>& out) {
+  CountWindows got;
+  for (const auto& w : out) got[{w.key, w.value.first}] = {w.value.last, w.value.sum, w.value.n};
+  return got;
+}
+
+/// Returns `e` after some work for a few items, so that a parallel stage's batches finish out of order.
+std::atomic<std::uint64_t> work_done{0};
+Ev uneven(Ev e) {
+  if (e.value % 32 == 0) {
+    std::uint64_t h = e.seq;
+    for (int i = 0; i < 2000; ++i) h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+    work_done.store(h, std::memory_order_relaxed);
+  }
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("an ordered parallel stage before count windows matches the reference: one key and many keys") {
+  // The map and filter run in parallel on any thread; .ordered() sends their batches on in the
+  // source's order, so count windows (which depend on order) after them, with one key and with many,
+  // group each key's items exactly as the source gave them. Each seed gives every setting one of the
+  // window parallelisms, so the default seeds cover every pair of map and window parallelism.
+  constexpr int window_pars[] = {1, 2, 3, 8};
+  const auto all = settings();
+  for (const auto seed : seeds()) {
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const auto [par, batch] = all[i];
+      Case c = make_case(seed, par, batch);
+      c.items.resize(std::min<std::size_t>(c.items.size(), batch == 1 ? 1000 : 10'000));
+      const int window_par = window_pars[(seed + i) % std::size(window_pars)];
+      INFO(rerun(
+          c, "an ordered parallel stage before count windows matches the reference: one key and many keys"));
+      CAPTURE(window_par);
+      weir::Pipeline p("diff-ordered", options(c));
+      const auto keep = [](const Ev& e) { return e.value % 7 != 0; };
+      auto parsed = p.source(c.items)
+                        .map([](Ev e) { return uneven(e); })
+                        .name("parse")
+                        .parallelism(par)
+                        .ordered()
+                        .filter(keep)
+                        .parallelism(par);
+      std::vector<weir::WindowResult<std::uint32_t, SeqAgg>> one;
+      std::vector<weir::WindowResult<std::uint32_t, SeqAgg>> many;
+      const auto add = [](SeqAgg& a, const Ev& e) { a.add(e); };
+      parsed.key_by([](const Ev&) { return std::uint32_t{0}; })
+          .window(weir::tumbling_count{c.count})
+          .aggregate(SeqAgg{}, add)
+          .parallelism(window_par)
+          .sink(weir::collect_into(one));
+      parsed.key_by([](const Ev& e) { return e.key; })
+          .window(weir::tumbling_count{c.count})
+          .aggregate(SeqAgg{}, add)
+          .parallelism(window_par)
+          .sink(weir::collect_into(many));
+      p.run();
+      CHECK(got_count_windows(one) ==
+            reference_count_windows(
+                c.items, c.count, [](const Ev&) { return std::uint32_t{0}; }, keep));
+      CHECK(got_count_windows(many) == reference_count_windows(
+                                           c.items, c.count, [](const Ev& e) { return e.key; }, keep));
+    }
+  }
+}
+
+TEST_CASE(
+    "an ordered parallel stage before an event-time window with no out-of-orderness makes nothing late") {
+  // In-order input and a bound of zero: an item is late only if a batch overtook another on the way.
+  const auto all = settings();
+  for (const auto seed : seeds()) {
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const auto [par, batch] = all[i];
+      Case c = make_case(seed, par, batch);
+      c.items.resize(std::min<std::size_t>(c.items.size(), batch == 1 ? 1000 : 10'000));
+      std::stable_sort(c.items.begin(), c.items.end(), [](const Ev& a, const Ev& b) { return a.t < b.t; });
+      c.bound = 0;
+      const int window_par = std::vector<int>{1, 2, 3, 8}[(seed + i) % 4];
+      INFO(rerun(c,
+                 "an ordered parallel stage before an event-time window with no out-of-orderness makes "
+                 "nothing late"));
+      CAPTURE(window_par);
+      weir::Pipeline p("diff-ordered-time", options(c));
+      std::vector<weir::WindowResult<std::uint32_t, std::uint64_t>> out;
+      p.source(c.items)
+          .map([](Ev e) { return uneven(e); })
+          .name("parse")
+          .parallelism(par)
+          .ordered()
+          .key_by([](const Ev& e) { return e.key; })
+          .window(weir::tumbling{std::chrono::milliseconds{c.window}})
+          .event_time([](const Ev& e) { return at_ms(e.t); }, std::chrono::milliseconds{0})
+          .allowed_lateness(std::chrono::milliseconds{c.lateness})
+          .count()
+          .name("window")
+          .parallelism(window_par)
+          .sink(weir::collect_into(out));
+      const auto rep = p.run();
+      const auto [want, want_late] = reference_windows(c);
+      std::map<WindowKey, std::uint64_t> got;
+      for (const auto& w : out) got[WindowKey{w.key, ms_of(w.start)}] += w.value;
+      CHECK(want_late == 0);
+      CHECK(rep.stage("window").late == 0);
+      CHECK(got == want);
     }
   }
 }

@@ -137,6 +137,7 @@ class StageRef {
  protected:
   void set_name(std::string name);
   void set_parallelism(int n);
+  void set_ordered();
   void set_policy(ErrorPolicy policy);
   void set_retry(RetryPolicy policy);
   void set_timeout(TimeoutOptions options);
@@ -164,6 +165,14 @@ class StageSetters : public StageRef {
   /// Runs the stage on up to `n` threads at once (stateless stages only).
   Self parallelism(int n) {
     set_parallelism(n);
+    return self();
+  }
+  /// Keeps order at any parallelism: the stage's output batches go on in the order its input batches
+  /// came, per input stream (stateless stages with an output: map, filter, flat_map, route, fan_out,
+  /// merge, join with a table). Changes nothing at parallelism 1, where order is kept anyway. Throws
+  /// std::invalid_argument for a source, a sink or a keyed or stateful stage.
+  Self ordered() {
+    set_ordered();
     return self();
   }
   /// Sets what happens when the stage's function throws (see weir::on_error).

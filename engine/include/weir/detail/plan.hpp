@@ -31,6 +31,9 @@ struct LogicalNode {
   std::vector<std::shared_ptr<Partitioner>> partitioners;
   int parallelism = 1;
   bool single_threaded = false;  ///< the stage only works with parallelism 1 (sources, ordered sinks)
+  /// `.ordered()`: at parallelism above 1, the stage's node sends its output batches on in the order
+  /// their input batches came, per input stream.
+  bool ordered = false;
   bool is_sink = false;
   ErrorPolicy policy;
   std::optional<RetryPolicy> retry;              ///< set by `.retry()`
