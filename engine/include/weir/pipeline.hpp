@@ -51,7 +51,7 @@ struct PipelineOptions {
   /// partition goes on, after this long; 0 sends every keyed part at once.
   std::chrono::microseconds linger{1000};
   std::size_t max_in_flight = 0;  ///< batches a source may have in flight; 0 = 8 per thread
-  int threads = 0;                ///< oneTBB arena size; 0 = all cores
+  int threads = 0;                ///< oneTBB arena size, busy sources included; 0 = all cores
   bool telemetry = true;          ///< built-in counting interceptor times batches
   /// How often time-driven stages (processing-time windows, buffers) are woken when no batch comes;
   /// zero turns the timer off (they then act only when a batch arrives and at end of input).
