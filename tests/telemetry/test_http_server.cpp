@@ -43,8 +43,8 @@ std::size_t append(char* data, std::size_t size, std::size_t n, void* out) {
   return size * n;
 }
 
-/// One request with libcurl (a new connection each time), with a 10 s limit.
-Response request(const std::string& url, const char* method = "GET") {
+/// One request with libcurl (a new connection each time), with a 10 s limit and an optional body.
+Response request(const std::string& url, const char* method = "GET", const char* body = nullptr) {
   Response r;
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return r;
@@ -54,6 +54,7 @@ Response request(const std::string& url, const char* method = "GET") {
   } else {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
   }
+  if (body != nullptr) curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &append);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
@@ -431,6 +432,43 @@ TEST_CASE("200 idle, slow and huge-body clients held open delay no scrape, and s
   CHECK(failed == 0);
   CHECK(p90 < 100);
   CHECK(ms.back() < 1000);  // on a loaded machine a scrape may wait for a core, never for a client
+}
+
+TEST_CASE("a PUT announcing a huge body frees its server thread as soon as it is answered") {
+  // Two server threads, both taken again and again by clients that announce a body of 1 TB, send a
+  // few bytes of it and wait. Each is answered 405 at once; its thread must not stay behind to read
+  // (and discard) a body that never comes, or the scrapes queue behind it for request_timeout.
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  weir::telemetry::ServerOptions so;
+  so.threads = 2;
+  auto server = std::make_unique<weir::telemetry::TelemetryServer>(prom, so);
+  const auto url = server->url();
+  std::vector<double> ms;
+  int failed = 0;
+  {
+    weir_test::HostileClients hostile(server->port(), 0, 0, 2);
+    REQUIRE(eventually([&] { return hostile.open_now() == 2; }, std::chrono::seconds{5}));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds{3};
+    while (std::chrono::steady_clock::now() < until) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto r = request(url + "/live");
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      if (r.status != 200) ++failed;
+    }
+    MESSAGE("huge PUTs answered and closed: " << hostile.closed_by_server());
+    CHECK(hostile.closed_by_server() > 10);  // each one answered and closed at once, then reopened
+  }
+  REQUIRE(!ms.empty());
+  std::sort(ms.begin(), ms.end());
+  MESSAGE(ms.size() << " scrapes beside the PUTs: p50 " << ms[ms.size() / 2] << " ms, slowest " << ms.back()
+                    << " ms");
+  CHECK(failed == 0);
+  CHECK(ms.back() < 500);
+  // A body is refused on every path: the method is wrong, or a GET carries what no endpoint reads.
+  CHECK(request(url + "/metrics", "PUT", "x=1").status == 405);
+  CHECK(request(url + "/live", "GET", "x=1").status == 413);
+  CHECK(request(url + "/nowhere", "POST", "x=1").status == 404);
+  CHECK(request(url + "/live").status == 200);
 }
 
 TEST_CASE("the server writes nothing to standard output and names the cause of a busy port") {

@@ -30,6 +30,7 @@ const char* reason(int status) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+
     case 500:
       return "Internal Server Error";
     case 503:
@@ -54,6 +55,11 @@ std::string_view run_status(const Snapshot& snap) {
       break;
   }
   return "running";
+}
+
+/// The server's own endpoints (the live page's paths aside).
+bool endpoint(std::string_view uri) {
+  return uri == "/metrics" || uri == "/health" || uri == "/ready" || uri == "/live" || uri == "/dag";
 }
 
 int reply(mg_connection* conn, int status, std::string_view type, const std::string& body, bool head) {
@@ -106,7 +112,7 @@ struct TelemetryServer::Impl {
   int port = 0;
   std::atomic<bool> started{false};
   std::mutex start_mutex;
-  std::string start_errors;  // civetweb's messages while starting, guarded by start_mutex
+  std::string start_errors;               // civetweb's messages while starting, guarded by start_mutex
   std::unique_ptr<detail::UiService> ui;  // the live page; null without ServerOptions::page
 
   static int handle(mg_connection* conn, void* self) { return static_cast<Impl*>(self)->serve(conn); }
@@ -134,13 +140,23 @@ struct TelemetryServer::Impl {
     const std::string_view method = ri->request_method != nullptr ? ri->request_method : "";
     const std::string_view uri = ri->local_uri != nullptr ? ri->local_uri : "";
     const bool head = method == "HEAD";
+    // No endpoint reads a request body. A request that announces one is refused through
+    // mg_send_http_error, which marks the connection for closing: civetweb then drops the socket
+    // instead of holding this thread to read and discard a body that may never come (a PUT of 1 TB
+    // would keep it for up to twice request_timeout).
+    if (ri->content_length > 0 || mg_get_header(conn, "Transfer-Encoding") != nullptr) {
+      const bool known = (ui && detail::UiService::handles(uri)) || endpoint(uri);
+      const int status = !known ? 404 : (method == "GET" || head) ? 413 : 405;
+      mg_send_http_error(conn, status, "%s", !known ? "not found\n" : "request bodies are not accepted\n");
+      return status;
+    }
     try {
       if (ui && detail::UiService::handles(uri)) {
         if (method != "GET" && !head) return reply(conn, 405, "text/plain", "method not allowed\n", head);
         return detail::send_ui(conn, ui->respond(uri, ri->query_string != nullptr ? ri->query_string : ""),
                                head);
       }
-      if (uri != "/metrics" && uri != "/health" && uri != "/ready" && uri != "/live" && uri != "/dag") {
+      if (!endpoint(uri)) {
         return reply(conn, 404, "text/plain", "not found\n", head);
       }
       if (method != "GET" && !head) return reply(conn, 405, "text/plain", "method not allowed\n", head);
