@@ -1,6 +1,6 @@
-// Tests of how batches reach keyed stages: each sending thread fills one batch per partition and
+// Tests of how batches reach keyed stages: each sending stream fills one batch per partition and
 // sends it on when full, when the watermark may close a window, after the linger time, and at end
-// of input or cancel.
+// of input or cancel; the partition batches' memory is reused.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -16,6 +16,7 @@
 #include <thread>
 #include <utility>
 #include <vector>
+#include <weir/detail/batch_pool.hpp>
 #include <weir/weir.hpp>
 
 #include "weir_test.hpp"
@@ -232,4 +233,58 @@ TEST_CASE("a keyed stage slower than its source holds the source back") {
   CAPTURE(widest);
   CHECK(widest < 200'000);
   CHECK(rep.stage("slow").items_in == rep.stage("generator#0").items_out);
+}
+
+TEST_CASE(
+    "a partition batch's memory is reused by the next batches, from any thread, and the spares are bounded") {
+  auto pool = std::make_shared<weir::detail::BatchPool<std::uint64_t>>();
+  auto first = pool->make(1000);
+  first->items.assign(1000, 7);
+  const auto* memory = first->items.data();
+  std::thread([b = std::move(first)]() mutable { b = nullptr; }).join();  // dropped on another thread
+  CHECK(pool->spare() == 1);
+  auto second = pool->make(10);
+  CHECK(second->items.empty());
+  CHECK(second->items.data() == memory);  // the same vector, emptied
+  CHECK(second->items.capacity() >= 1000);
+  CHECK(pool->spare() == 0);
+  // Batches outlive the pool's other owners: the last one still gives its vector back safely.
+  std::weak_ptr<weir::detail::BatchPool<std::uint64_t>> weak = pool;
+  pool = nullptr;
+  CHECK(!weak.expired());
+  second = nullptr;
+  CHECK(weak.expired());
+  // At most `keep` vectors wait for reuse.
+  auto bounded = std::make_shared<weir::detail::BatchPool<std::uint64_t>>();
+  std::vector<std::shared_ptr<weir::Batch<std::uint64_t>>> many;
+  for (std::size_t i = 0; i < 3 * weir::detail::BatchPool<std::uint64_t>::keep; ++i)
+    many.push_back(bounded->make(64));
+  many.clear();
+  CHECK(bounded->spare() == weir::detail::BatchPool<std::uint64_t>::keep);
+}
+
+TEST_CASE("a key partitioner builds its next partition batches in the memory of those already consumed") {
+  weir::ops::KeyPartitioner<int, int (*)(const int&)> split(+[](const int& x) { return x; });
+  const auto run = [&](std::vector<const int*>& memory) {
+    auto in = std::make_shared<weir::Batch<int>>();
+    for (int i = 0; i < 4000; ++i) in->items.push_back(i);
+    std::vector<weir::detail::BatchPtr> out(4);
+    std::int64_t high = 0;
+    split.split(in, out, 0, high);  // shared input: items are copied into four new batches
+    std::size_t total = 0;
+    for (const auto& b : out) {
+      REQUIRE(b != nullptr);
+      const auto& items = static_cast<const weir::Batch<int>&>(*b).items;
+      total += items.size();
+      memory.push_back(items.data());
+    }
+    CHECK(total == 4000);
+  };
+  std::vector<const int*> before;
+  std::vector<const int*> after;
+  run(before);  // its batches are dropped when run returns
+  run(after);
+  std::sort(before.begin(), before.end());
+  std::sort(after.begin(), after.end());
+  CHECK(before == after);
 }

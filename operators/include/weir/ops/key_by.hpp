@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "weir/detail/batch_pool.hpp"
 #include "weir/detail/runtime.hpp"
 
 namespace weir {
@@ -151,7 +152,7 @@ class KeyPartitioner final : public detail::Partitioner {
       const bool is_late = !late.empty() && late[i];
       const std::size_t slot = is_late ? base + p : p;
       if (parts[is_late ? n + p : p] == nullptr) {
-        auto b = detail::derived_batch<T>(*in, is_late ? 1 : expect);
+        auto b = pool_->derived(*in, is_late ? 1 : expect);
         b->partition = static_cast<std::uint32_t>(p);
         b->port = is_late ? (port | late_items_port) : port;
         b->time_before_ns = before;
@@ -230,6 +231,7 @@ class KeyPartitioner final : public detail::Partitioner {
   LateRule rule_;
   EpochRule epochs_;
   KeyHash<key_t<F, T>> hash_{};
+  std::shared_ptr<detail::BatchPool<T>> pool_ = std::make_shared<detail::BatchPool<T>>();
 };
 
 }  // namespace weir::ops

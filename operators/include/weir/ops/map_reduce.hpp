@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "weir/clock.hpp"
+#include "weir/detail/batch_pool.hpp"
 #include "weir/detail/runtime.hpp"
 #include "weir/ops/key_by.hpp"
 
@@ -125,7 +126,7 @@ class MapShuffle final : public detail::Partitioner {
       if (parts[p] == nullptr && out[p] != nullptr) {
         parts[p] = static_cast<Batch<HashedPair<Pair>>*>(out[p].get());  // held from an earlier split
       } else if (parts[p] == nullptr) {
-        auto b = detail::derived_batch<HashedPair<Pair>>(*in, pairs.size() / n + pairs.size() / (4 * n) + 8);
+        auto b = pool_->derived(*in, pairs.size() / n + pairs.size() / (4 * n) + 8);
         b->partition = static_cast<std::uint32_t>(p);
         b->port = port;
         parts[p] = b.get();
@@ -162,6 +163,8 @@ class MapShuffle final : public detail::Partitioner {
   mutable MapF fn_;
   std::shared_ptr<Clock> clock_;
   std::shared_ptr<MapReduceStats> stats_;
+  std::shared_ptr<detail::BatchPool<HashedPair<Pair>>> pool_ =
+      std::make_shared<detail::BatchPool<HashedPair<Pair>>>();
   KeyHash<K> hash_{};
 };
 
