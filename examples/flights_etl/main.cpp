@@ -2,8 +2,6 @@
 // airports with a lookup join, and writes per event-time window and origin state figures
 // (state_windows.jsonl), per route figures computed with map-reduce (routes.jsonl), and every record
 // it could not use with the reason (dead_letters.jsonl). Prints the run report at the end.
-#include <CLI/CLI.hpp>
-
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -18,76 +16,28 @@
 #include <weir/telemetry/tracing.hpp>
 #include <weir/weir.hpp>
 
+#include "cli.hpp"
 #include "etl.hpp"
 #include "flights.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"Flights ETL: per-state windows, routes and dead letters of US flight records, with Weir"};
-  flights::EtlOptions options;
-  std::filesystem::path out_dir = "out/flights";
-  std::string window = "1d";
-  app.add_option("--flights", options.flights_path, "flight records: a JSON array or JSON lines")
-      ->capture_default_str();
-  app.add_option("--airports", options.airports_path,
-                 "airports CSV (iata,name,city,state,country,latitude,longitude)")
-      ->capture_default_str();
-  app.add_option("--out", out_dir, "output directory")->capture_default_str();
-  app.add_option("--window", window, "event-time tumbling window: a number and s, m, h, d or w (90m, 6h, 1d)")
-      ->check([](const std::string& text) -> std::string {
-        try {
-          if (flights::parse_duration(text) > std::int64_t{3650} * 86400)
-            return "a window of at most 3650 days";
-          return {};
-        } catch (const std::invalid_argument& e) {
-          return e.what();
-        }
-      })
-      ->capture_default_str();
-  app.add_option("--repeat", options.repeat,
-                 "replay the input N times, copy k moved k times the days the input spans (load tests)")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}))
-      ->capture_default_str();
-  app.add_option("--parallelism", options.parallelism, "partitions of the window and map-reduce stages")
-      ->check(CLI::Range(1, 256))
-      ->capture_default_str();
-  int metrics_port = -1;
-  bool keep_serving = false;
-  auto* port_opt = app.add_option("--metrics-port", metrics_port,
-                                  "serve /metrics, /health, /ready, /live and /dag on 127.0.0.1:P "
-                                  "(0: a free port; off when absent)")
-                       ->check(CLI::Range(0, 65535));
-  app.add_flag("--keep-serving", keep_serving,
-               "keep the endpoints up after the run until SIGINT or SIGTERM, then exit")
-      ->needs(port_opt);
-  std::filesystem::path events_file;
-  std::string log_format;
-  std::string log_level;
-  app.add_option("--events-file", events_file, "write the run's events as JSON lines (see docs/events.md)");
-  app.add_option("--log-format", log_format, "log to stderr as text or json (off unless this or --log-level)")
-      ->check(CLI::IsMember({"text", "json"}));
-  app.add_option("--log-level", log_level, "trace, debug, info (default), warn, error or off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-  // Tracing: --trace-file (OTLP JSON lines) or --otlp-endpoint (OTLP/HTTP JSON); --trace-sample of runs.
-  std::string trace_file, otlp_endpoint;
-  double trace_sample = 1.0;
-  auto* trace_file_opt =
-      app.add_option("--trace-file", trace_file, "write spans to F, one OTLP JSON request per line");
-  app.add_option("--otlp-endpoint", otlp_endpoint,
-                 "send spans to an OTLP/HTTP collector (POST URL/v1/traces; an http or https URL)")
-      ->check([](const std::string& url) { return weir::telemetry::otlp_endpoint_error(url); })
-      ->excludes(trace_file_opt);
-  app.add_option("--trace-sample", trace_sample, "fraction of runs traced (by trace id)")
-      ->check(CLI::Validator(
-          [](const std::string& text) -> std::string {
-            // Written so that NaN, which fails every comparison, is refused too.
-            char* end = nullptr;
-            const double value = std::strtod(text.c_str(), &end);
-            if (text.empty() || end != text.c_str() + text.size() || !(value >= 0.0 && value <= 1.0))
-              return "a number from 0 to 1, not " + flights::one_line(text);
-            return {};
-          },
-          "FRACTION"))
-      ->capture_default_str();
+  auto parsed = flights::parse_command_line(argc, argv);
+  if (!parsed.settings) {
+    std::cout << parsed.out << std::flush;
+    std::cerr << parsed.err << std::flush;
+    return parsed.exit_code;
+  }
+  flights::CommandLine& cl = *parsed.settings;
+  flights::EtlOptions& options = cl.etl;
+  const std::filesystem::path& out_dir = cl.out_dir;
+  const int metrics_port = cl.metrics_port;
+  const bool keep_serving = cl.keep_serving;
+  const std::filesystem::path& events_file = cl.events_file;
+  const std::string& log_format = cl.log_format;
+  const std::string& log_level = cl.log_level;
+  const std::string& trace_file = cl.trace_file;
+  const std::string& otlp_endpoint = cl.otlp_endpoint;
+  const double trace_sample = cl.trace_sample;
   auto setup_tracing = [&](flights::EtlOptions& o,
                            const std::shared_ptr<weir::telemetry::PrometheusCollector>& m,
                            const weir::telemetry::StructuredLogger& log) {
@@ -116,8 +66,6 @@ int main(int argc, char** argv) {
     };
     return tracer;
   };
-  CLI11_PARSE(app, argc, argv);
-  options.window_seconds = flights::parse_duration(window);
 
   // Blocked before any thread starts, so that only sigwait below receives them.
   sigset_t stop_signals;

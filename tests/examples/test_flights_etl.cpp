@@ -904,6 +904,26 @@ TEST_CASE("flights_etl rejects a malformed --window on its command line") {
   }
 }
 
+TEST_CASE("flights_etl prints a wrong command line's error on stderr and exits with CLI11's code") {
+  const TempDir dir;
+  const RunResult result = run_example(dir, {"--parallelism", "0", "--out", (dir.path() / "out").string()});
+  CHECK(result.exit_code == 105);  // CLI::ExitCodes::ValidationError
+  CHECK(result.out.empty());
+  CHECK(result.err ==
+        "--parallelism: Value 0 not in range 1 to 256\nRun with --help for more information.\n");
+  CHECK_FALSE(fs::exists(dir.path() / "out"));
+}
+
+TEST_CASE("flights_etl prints its help on stdout and exits with 0") {
+  const TempDir dir;
+  const RunResult result = run_example(dir, {"--help", "--out", (dir.path() / "out").string()});
+  CHECK(result.exit_code == 0);
+  CHECK(result.err.empty());
+  CHECK(result.out.starts_with("Flights ETL: "));
+  CHECK(result.out.find("--otlp-endpoint") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path() / "out"));
+}
+
 TEST_CASE("flights_etl writes the run's events as JSON lines and logs JSON lines with the same run id") {
   const TempDir dir;
   const fs::path events = dir.path() / "events.jsonl";

@@ -26,6 +26,7 @@
 #include <weir/clock.hpp>
 #include <weir/interceptor.hpp>
 #include <weir/telemetry/logs.hpp>
+#include <weir/telemetry/otlp_endpoint.hpp>  // otlp_endpoint_error
 #include <weir/trace_context.hpp>
 
 namespace weir {
@@ -248,11 +249,6 @@ class JsonLinesFileExporter final : public SpanExporter {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-/// Why `endpoint` cannot be an OtlpHttpExporter's endpoint, or an empty string when it can: it must
-/// be an absolute `http://` or `https://` URL with a host, an optional port and path, and no query,
-/// fragment or spaces (e.g. `http://127.0.0.1:4318`). For validating a command line or a config.
-[[nodiscard]] std::string otlp_endpoint_error(std::string_view endpoint);
 
 /// Settings of an OtlpHttpExporter. A plain value.
 struct OtlpHttpOptions {
