@@ -14,7 +14,10 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -645,4 +648,258 @@ TEST_CASE("cancel during a keyed run leaves windows that are each a run of a key
     }
   }
   CHECK(cancelled > 0);  // the runs with large inputs are cut short
+}
+
+namespace {
+
+/// How far behind the clock a timer tick moves a processing-time window's watermark.
+constexpr std::int64_t timer_grace_ns = 100'000'000;
+struct KeyOfEv {
+  std::uint32_t operator()(const Ev& e) const { return e.key; }
+};
+static_assert(weir::ops::WindowKernel<Ev, KeyOfEv, weir::ops::CountAgg>::timer_grace_ns == timer_grace_ns);
+
+/// Items the stage `name` of a running pipeline has taken in so far (counted after each batch ran).
+std::uint64_t items_in(const weir::Pipeline& p, const std::string& name) {
+  return p.live()->snapshot().report.stage(name).items_in;
+}
+
+/// A processing-time case: the items of a Case pushed in rounds, and how far the manual clock moves
+/// after each round.
+struct Rounds {
+  std::int64_t start_ns = 0;              ///< the clock's wall time at the start
+  std::vector<std::size_t> ends;          ///< round r pushes items [ends[r - 1], ends[r])
+  std::vector<std::int64_t> advances_ns;  ///< how far the clock moves after round r
+  bool timer = false;                     ///< the pipeline timer ticks every millisecond
+  bool open_at_end = false;               ///< the source closes right after the last round
+  std::size_t capacity = 0;               ///< of the push source
+};
+
+/// Rounds for `c`: from one to 24, of random sizes (some empty); clock moves of nothing, to a window
+/// boundary or a nanosecond before it, within a window, across several, past the timer's grace.
+Rounds make_rounds(const Case& c) {
+  std::mt19937_64 rng(c.seed * 7'777'777 + static_cast<std::uint64_t>(c.parallelism) * 131 + c.batch);
+  auto pick = [&](std::int64_t n) {
+    return static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n));
+  };
+  const std::int64_t w = c.window * 1'000'000;
+  Rounds r;
+  r.start_ns = pick(1'000'000) * 1'000'000 + (pick(2) == 0 ? 0 : pick(1'000'000));
+  if (pick(4) == 0) r.start_ns = floor_to(r.start_ns, w);
+  const auto rounds = static_cast<std::size_t>(1 + pick(24));
+  for (std::size_t i = 0; i + 1 < rounds; ++i)
+    r.ends.push_back(static_cast<std::size_t>(pick(static_cast<std::int64_t>(c.items.size()) + 1)));
+  r.ends.push_back(c.items.size());
+  std::sort(r.ends.begin(), r.ends.end());
+  std::int64_t now = r.start_ns;
+  for (std::size_t i = 0; i < rounds; ++i) {
+    const std::int64_t to_boundary = floor_to(now, w) + w - now;
+    std::int64_t d = 0;
+    switch (pick(8)) {
+      case 0:
+        d = 0;
+        break;
+      case 1:
+        d = to_boundary;
+        break;
+      case 2:
+        d = to_boundary - 1;
+        break;
+      case 3:
+        d = 1 + pick(w);
+        break;
+      case 4:
+        d = (2 + pick(4)) * w + pick(w);
+        break;
+      case 5:
+        d = timer_grace_ns + pick(3 * w);
+        break;
+      case 6:
+        d = 1;
+        break;
+      default:
+        d = pick(2 * w + 1);
+        break;
+    }
+    r.advances_ns.push_back(d);
+    now += d;
+  }
+  r.timer = pick(2) == 0;
+  r.open_at_end = pick(2) == 0;
+  // A push source of 7 makes the pusher wait for the source every few items: only for small inputs.
+  static constexpr std::size_t capacities[] = {64, 4096, 7};
+  r.capacity = capacities[pick(c.items.size() <= 1000 ? 3 : 2)];
+  return r;
+}
+
+std::string rerun(const Case& c, const Rounds& r, const char* test) {
+  std::ostringstream os;
+  os << "rerun: WEIR_SEEDS=" << c.seed << " build/asan/tests/test_differential -tc=\"" << test
+     << "\"  (parallelism " << c.parallelism << ", batch size " << c.batch << ", " << c.items.size()
+     << " items, window " << c.window << " ms, " << r.ends.size() << " rounds, timer " << r.timer
+     << ", open at end " << r.open_at_end << ", capacity " << r.capacity << ")";
+  return os.str();
+}
+
+/// What the sink of a running pipeline received, with the clock's wall time when it did and whether
+/// the source had been closed by then; read from the test's thread.
+class Received {
+ public:
+  using Result = weir::WindowResult<std::uint32_t, SeqAgg>;
+  struct Entry {
+    Result result;
+    std::int64_t at_ns;
+    bool closing;
+  };
+  Received(const weir::ManualClock& clock, const std::atomic<bool>& closing)
+      : clock_(clock), closing_(closing) {}
+  auto sink() {
+    return [this](const Result& w) {
+      const bool closing = closing_.load();
+      const std::int64_t at =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.system_now().time_since_epoch())
+              .count();
+      const std::lock_guard lock(m_);
+      entries_.push_back(Entry{w, at, closing});
+      got_.emplace(WindowKey{
+          w.key, std::chrono::duration_cast<std::chrono::nanoseconds>(w.start.time_since_epoch()).count()});
+    };
+  }
+  /// Whether every window in `want` (key, start in ns) has come.
+  bool has(const std::vector<WindowKey>& want) {
+    const std::lock_guard lock(m_);
+    return std::all_of(want.begin(), want.end(), [&](const WindowKey& k) { return got_.count(k) > 0; });
+  }
+  std::vector<Entry> entries() {
+    const std::lock_guard lock(m_);
+    return entries_;
+  }
+
+ private:
+  const weir::ManualClock& clock_;
+  const std::atomic<bool>& closing_;
+  std::mutex m_;
+  std::vector<Entry> entries_;
+  std::set<WindowKey> got_;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "processing-time windows match the reference on a manual clock: each round in the window of its time") {
+  // A push source fed in rounds on a ManualClock: push a round's items, wait until the window stage
+  // has taken them all in (its live items_in), then move the clock. Every item of a round leaves
+  // the source at the round's clock time, so the reference puts it in the window of that time, per
+  // key, in push order. A window comes out once, never before the clock reaches its end (except at
+  // the end of input, which emits every open window), as soon as its key's partition sees a later
+  // round's items, and, with the timer on, once the clock is past its end plus the timer's grace.
+  const char* const name =
+      "processing-time windows match the reference on a manual clock: each round in the window of its time";
+  int open_at_end = 0;
+  for (const auto seed : seeds()) {
+    for (const auto& [par, batch] : settings()) {
+      Case c = make_case(seed, par, batch);
+      c.items.resize(std::min<std::size_t>(c.items.size(), batch == 1 ? 1000 : 20'000));
+      const Rounds r = make_rounds(c);
+      INFO(rerun(c, r, name));
+      const std::int64_t w = c.window * 1'000'000;
+      auto clock = std::make_shared<weir::ManualClock>(
+          std::chrono::system_clock::time_point{std::chrono::nanoseconds{r.start_ns}});
+      weir::PipelineOptions o = options(c);
+      o.clock = clock;
+      o.linger = std::chrono::microseconds{0};  // what the source takes leaves at once
+      o.timer_interval = std::chrono::milliseconds{r.timer ? 1 : 0};
+      weir::Pipeline p("diff-processing-time", o);
+      auto push = std::make_shared<weir::PushSource<Ev>>(r.capacity);
+      std::atomic<bool> closing{false};
+      Received received(*clock, closing);
+      p.source(push)
+          .key_by(KeyOfEv{})
+          .window(weir::tumbling{std::chrono::nanoseconds{w}})
+          .aggregate(SeqAgg{}, [](SeqAgg& a, const Ev& e) { a.add(e); })
+          .name("window")
+          .parallelism(c.parallelism)
+          .sink(received.sink());
+      p.start();
+      bool waited = false;
+      const weir_test::OnExit end([&] {
+        if (waited) return;
+        push->close();
+        try {
+          (void)p.wait();
+        } catch (...) {
+        }
+      });
+      // The reference, round by round: per key and window start, the items in push order.
+      std::map<WindowKey, SeqAgg> want;
+      std::int64_t now = r.start_ns;
+      std::size_t from = 0;
+      for (std::size_t round = 0; round < r.ends.size(); ++round) {
+        CAPTURE(round);
+        const std::size_t to = r.ends[round];
+        const std::int64_t start = floor_to(now, w);
+        std::set<std::uint32_t> keys;
+        for (std::size_t i = from; i < to; ++i) {
+          REQUIRE(push->push(c.items[i]));
+          want[{c.items[i].key, start}].add(c.items[i]);
+          keys.insert(c.items[i].key);
+        }
+        REQUIRE(weir_test::eventually([&] { return items_in(p, "window") == to; }));
+        from = to;
+        // Windows that must come out now: those of the round's keys that ended by now (their
+        // partitions saw items of this time), and with the timer, all that ended a grace ago.
+        std::vector<WindowKey> due;
+        for (const auto& [at, agg] : want) {
+          const std::int64_t end_ns = at.second + w;
+          if ((end_ns <= now && keys.count(at.first) > 0) || (r.timer && end_ns <= now - timer_grace_ns))
+            due.push_back(at);
+        }
+        REQUIRE(weir_test::eventually([&] { return received.has(due); }));
+        if (round + 1 < r.ends.size() || !r.open_at_end) {
+          clock->advance(std::chrono::nanoseconds{r.advances_ns[round]});
+          now += r.advances_ns[round];
+        }
+      }
+      if (r.timer && !r.open_at_end) {
+        // The clock moves past every window and its grace: the timer closes them all.
+        clock->advance(std::chrono::nanoseconds{w + timer_grace_ns});
+        now += w + timer_grace_ns;
+        std::vector<WindowKey> all;
+        for (const auto& [at, agg] : want) all.push_back(at);
+        REQUIRE(weir_test::eventually([&] { return received.has(all); }));
+      }
+      // Windows still open now come out at the end of input.
+      bool any_open = false;
+      for (const auto& [at, agg] : want) any_open = any_open || at.second + w > now;
+      if (r.open_at_end && any_open) ++open_at_end;
+      closing = true;
+      push->close();
+      waited = true;
+      const auto rep = p.wait();
+      std::map<WindowKey, std::tuple<std::uint32_t, std::uint32_t, std::uint64_t, std::uint32_t>> got;
+      bool once = true;
+      for (const auto& e : received.entries()) {
+        const auto& res = e.result;
+        const std::int64_t s =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(res.start.time_since_epoch()).count();
+        const std::int64_t end_ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(res.end.time_since_epoch()).count();
+        CHECK(end_ns - s == w);
+        CHECK(res.items == res.value.n);
+        if (!e.closing) CHECK(e.at_ns >= end_ns);  // never before the clock reached the window's end
+        once = got.emplace(WindowKey{res.key, s},
+                           std::tuple{res.value.first, res.value.last, res.value.sum, res.value.n})
+                   .second &&
+               once;
+      }
+      std::map<WindowKey, std::tuple<std::uint32_t, std::uint32_t, std::uint64_t, std::uint32_t>> expected;
+      for (const auto& [at, a] : want) expected[at] = std::tuple{a.first, a.last, a.sum, a.n};
+      CHECK(once);
+      CHECK(got.size() == expected.size());
+      CHECK(got == expected);
+      CHECK(rep.stage("window").late == 0);
+      CHECK(rep.stage("window").items_in == c.items.size());
+    }
+  }
+  CHECK(open_at_end > 0);  // some runs end with windows open
 }

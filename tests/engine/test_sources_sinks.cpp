@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <list>
@@ -309,6 +310,100 @@ TEST_CASE("with a manual clock a partial batch of a push source leaves when the 
   push->close();
   const auto r = p.wait();
   CHECK(r.stage("push#0").items_out == 3);
+}
+
+TEST_CASE("on a manual clock a partial batch of a push source leaves at the linger deadline, however long") {
+  // The linger is measured on the pipeline's clock, to the nanosecond; real time only bounds how
+  // often the source looks at the clock again (a millisecond on a clock that is not the system's),
+  // so a long linger does not make the test wait for it in real time.
+  auto clock = std::make_shared<weir::ManualClock>();
+  weir::PipelineOptions o;
+  o.batch_size = 256;
+  o.linger = 10s;
+  o.clock = clock;
+  weir::Pipeline p("manual_long_linger", o);
+  auto push = std::make_shared<weir::PushSource<int>>(16);
+  std::atomic<int> delivered{0};
+  p.source(push).sink([&](int) { delivered.fetch_add(1); });
+  p.start();
+  const weir_test::OnExit end([&] {
+    push->close();
+    (void)p.wait();
+  });
+  CHECK(push->push(1));
+  CHECK(push->push(2));
+  CHECK(push->push(3));
+  std::this_thread::sleep_for(20ms);  // unavoidable: real time passes, the injected clock does not
+  CHECK(delivered.load() == 0);
+  clock->advance(o.linger - 1ns);
+  std::this_thread::sleep_for(20ms);  // unavoidable, as above
+  CHECK(delivered.load() == 0);
+  clock->advance(1ns);  // the linger deadline: the partial batch leaves
+  CHECK(eventually([&] { return delivered.load() == 3; }, 2s));
+  // The next batch's linger starts with its first item.
+  CHECK(push->push(4));
+  std::this_thread::sleep_for(20ms);  // unavoidable, as above
+  CHECK(delivered.load() == 3);
+  clock->advance(o.linger);
+  CHECK(eventually([&] { return delivered.load() == 4; }, 2s));
+}
+
+TEST_CASE("a push source holding a batch on a manual clock that never moves ends at close or cancel") {
+  for (const bool cancel : {false, true}) {
+    CAPTURE(cancel);
+    auto clock = std::make_shared<weir::ManualClock>();
+    weir::PipelineOptions o;
+    o.batch_size = 256;
+    o.linger = 1s;
+    o.clock = clock;
+    weir::Pipeline p("manual_linger_end", o);
+    auto push = std::make_shared<weir::PushSource<int>>(16);
+    std::atomic<int> delivered{0};
+    p.source(push).sink([&](int) { delivered.fetch_add(1); });
+    p.start();
+    CHECK(push->push(1));
+    CHECK(push->push(2));
+    if (cancel) {
+      p.cancel();
+    } else {
+      push->close();
+    }
+    const auto r = p.wait();
+    if (cancel) {
+      CHECK(r.status == weir::RunStatus::cancelled);
+    } else {
+      CHECK(r.status == weir::RunStatus::completed);
+      CHECK(delivered.load() == 2);  // the end of input sends the held batch on at once
+    }
+  }
+}
+
+TEST_CASE("a push source with no linger waits for items without spinning") {
+  weir::PipelineOptions o;
+  o.batch_size = 256;
+  o.linger = 0us;  // every item leaves as soon as it is taken
+  weir::Pipeline p("no_linger", o);
+  auto push = std::make_shared<weir::PushSource<int>>(16);
+  std::atomic<int> delivered{0};
+  p.source(push).sink([&](int) { delivered.fetch_add(1); });
+  p.start();
+  const weir_test::OnExit end([&] {
+    push->close();
+    (void)p.wait();
+  });
+  CHECK(push->push(1));
+  REQUIRE(eventually([&] { return delivered.load() == 1; }, 2s));  // a partial batch, at once
+  // The process's CPU time over a stretch of real time with nothing to do: a source polling its
+  // empty queue would use a core for all of it.
+  const std::clock_t cpu0 = std::clock();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(300ms);  // unavoidable: idleness is measured in real time
+  const double cpu_s = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CAPTURE(cpu_s);
+  CHECK(cpu_s < wall_s / 4);
+  CHECK(push->push(2));
+  CHECK(eventually([&] { return delivered.load() == 2; }, 2s));
 }
 
 TEST_CASE("a generator that trickles flushes partial batches after the linger time") {

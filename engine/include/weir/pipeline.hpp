@@ -47,8 +47,9 @@ struct PipelineOptions {
   /// where a range source's fused chain keeps everything on the source's thread. A keyed stage's
   /// partitions receive batches of four times this size, and at least 4096 items (see `linger`).
   std::size_t batch_size = 0;
-  /// A partial batch leaves a source, or a sending thread's partial batch for a keyed stage's
-  /// partition goes on, after this long; 0 sends every keyed part at once.
+  /// A partial batch leaves a source after this long on `clock` (a ManualClock has to be moved), and
+  /// a sending thread's partial batch for a keyed stage's partition goes on after about this long of
+  /// real time; 0 sends both at once.
   std::chrono::microseconds linger{1000};
   std::size_t max_in_flight = 0;  ///< batches a source may have in flight; 0 = 8 per thread
   int threads = 0;                ///< oneTBB arena size, busy sources included; 0 = all cores

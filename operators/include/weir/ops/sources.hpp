@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "weir/clock.hpp"
 #include "weir/detail/fusion.hpp"
 #include "weir/detail/runtime.hpp"
 
@@ -176,9 +177,20 @@ class PushSource final : public detail::SourceBase {
   [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
+  /// How long, in real time, an empty source waits for items before it looks at the run again (the
+  /// close and cancel markers wake it at once), and how often a partial batch on a clock other than
+  /// the system's re-reads the clock for its linger deadline.
+  static constexpr std::chrono::microseconds idle_wait{100'000};
+  static constexpr std::chrono::microseconds recheck{1'000};
+
   void run(detail::SourceContext& ctx) override {
     const std::size_t cap = ctx.batch_size();
-    const auto linger_us = std::chrono::duration_cast<std::chrono::microseconds>(ctx.linger()).count();
+    const Clock& clock = ctx.clock();
+    const std::chrono::nanoseconds linger = ctx.linger();
+    // The linger is measured on the pipeline's clock. The system clock's deadline is also the real
+    // time to wait until; another clock (a ManualClock) moves as it is told, so the wait only bounds
+    // how often it is read again.
+    const bool real_time = dynamic_cast<const SystemClock*>(&clock) != nullptr;
     std::vector<std::optional<T>> got(cap);
     bool open = true;
     // Moves what `wait` dequeued into the batch; a nullopt is the close (or wake) marker.
@@ -195,17 +207,18 @@ class PushSource final : public detail::SourceBase {
     };
     while (open && !ctx.stopping()) {
       auto batch = detail::source_batch<T>(ctx);
-      auto deadline = ctx.clock().steady_now() + ctx.linger();
+      auto deadline = clock.steady_now() + linger;
       while (open && batch->items.size() < cap && !ctx.stopping()) {
         const auto want = cap - batch->items.size();
         if (batch->items.empty()) {
-          take(*batch, queue_.wait_dequeue_bulk_timed(got.begin(), want, linger_us));
-          deadline = ctx.clock().steady_now() + ctx.linger();  // the linger starts with the first item
+          take(*batch, queue_.wait_dequeue_bulk_timed(got.begin(), want, idle_wait.count()));
+          deadline = clock.steady_now() + linger;  // the linger starts with the first item
         } else {
-          const auto left =
-              std::chrono::duration_cast<std::chrono::microseconds>(deadline - ctx.clock().steady_now());
+          const auto left = deadline - clock.steady_now();
           if (left.count() <= 0) break;
-          take(*batch, queue_.wait_dequeue_bulk_timed(got.begin(), want, left.count()));
+          auto wait = std::chrono::ceil<std::chrono::microseconds>(left);
+          if (!real_time) wait = std::min(wait, recheck);
+          take(*batch, queue_.wait_dequeue_bulk_timed(got.begin(), want, wait.count()));
         }
       }
       if (!batch->items.empty()) ctx.emit(std::move(batch));
