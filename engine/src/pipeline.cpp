@@ -3,6 +3,7 @@
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_scheduler_observer.h>
 
 #include <algorithm>
 #include <atomic>
@@ -283,6 +284,25 @@ struct Exchange {
   std::unique_ptr<std::atomic<std::int64_t>[]> highs;
 };
 
+/// Marks the threads in a run's arena with the run's tag while they are in it (run_arena_tag()),
+/// so that a stage counts them in their own slots and every other thread in the shared one.
+class ArenaMembers final : public tbb::task_scheduler_observer {
+ public:
+  ArenaMembers(tbb::task_arena& arena, const void* tag) : tbb::task_scheduler_observer(arena), tag_(tag) {
+    observe(true);
+  }
+  ArenaMembers(const ArenaMembers&) = delete;
+  ArenaMembers& operator=(const ArenaMembers&) = delete;
+  ~ArenaMembers() override { observe(false); }
+  void on_scheduler_entry(bool /*worker*/) override { run_arena_tag() = tag_; }
+  void on_scheduler_exit(bool /*worker*/) override {
+    if (run_arena_tag() == tag_) run_arena_tag() = nullptr;
+  }
+
+ private:
+  const void* tag_;
+};
+
 /// A source's HelpingWait: its thread joins the run's arena and runs the graph's tasks until a slot is
 /// free. The wait is an empty flow graph's, made in the arena (reserve_wait, wait_for_all, release_wait).
 class ArenaWait final : public HelpingWait {
@@ -353,7 +373,7 @@ class Execution {
       st->timing = o.telemetry && telemetry_compiled;
       st->clock = clock_.get();
       st->run = &control_;
-      st->init_slots(threads_ + 1);
+      st->init_slots(threads_ + 1, this);
       attach_resilience(*st, *n);
       stages_.push_back(std::move(st));
     }
@@ -478,6 +498,7 @@ class Execution {
   /// pools_: the tickets of outputs still waiting (in a failed run) go back before the pools go.
   std::vector<std::vector<std::unique_ptr<Turns>>> turns_;
   std::unique_ptr<tbb::task_arena> arena_;
+  std::unique_ptr<ArenaMembers> members_;  // after arena_: stops observing before the arena goes
   std::vector<std::unique_ptr<ArenaWait>> source_waits_;  // declared after the arena: destroyed before
   std::unique_ptr<ArenaWait> lent_wait_;                  // the wait of lend_thread()
   std::atomic<std::uint64_t> runs_{0};                    ///< node bodies started (a progress sign)
@@ -1183,6 +1204,7 @@ RunReport Execution::run() {
       std::count_if(plan_.groups.begin(), plan_.groups.end(), [](const Group& g) { return g.source; }));
   const int helpers = std::min(source_count, threads_ - 1);
   arena_ = std::make_unique<tbb::task_arena>(threads_, static_cast<unsigned>(std::max(1, helpers)));
+  members_ = std::make_unique<ArenaMembers>(*arena_, this);
   flow_.resize(plan_.groups.size());
   pools_.resize(plan_.groups.size());
   plan_streams();

@@ -20,16 +20,16 @@ std::string demangle(const char* name) {
   std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
   return (status == 0 && out) ? std::string(out.get()) : std::string(name);
 }
-/// Adds a batch's rare outcomes to the calling thread's slot.
-void add_outcome(CounterSlot& s, const BatchTally& t) {
-  bump(s.filtered, t.filtered);
-  bump(s.errors, t.errors);
-  bump(s.skipped, t.skipped);
-  bump(s.dead_lettered, t.dead_lettered);
-  bump(s.dead_letter_failures, t.dead_letter_failures);
-  bump(s.retries, t.retries);
-  bump(s.late, t.late);
-  bump(s.timeouts, t.timeouts);
+/// Adds a batch's rare outcomes to a slot (`shared`: the slot of the threads outside the arena).
+void add_outcome(CounterSlot& s, const BatchTally& t, bool shared) {
+  bump(s.filtered, t.filtered, shared);
+  bump(s.errors, t.errors, shared);
+  bump(s.skipped, t.skipped, shared);
+  bump(s.dead_lettered, t.dead_lettered, shared);
+  bump(s.dead_letter_failures, t.dead_letter_failures, shared);
+  bump(s.retries, t.retries, shared);
+  bump(s.late, t.late, shared);
+  bump(s.timeouts, t.timeouts, shared);
 }
 }  // namespace
 
@@ -45,7 +45,13 @@ ErrorText describe(std::exception_ptr e) {
   return {"unknown", "no exception"};
 }
 
-void StageRuntime::init_slots(int count) {
+const void*& run_arena_tag() noexcept {
+  thread_local const void* tag = nullptr;
+  return tag;
+}
+
+void StageRuntime::init_slots(int count, const void* run_tag) {
+  run_tag_ = run_tag;
   slots_.clear();
   scratch_.clear();
   for (int i = 0; i < count; ++i) {
@@ -55,8 +61,9 @@ void StageRuntime::init_slots(int count) {
 }
 
 std::size_t StageRuntime::slot_index() const noexcept {
-  const int idx = tbb::this_task_arena::current_thread_index();
   const auto last = static_cast<int>(slots_.size()) - 1;
+  if (run_arena_tag() != run_tag_) return static_cast<std::size_t>(last);
+  const int idx = tbb::this_task_arena::current_thread_index();
   return static_cast<std::size_t>(idx >= 0 && idx < last ? idx : last);
 }
 
@@ -67,20 +74,19 @@ CounterSlot& StageRuntime::slot() noexcept {
 void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_t out, const BatchTally& t,
                                 std::int64_t start_ns, std::int64_t end_ns) {
   auto& s = *slots_[slot];
-  bump(s.items_in, in);
-  bump(s.items_out, out);
-  bump(s.batches, 1U);
-  if ((t.filtered | t.errors | t.retries | t.late | t.timeouts) != 0) add_outcome(s, t);
+  const bool shared = slot + 1 == slots_.size();
+  bump(s.items_in, in, shared);
+  bump(s.items_out, out, shared);
+  bump(s.batches, 1U, shared);
+  if ((t.filtered | t.errors | t.retries | t.late | t.timeouts) != 0) add_outcome(s, t, shared);
   const std::int64_t d = end_ns - start_ns;
   if (timed()) {
-    bump(s.busy_ns, d);
-    if (start_ns < s.first_ns.load(std::memory_order_relaxed))
-      s.first_ns.store(start_ns, std::memory_order_relaxed);
-    if (end_ns > s.last_ns.load(std::memory_order_relaxed))
-      s.last_ns.store(end_ns, std::memory_order_relaxed);
+    bump(s.busy_ns, d, shared);
+    move_mark(s.first_ns, start_ns, true, shared);
+    move_mark(s.last_ns, end_ns, false, shared);
     const auto bucket =
         std::min<int>(histogram_buckets - 1, std::bit_width(static_cast<std::uint64_t>(d > 0 ? d : 0)));
-    bump(s.batch_ns_log2[static_cast<std::size_t>(bucket)], 1U);
+    bump(s.batch_ns_log2[static_cast<std::size_t>(bucket)], 1U, shared);
   }
   if (guard != nullptr && listens()) note_circuit(t);
   if (listens()) {
@@ -93,14 +99,17 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
 }
 
 void StageRuntime::add_blocked(std::chrono::nanoseconds d) {
-  bump(slot().blocked_ns, d.count());
+  const std::size_t slot = slot_index();
+  bump(slots_[slot]->blocked_ns, d.count(), slot + 1 == slots_.size());
 }
 
 void StageRuntime::add_delivered(std::uint64_t out, const BatchTally& t, std::int64_t busy_ns) {
-  auto& s = slot();
-  bump(s.items_out, out);
-  add_outcome(s, t);
-  if (timed()) bump(s.busy_ns, busy_ns);
+  const std::size_t slot = slot_index();
+  const bool shared = slot + 1 == slots_.size();
+  auto& s = *slots_[slot];
+  bump(s.items_out, out, shared);
+  add_outcome(s, t, shared);
+  if (timed()) bump(s.busy_ns, busy_ns, shared);
 }
 
 void StageRuntime::emit(const Event& e) {

@@ -126,8 +126,10 @@ struct BatchTally {
 
 inline constexpr int histogram_buckets = 48;  ///< log2 buckets of nanoseconds
 
-/// One thread's share of a stage's counters. Only its owning thread writes it (plain load + store,
-/// no read-modify-write); readers sum all slots.
+/// One thread's share of a stage's counters: one slot per arena thread, which only that thread
+/// writes (plain load + store, no read-modify-write), and a last slot shared by the threads outside
+/// the arena (a source's own thread, an async sink's thread), written with atomic adds. Readers sum
+/// all slots.
 struct alignas(64) CounterSlot {
   std::atomic<std::uint64_t> items_in{0}, items_out{0}, filtered{0}, errors{0}, skipped{0}, dead_lettered{0},
       dead_letter_failures{0}, retries{0}, late{0}, batches{0}, timeouts{0};
@@ -136,9 +138,31 @@ struct alignas(64) CounterSlot {
   std::array<std::atomic<std::uint32_t>, histogram_buckets> batch_ns_log2{};
 };
 
+/// The run whose arena the calling thread is in now (its tag), or null: set when a thread enters a
+/// run's arena and cleared when it leaves (an observer of the arena, see Execution).
+const void*& run_arena_tag() noexcept;
+
+/// Adds `v` to a slot's counter; `shared`: the slot threads outside the arena share.
 template <class A, class V>
-inline void bump(A& a, V v) noexcept {
-  a.store(a.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+inline void bump(A& a, V v, bool shared) noexcept {
+  using T = typename A::value_type;
+  if (shared) {
+    a.fetch_add(static_cast<T>(v), std::memory_order_relaxed);
+  } else {
+    a.store(static_cast<T>(a.load(std::memory_order_relaxed) + static_cast<T>(v)), std::memory_order_relaxed);
+  }
+}
+
+/// Lowers (`lower`) or raises a slot's time mark to `v`; `shared` as for bump().
+inline void move_mark(std::atomic<std::int64_t>& a, std::int64_t v, bool lower, bool shared) noexcept {
+  std::int64_t seen = a.load(std::memory_order_relaxed);
+  while (lower ? v < seen : v > seen) {
+    if (!shared) {
+      a.store(v, std::memory_order_relaxed);
+      return;
+    }
+    if (a.compare_exchange_weak(seen, v, std::memory_order_relaxed)) return;
+  }
 }
 
 class RunControl;
@@ -162,9 +186,12 @@ class StageRuntime {
   StageRuntime* route_from = nullptr;
   std::string route_name;
 
-  void init_slots(int count);
-  /// The calling thread's slot: oneTBB workers by arena index, other threads (the stage's own
-  /// source or async-sink thread) in the last one.
+  /// `count` slots for the threads of the run `run_tag` stands for (see in_run_arena()).
+  void init_slots(int count, const void* run_tag);
+  /// The calling thread's slot: threads in the run's arena by arena index, every other thread (a
+  /// source's own thread, an async sink's thread) in the last one, shared. A thread outside the run's
+  /// arena may still have an arena index (0 in oneTBB's implicit arena), so the run's arena is
+  /// recognised by run_arena_tag(), not by the index.
   [[nodiscard]] CounterSlot& slot() noexcept;
   [[nodiscard]] const std::vector<std::unique_ptr<CounterSlot>>& slots() const noexcept { return slots_; }
 
@@ -267,6 +294,7 @@ class StageRuntime {
   [[nodiscard]] Clock* clock_mut() const noexcept { return const_cast<Clock*>(clock); }
   std::vector<std::unique_ptr<CounterSlot>> slots_;
   std::vector<std::unique_ptr<UserScratch>> scratch_;  ///< one per slot
+  const void* run_tag_ = nullptr;
   std::mutex dead_letter_mutex_;
   std::atomic<std::uint64_t> jitter_draws_{0};
 };
