@@ -13,7 +13,7 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
-#include <weir/pipeline.hpp>
+#include <weir/observable.hpp>
 
 namespace weir::telemetry {
 
@@ -633,11 +633,11 @@ void EventsInterceptor::on_event(const StageInfo& s, const Event& ev) {
       ev);
 }
 
-std::shared_ptr<EventsInterceptor> emit_events(Pipeline& pipeline, std::shared_ptr<EventSink> sink,
+std::shared_ptr<EventsInterceptor> emit_events(Observable& pipeline, std::shared_ptr<EventSink> sink,
                                                EventOptions options) {
   if (!sink) throw std::invalid_argument("emit_events: the sink cannot be null");
 #if defined(WEIR_TELEMETRY) && WEIR_TELEMETRY
-  if (!options.clock) options.clock = pipeline.options().clock;
+  if (!options.clock) options.clock = pipeline.clock();
   const int priority = options.priority;
   auto interceptor = std::make_shared<EventsInterceptor>(std::move(sink), std::move(options));
   pipeline.intercept(interceptor, priority);

@@ -5,7 +5,7 @@
 
 #include <chrono>
 #include <stdexcept>
-#include <weir/pipeline.hpp>
+#include <weir/observable.hpp>
 
 #include "weir/telemetry/events.hpp"
 
@@ -147,7 +147,7 @@ void RunLogger::on_run_stop(const RunInfo& info, const RunReport& r) {
                    {"errors", std::move(errors)}});
 }
 
-std::shared_ptr<RunLogger> log_runs(Pipeline& pipeline, StructuredLogger logger) {
+std::shared_ptr<RunLogger> log_runs(Observable& pipeline, StructuredLogger logger) {
 #if defined(WEIR_TELEMETRY) && WEIR_TELEMETRY
   auto interceptor = std::make_shared<RunLogger>(std::move(logger));
   pipeline.intercept(interceptor, 1000);

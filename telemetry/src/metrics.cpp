@@ -6,7 +6,7 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
-#include <weir/pipeline.hpp>
+#include <weir/observable.hpp>
 
 namespace weir::telemetry {
 
@@ -44,7 +44,7 @@ MultiCollector::MultiCollector(std::vector<std::shared_ptr<MetricsCollector>> co
   }
 }
 
-void MultiCollector::on_attach(Pipeline& a0) {
+void MultiCollector::on_attach(Observable& a0) {
   for (const auto& c : collectors_) c->on_attach(a0);
 }
 
@@ -394,7 +394,7 @@ void MetricsInterceptor::on_event(const StageInfo& s, const Event& e) {
 // ---------------------------------------------------------------------------------------------------
 // attach
 
-std::shared_ptr<MetricsInterceptor> attach(Pipeline& pipeline, std::shared_ptr<MetricsCollector> collector,
+std::shared_ptr<MetricsInterceptor> attach(Observable& pipeline, std::shared_ptr<MetricsCollector> collector,
                                            MetricsOptions options) {
   if (!collector) throw std::invalid_argument("attach: the collector cannot be null");
 #if defined(WEIR_TELEMETRY) && WEIR_TELEMETRY

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include <weir/pipeline.hpp>
+#include <weir/observable.hpp>
 #include <weir/report.hpp>
 
 namespace weir::telemetry {
@@ -567,7 +567,7 @@ void TracingInterceptor::on_event(const StageInfo& s, const Event& e) {
       e);
 }
 
-std::shared_ptr<TracingInterceptor> trace(Pipeline& pipeline, std::shared_ptr<Tracer> tracer,
+std::shared_ptr<TracingInterceptor> trace(Observable& pipeline, std::shared_ptr<Tracer> tracer,
                                           TracingOptions options) {
   if (!tracer) throw std::invalid_argument("trace: the tracer cannot be null");
 #if defined(WEIR_TELEMETRY) && WEIR_TELEMETRY

@@ -23,6 +23,7 @@
 #include "weir/detail/plan.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
+#include "weir/observable.hpp"
 #include "weir/ops/buffer.hpp"
 #include "weir/ops/filter.hpp"
 #include "weir/ops/flat_map.hpp"
@@ -232,7 +233,7 @@ class Execution;
 
 /// A dataflow pipeline: build it with `source(...)` and the Stream methods, then `run()` it.
 /// Building is single-threaded; `cancel()` may be called from any thread. A pipeline runs once.
-class Pipeline {
+class Pipeline : public Observable {
  public:
   explicit Pipeline(std::string name, PipelineOptions options = {});
   ~Pipeline();
@@ -265,7 +266,7 @@ class Pipeline {
   }
 
   /// Adds an interceptor to every stage. Lower priority runs first; equal priorities in registration order.
-  void intercept(std::shared_ptr<Interceptor> interceptor, int priority = 0);
+  void intercept(std::shared_ptr<Interceptor> interceptor, int priority = 0) override;
 
   /// Runs to the end of every source. Throws PipelineError when the run fails.
   /// With a valid `parent` (e.g. from parse_traceparent), the run's span is its child, in its trace.
@@ -279,10 +280,12 @@ class Pipeline {
 
   /// The plan: stages, fused groups (physical nodes) and edges.
   [[nodiscard]] std::string explain() const;
-  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] const std::string& name() const noexcept override { return name_; }
   [[nodiscard]] const PipelineOptions& options() const noexcept { return options_; }
   /// The live counters of this pipeline's run, for telemetry backends; thread-safe, may outlive the pipeline.
-  [[nodiscard]] std::shared_ptr<const LiveView> live() const noexcept { return live_; }
+  [[nodiscard]] std::shared_ptr<const LiveView> live() const noexcept override { return live_; }
+  /// The clock of the options; null for the system clock.
+  [[nodiscard]] std::shared_ptr<Clock> clock() const noexcept override { return options_.clock; }
   /// The run as it is now (see LiveView::snapshot); callable from any thread.
   [[nodiscard]] Snapshot snapshot() const { return live_->snapshot(); }
 

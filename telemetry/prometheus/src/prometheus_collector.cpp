@@ -14,7 +14,7 @@
 #include <sstream>
 #include <string>
 #include <utility>
-#include <weir/pipeline.hpp>
+#include <weir/observable.hpp>
 
 #ifndef WEIR_VERSION
 #define WEIR_VERSION "unknown"
@@ -342,7 +342,7 @@ std::map<std::string, double> PrometheusCollector::stage_values(std::string_view
   return out;
 }
 
-void PrometheusCollector::on_attach(Pipeline& pipeline) {
+void PrometheusCollector::on_attach(Observable& pipeline) {
   watch(pipeline.live());
 }
 

@@ -25,7 +25,7 @@
 #include "weir/telemetry/logs.hpp"
 
 namespace weir {
-class Pipeline;
+class Observable;
 }
 
 namespace weir::telemetry {
@@ -258,7 +258,7 @@ class EventsInterceptor final : public Interceptor {
 
 /// Registers an EventsInterceptor on every stage of `pipeline` (call it while building, before
 /// `run`/`start`). Returns the interceptor, or null in a build with `-DWEIR_TELEMETRY=OFF`.
-std::shared_ptr<EventsInterceptor> emit_events(Pipeline& pipeline, std::shared_ptr<EventSink> sink,
+std::shared_ptr<EventsInterceptor> emit_events(Observable& pipeline, std::shared_ptr<EventSink> sink,
                                                EventOptions options = {});
 
 /// Every event type emit_events can send, in the order docs/events.md lists them.

@@ -18,7 +18,7 @@ class sink;
 }  // namespace spdlog
 
 namespace weir {
-class Pipeline;
+class Observable;
 }
 
 namespace weir::telemetry {
@@ -101,6 +101,6 @@ class RunLogger final : public Interceptor {
 
 /// Registers a RunLogger on `pipeline` (while building). Returns it, or null in a build with
 /// `-DWEIR_TELEMETRY=OFF`.
-std::shared_ptr<RunLogger> log_runs(Pipeline& pipeline, StructuredLogger logger = StructuredLogger{});
+std::shared_ptr<RunLogger> log_runs(Observable& pipeline, StructuredLogger logger = StructuredLogger{});
 
 }  // namespace weir::telemetry

@@ -17,7 +17,7 @@
 #include <weir/report.hpp>
 
 namespace weir {
-class Pipeline;
+class Observable;
 }
 
 namespace weir::telemetry {
@@ -43,7 +43,7 @@ class MetricsCollector {
 
   /// `attach` hands the collector the pipeline it is attached to (before the run), so that backends
   /// that read live counters (Prometheus) can find them.
-  virtual void on_attach(Pipeline& /*pipeline*/) {}
+  virtual void on_attach(Observable& /*pipeline*/) {}
 
   // Pipeline
   virtual void on_pipeline_started(const RunInfo&) {}
@@ -157,7 +157,7 @@ class MultiCollector final : public MetricsCollector {
     return collectors_;
   }
 
-  void on_attach(Pipeline&) override;
+  void on_attach(Observable&) override;
   void on_pipeline_started(const RunInfo&) override;
   void on_pipeline_completed(const RunInfo&, const RunReport&) override;
   void on_stage_started(const StageInfo&) override;
@@ -237,7 +237,7 @@ class MetricsInterceptor final : public Interceptor {
 /// Attaches `collector` to every stage of `pipeline` (call it while building, before `run`/`start`).
 /// Returns the interceptor it registered, or null in a build with `-DWEIR_TELEMETRY=OFF`, where no
 /// hook is installed and the collector only gets `on_attach` (live counters stay readable).
-std::shared_ptr<MetricsInterceptor> attach(Pipeline& pipeline, std::shared_ptr<MetricsCollector> collector,
+std::shared_ptr<MetricsInterceptor> attach(Observable& pipeline, std::shared_ptr<MetricsCollector> collector,
                                            MetricsOptions options = {});
 
 }  // namespace weir::telemetry

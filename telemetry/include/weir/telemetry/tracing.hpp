@@ -30,7 +30,7 @@
 #include <weir/trace_context.hpp>
 
 namespace weir {
-class Pipeline;
+class Observable;
 }
 
 namespace weir::telemetry {
@@ -455,7 +455,7 @@ class TracingInterceptor final : public Interceptor {
 
 /// Traces every stage of `pipeline` with `tracer` (call it while building, before `run`/`start`).
 /// Returns the interceptor it registered, or null in a build with `-DWEIR_TELEMETRY=OFF`.
-std::shared_ptr<TracingInterceptor> trace(Pipeline& pipeline, std::shared_ptr<Tracer> tracer,
+std::shared_ptr<TracingInterceptor> trace(Observable& pipeline, std::shared_ptr<Tracer> tracer,
                                           TracingOptions options = {});
 
 }  // namespace weir::telemetry

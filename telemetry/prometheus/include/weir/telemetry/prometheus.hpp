@@ -70,7 +70,7 @@ class PrometheusCollector final : public MetricsCollector, public prometheus::Co
   /// Collect() in the Prometheus text format 0.0.4.
   [[nodiscard]] std::string render() const;
 
-  void on_attach(Pipeline&) override;
+  void on_attach(Observable&) override;
   void on_pipeline_completed(const RunInfo&, const RunReport&) override;
   void on_item_processed(const StageInfo&, std::chrono::nanoseconds) override;
   void on_dead_letter_sent(const StageInfo&, std::string_view, int) override;
