@@ -149,6 +149,9 @@ weir::RunReport run_held_back(const std::shared_ptr<weir::telemetry::EventSink>&
   o.batch_size = 1;
   o.max_in_flight = 2;
   o.linger = 10s;
+  // One arena thread, so the source waits on its own thread: with more, a waiting source runs the
+  // pipeline's tasks, and a sink task it picked up would wait for the source itself.
+  o.threads = 1;
   weir::Pipeline p("held_back", o);
   weir::telemetry::EventOptions eo;
   eo.backpressure_interval = 0ms;
