@@ -18,13 +18,14 @@ set(WEIR_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Weir CACHE STRING
 
 # Headers: every file under the libraries' include/ folders (detail/ too: the public headers include
 # it), nothing from tests, examples or benchmarks.
-foreach(dir engine/include operators/include telemetry/include telemetry/prometheus/include)
+foreach(dir core/include resilience/include operators/include builder/include telemetry/include
+           telemetry/prometheus/include)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
           FILES_MATCHING PATTERN "*.hpp")
 endforeach()
 
-install(TARGETS weir_concurrentqueue weir_engine weir_operators weir_telemetry weir_telemetry_prometheus
-                weir_weir
+install(TARGETS weir_concurrentqueue weir_core weir_resilience weir_operators weir_builder weir_telemetry
+                weir_telemetry_prometheus weir_weir
         EXPORT WeirTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(EXPORT WeirTargets NAMESPACE weir:: FILE WeirTargets.cmake DESTINATION ${WEIR_INSTALL_CMAKEDIR})

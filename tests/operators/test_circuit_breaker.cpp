@@ -14,7 +14,7 @@
 #include <string>
 #include <utility>
 #include <vector>
-#include <weir/detail/guard.hpp>
+#include <weir/resilience/guard.hpp>
 #include <weir/weir.hpp>
 
 #include "event_log.hpp"

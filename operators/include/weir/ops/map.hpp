@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "weir/detail/fusion.hpp"
-#include "weir/detail/guard.hpp"
+#include "weir/resilience/guard.hpp"
 
 namespace weir::ops {
 

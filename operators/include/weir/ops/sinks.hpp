@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "weir/detail/fusion.hpp"
-#include "weir/detail/guard.hpp"
+#include "weir/resilience/guard.hpp"
 
 namespace weir::ops {
 

@@ -1,5 +1,5 @@
 #pragma once
-/// \file The builder's logical graph. Not API.
+/// \file The logical graph: one node per stage, as the builder records it. Not API.
 
 #include <memory>
 #include <optional>
@@ -10,11 +10,9 @@
 
 #include "weir/detail/fusion.hpp"
 #include "weir/detail/runtime.hpp"
+#include "weir/detail/stage_policy.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
-#include "weir/ops/circuit_breaker.hpp"
-#include "weir/ops/retry.hpp"
-#include "weir/ops/timeout.hpp"
 
 namespace weir::detail {
 
@@ -36,9 +34,8 @@ struct LogicalNode {
   bool ordered = false;
   bool is_sink = false;
   ErrorPolicy policy;
-  std::optional<RetryPolicy> retry;              ///< set by `.retry()`
-  std::optional<TimeoutOptions> timeout;         ///< set by `.timeout()`
-  std::optional<CircuitBreakerOptions> breaker;  ///< set by `.circuit_breaker()`
+  /// `.retry()`, `.timeout()`, `.circuit_breaker()` and on_error::retry; null when none was set.
+  std::shared_ptr<ResilienceSpec> resilience;
   const std::type_info* in_type = nullptr;
   struct Hook {
     int priority;
@@ -54,12 +51,5 @@ struct LogicalNode {
   /// The same chain reading straight from its range source, when it starts at one.
   std::shared_ptr<RangeConsumerBase> fused_range;
 };
-
-/// Gives a stage's runtime its final error policy, retry policy and guard (timeout, circuit breaker)
-/// from what the builder recorded; `weir::on_error::retry(...)` becomes a RetryPolicy here.
-void attach_resilience(StageRuntime& st, const LogicalNode& node);
-
-/// Throws std::invalid_argument: a stage's retries were set by both `.retry()` and on_error::retry.
-[[noreturn]] void throw_retry_set_twice(const std::string& stage);
 
 }  // namespace weir::detail

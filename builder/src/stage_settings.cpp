@@ -1,10 +1,9 @@
-// Builder settings and runtime wiring of the resilience operators: retry, timeout, circuit breaker.
+// The stage handles' resilience settings: `.retry()`, `.timeout()`, `.circuit_breaker()`.
 #include <memory>
 #include <stdexcept>
 #include <string>
 
-#include "weir/detail/guard.hpp"
-#include "weir/detail/plan.hpp"
+#include "stage_settings.hpp"
 #include "weir/pipeline.hpp"
 
 namespace weir::detail {
@@ -21,6 +20,11 @@ void check_guardable(const LogicalNode& node, const char* what) {
 }
 }  // namespace
 
+StageResilience& resilience_of(LogicalNode& node) {
+  if (!node.resilience) node.resilience = std::make_shared<StageResilience>();
+  return static_cast<StageResilience&>(*node.resilience);
+}
+
 void throw_retry_set_twice(const std::string& stage) {
   throw std::invalid_argument("stage '" + stage +
                               "' has retries from both .retry() and weir::on_error::retry: use one of them");
@@ -33,7 +37,7 @@ void StageRef::set_retry(RetryPolicy policy) {
     throw std::invalid_argument("source '" + node.name + "' cannot retry: a failing source fails the run");
   check_retry_policy(policy, ("retry policy of stage '" + node.name + "'").c_str());
   if (node.policy.kind == ErrorPolicy::Kind::retry) throw_retry_set_twice(node.name);
-  node.retry = std::move(policy);
+  resilience_of(node).retry = std::move(policy);
 }
 
 void StageRef::set_timeout(TimeoutOptions options) {
@@ -44,7 +48,7 @@ void StageRef::set_timeout(TimeoutOptions options) {
     throw std::invalid_argument("the timeout of stage '" + node.name + "' must be positive");
   if (options.threads < 0)
     throw std::invalid_argument("the timeout threads of stage '" + node.name + "' cannot be negative");
-  node.timeout = options;
+  resilience_of(node).timeout = options;
 }
 
 void StageRef::set_circuit_breaker(CircuitBreakerOptions options) {
@@ -52,24 +56,7 @@ void StageRef::set_circuit_breaker(CircuitBreakerOptions options) {
   auto& node = pipeline_->node(id_);
   check_guardable(node, "circuit_breaker");
   check_circuit_options(options, "circuit breaker of stage '" + node.name + "'");
-  node.breaker = options;
-}
-
-void attach_resilience(StageRuntime& st, const LogicalNode& node) {
-  st.policy = node.policy;
-  if (node.policy.kind == ErrorPolicy::Kind::retry) {
-    // on_error::retry(n, backoff, then): the same machinery, without jitter or cap.
-    RetryPolicy r;
-    r.max_attempts = node.policy.max_attempts;
-    r.initial_backoff = node.policy.backoff;
-    r.multiplier = node.policy.multiplier;
-    r.max_backoff = std::chrono::nanoseconds::max();
-    st.retry = std::make_shared<const RetryPolicy>(std::move(r));
-    st.policy.kind = node.policy.exhausted;
-  } else if (node.retry) {
-    st.retry = std::make_shared<const RetryPolicy>(*node.retry);
-  }
-  if (node.timeout || node.breaker) st.guard = std::make_shared<StageGuard>(st, node.timeout, node.breaker);
+  resilience_of(node).breaker = options;
 }
 
 }  // namespace weir::detail

@@ -18,10 +18,10 @@
 
 #include "weir/batch.hpp"
 #include "weir/clock.hpp"
+#include "weir/detail/stage_policy.hpp"
 #include "weir/detail/user_scratch.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
-#include "weir/ops/retry.hpp"
 #include "weir/user_metrics.hpp"
 
 namespace weir::detail {
@@ -179,8 +179,9 @@ class StageRuntime {
   bool timing = true;  ///< built-in counting interceptor measures time (never without telemetry)
   const Clock* clock = nullptr;
   RunControl* run = nullptr;
-  std::shared_ptr<const RetryPolicy> retry;  ///< null: no retry
-  std::shared_ptr<StageGuard> guard;         ///< timeout and circuit breaker; null for most stages
+  /// Retries and circuit breaker (the resilience layer's); null for most stages.
+  std::shared_ptr<StagePolicy> resilience;
+  std::shared_ptr<StageGuard> guard;  ///< timeout and circuit breaker; null for most stages
   /// For the first stage of a route's branch: the route stage and the branch's name, told of every
   /// batch this stage finishes (events::RouteProcessed); null otherwise.
   StageRuntime* route_from = nullptr;
@@ -240,7 +241,7 @@ class StageRuntime {
         .count();
   }
   [[nodiscard]] bool keeps_failed_items() const noexcept {
-    return retry != nullptr || guard != nullptr || policy.kind == ErrorPolicy::Kind::retry ||
+    return resilience != nullptr || guard != nullptr || policy.kind == ErrorPolicy::Kind::retry ||
            policy.kind == ErrorPolicy::Kind::dead_letter;
   }
   /// The state of the stage's circuit breaker, read live from any thread; nothing without a breaker.
@@ -252,9 +253,9 @@ class StageRuntime {
   bool recover(const T& item, Call&& call, BatchTally& tally) {
     std::exception_ptr err = std::current_exception();
     int attempts = 1;
-    if (retry != nullptr) {
-      while (attempts < retry->max_attempts && !stopping() && retryable(err)) {
-        const auto wait = next_backoff(attempts);
+    if (resilience != nullptr) {
+      while (attempts < resilience->max_attempts() && !stopping() && resilience->retryable(err)) {
+        const auto wait = resilience->next_backoff(attempts);
         note_retry(err, attempts + 1, wait);
         if (!backoff(wait)) break;  // the run is stopping
         ++attempts;
@@ -283,10 +284,6 @@ class StageRuntime {
 
  private:
   void note_retry(std::exception_ptr err, int attempt, std::chrono::nanoseconds backoff);
-  /// Whether the retry policy allows another call after `err`.
-  [[nodiscard]] bool retryable(const std::exception_ptr& err) const noexcept;
-  /// The wait before retry number `retry_number` (1 = the second call), jitter drawn.
-  [[nodiscard]] std::chrono::nanoseconds next_backoff(int retry_number) noexcept;
   /// Waits `d` on the clock; false when the run started stopping meanwhile (cancel cuts it short).
   bool backoff(std::chrono::nanoseconds d);
   /// Emits the batch's circuit-breaker counts (one event per kind and batch, when not zero).
@@ -296,7 +293,6 @@ class StageRuntime {
   std::vector<std::unique_ptr<UserScratch>> scratch_;  ///< one per slot
   const void* run_tag_ = nullptr;
   std::mutex dead_letter_mutex_;
-  std::atomic<std::uint64_t> jitter_draws_{0};
 };
 
 /// Demangled exception type and message of an exception_ptr.

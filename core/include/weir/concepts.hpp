@@ -29,7 +29,7 @@ concept Predicate = std::copy_constructible<F> && std::predicate<F&, const T&>;
 /// testable as bool.
 template <class F, class T>
 concept FilterFn = Predicate<F, T> ||
-    (std::copy_constructible<F> && std::predicate<F&, const T&, StageContext&>);
+    (std::copy_constructible<F>&& std::predicate<F&, const T&, StageContext&>);
 
 /// A function for `flat_map`: takes a T (and optionally a StageContext&) and returns a range whose
 /// elements are emitted in order.

@@ -18,8 +18,8 @@
 #include <utility>
 
 #include "weir/detail/runtime.hpp"
-#include "weir/ops/circuit_breaker.hpp"
-#include "weir/ops/timeout.hpp"
+#include "weir/resilience/circuit_breaker.hpp"
+#include "weir/resilience/timeout.hpp"
 
 namespace weir::detail {
 

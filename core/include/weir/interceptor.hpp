@@ -212,14 +212,15 @@ struct CustomEvent {
 }  // namespace events
 
 /// Every operator event, as one variant; stateful operators add their own alternatives.
-using Event = std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
-                           events::DeadLetterHandlerError, events::Backpressure, events::FanOut,
-                           events::FanIn, events::WindowEmitted, events::LateItems, events::WatermarkAdvanced,
-                           events::WindowsOpen, events::RouteSelected, events::RouteProcessed, events::NoRoute, events::BufferFlushed,
-                           events::MapReducePhase, events::KeyGroupSizes, events::JoinGroupCreated,
-                           events::JoinCompleted, events::TimeoutOccurred, events::CircuitStateChanged,
-                           events::CircuitRejected, events::CircuitFailure, events::CircuitSuccess,
-                           events::CustomMetric, events::CustomEvent>;
+using Event =
+    std::variant<events::RetryAttempt, events::ItemFailed, events::DeadLetterSent,
+                 events::DeadLetterHandlerError, events::Backpressure, events::FanOut, events::FanIn,
+                 events::WindowEmitted, events::LateItems, events::WatermarkAdvanced, events::WindowsOpen,
+                 events::RouteSelected, events::RouteProcessed, events::NoRoute, events::BufferFlushed,
+                 events::MapReducePhase, events::KeyGroupSizes, events::JoinGroupCreated,
+                 events::JoinCompleted, events::TimeoutOccurred, events::CircuitStateChanged,
+                 events::CircuitRejected, events::CircuitFailure, events::CircuitSuccess,
+                 events::CustomMetric, events::CustomEvent>;
 
 /// Observes stages, batches and operator events. Register one on a pipeline (every stage) or on one stage.
 /// Hooks run on the thread running the stage, possibly on several threads at once for a parallel stage,

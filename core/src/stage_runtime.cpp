@@ -8,9 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "weir/detail/execution.hpp"
-#include "weir/detail/guard.hpp"
-#include "weir/ops/circuit_breaker.hpp"
+#include "weir/detail/run_control.hpp"
 
 namespace weir::detail {
 
@@ -177,27 +175,7 @@ void StageRuntime::note_retry(std::exception_ptr err, int attempt, std::chrono::
 }
 
 std::optional<CircuitState> StageRuntime::circuit_state() const noexcept {
-  return guard != nullptr ? guard->circuit_state() : std::nullopt;
-}
-
-bool StageRuntime::retryable(const std::exception_ptr& err) const noexcept {
-  if (retry == nullptr) return false;
-  try {
-    if (retry->retryable) return retry->retryable(err);
-    std::rethrow_exception(err);
-  } catch (const CircuitOpenError&) {
-    return false;  // the breaker is there to stop calling: no retry unless the predicate asks for it
-  } catch (...) {
-    // any other error is retryable by default; a throwing predicate lands here with "no"
-    return !retry->retryable;
-  }
-}
-
-std::chrono::nanoseconds StageRuntime::next_backoff(int retry_number) noexcept {
-  double u = 0.0;
-  if (retry->jitter > 0.0)
-    u = jitter_draw(retry->seed, jitter_draws_.fetch_add(1, std::memory_order_relaxed));
-  return retry->backoff(retry_number, u);
+  return resilience != nullptr ? resilience->circuit_state() : std::nullopt;
 }
 
 void StageRuntime::watch_stop(Notification& n) {
@@ -218,23 +196,11 @@ void StageRuntime::note_circuit(const BatchTally& t) {
   if (t.circuit_successes != 0) emit(events::CircuitSuccess{t.circuit_successes});
 }
 
-namespace {
-/// Whether `err` is a timed call given up because the run stopped (TimeoutError::Cause::stopped).
-bool cut_by_stop(const std::exception_ptr& err) noexcept {
-  try {
-    std::rethrow_exception(err);
-  } catch (const TimeoutError& e) {
-    return e.cause() == TimeoutError::Cause::stopped;
-  } catch (...) {
-    return false;
-  }
-}
-}  // namespace
-
 void StageRuntime::fail_item(const void* item, const std::type_info& type, std::exception_ptr err,
                              int attempts, BatchTally& tally) {
   const auto text = describe(err);
-  const bool retried = policy.kind == ErrorPolicy::Kind::retry || (retry != nullptr && retryable(err));
+  const bool retried =
+      policy.kind == ErrorPolicy::Kind::retry || (resilience != nullptr && resilience->retryable(err));
   auto action = policy.kind == ErrorPolicy::Kind::retry ? policy.exhausted : policy.kind;
   // The builder checks a dead-letter sink against the stage's (first) input type; an item of another
   // input (the right side of a windowed join) cannot become a dead letter and is skipped instead.
@@ -275,7 +241,7 @@ void StageRuntime::fail_item(const void* item, const std::type_info& type, std::
     case ErrorPolicy::Kind::retry:
       // A call given up because the run was already stopping failed because of the stop: it does not
       // turn a cancelled run into a failed one (its error is still counted and summarised).
-      if (!cut_by_stop(err)) run->request_stop(RunStatus::failed);
+      if (resilience == nullptr || !resilience->cut_by_stop(err)) run->request_stop(RunStatus::failed);
       return;
   }
 }
