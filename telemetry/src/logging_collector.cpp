@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "weir/telemetry/events.hpp"
+#include "weir/telemetry/json_fields.hpp"
 
 namespace weir::telemetry {
 

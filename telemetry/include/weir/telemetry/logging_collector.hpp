@@ -6,8 +6,8 @@
 #include <mutex>
 #include <string>
 
-#include "weir/telemetry/logs.hpp"
 #include "weir/telemetry/metrics.hpp"
+#include "weir/telemetry/structured_logger.hpp"
 
 namespace weir::telemetry {
 
