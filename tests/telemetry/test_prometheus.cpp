@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 #include <weir/telemetry/prometheus.hpp>
+#include <weir/telemetry/tracing.hpp>
 #include <weir/weir.hpp>
 
 #include "metrics_doc.hpp"

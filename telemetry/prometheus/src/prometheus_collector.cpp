@@ -16,6 +16,8 @@
 #include <utility>
 #include <weir/observable.hpp>
 
+#include "weir/telemetry/sdk/span_processor.hpp"  // SpanStats
+
 #ifndef WEIR_VERSION
 #define WEIR_VERSION "unknown"
 #endif

@@ -12,7 +12,7 @@
 #include <weir/snapshot.hpp>
 
 #include "weir/telemetry/metrics.hpp"
-#include "weir/telemetry/tracing.hpp"
+#include "weir/telemetry/trace.hpp"  // Tracer
 
 namespace prometheus {
 class Registry;
