@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -18,65 +19,13 @@ namespace weir::telemetry {
 
 namespace {
 
-// Insertion-ordered objects: small vectors rather than maps, quicker to build, and the output reads
-// in the order of the OTLP definitions.
-using json = nlohmann::ordered_json;
-
-json any_value(const AttributeValue& v) {
-  return std::visit(
-      [](const auto& x) -> json {
-        using V = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<V, std::string>) {
-          return {{"stringValue", x}};
-        } else if constexpr (std::is_same_v<V, std::int64_t>) {
-          return {{"intValue", std::to_string(x)}};  // OTLP JSON: 64-bit integers as strings
-        } else if constexpr (std::is_same_v<V, double>) {
-          return {{"doubleValue", x}};
-        } else {
-          return {{"boolValue", x}};
-        }
-      },
-      v);
-}
-
-json attributes(const std::vector<Attribute>& attrs) {
-  json a = json::array();
-  for (const auto& x : attrs) a.push_back({{"key", x.key}, {"value", any_value(x.value)}});
-  return a;
-}
-
-json span_json(const SpanData& s) {
-  json j = {{"traceId", s.trace_id.hex()},
-            {"spanId", s.span_id.hex()},
-            {"name", s.name},
-            {"kind", static_cast<int>(s.kind)},
-            {"startTimeUnixNano", std::to_string(s.start_unix_nano)},
-            {"endTimeUnixNano", std::to_string(s.end_unix_nano)},
-            {"flags", static_cast<int>(s.flags)}};
-  if (s.parent_span_id.valid()) j["parentSpanId"] = s.parent_span_id.hex();
-  if (!s.trace_state.empty()) j["traceState"] = s.trace_state;
-  j["attributes"] = attributes(s.attributes);
-  if (!s.events.empty()) {
-    json ev = json::array();
-    for (const auto& e : s.events) {
-      ev.push_back({{"timeUnixNano", std::to_string(e.time_unix_nano)},
-                    {"name", e.name},
-                    {"attributes", attributes(e.attributes)}});
-    }
-    j["events"] = std::move(ev);
-  }
-  if (s.dropped_events != 0) j["droppedEventsCount"] = s.dropped_events;
-  json status = {{"code", static_cast<int>(s.status)}};
-  if (!s.status_message.empty()) status["message"] = s.status_message;
-  j["status"] = std::move(status);
-  return j;
-}
-
-// The direct writer: the same bytes as `otlp_json`'s nlohmann dump, appended to one string.
+// One writer appends the whole request body to a string: no JSON tree is built. nlohmann::json is
+// used only where its output is the reference: escaping strings that are not plain ASCII (with
+// invalid UTF-8 replaced) and the shortest round-trip form of a double.
 
 /// Appends `s` as a JSON string. Printable ASCII without `"` or `\` is copied as is; anything else
-/// (control characters, non-ASCII, invalid UTF-8) goes through nlohmann's escaping, so the result is
-/// the same as otlp_json's.
+/// (control characters, non-ASCII, invalid UTF-8, replaced by U+FFFD) goes through nlohmann's
+/// escaping.
 void put_string(std::string& out, std::string_view s) {
   bool plain = true;
   for (const char c : s) {
@@ -134,7 +83,7 @@ void put_value(std::string& out, const AttributeValue& v) {
           put_int_string(out, x);
         } else if constexpr (std::is_same_v<V, double>) {
           out += "{\"doubleValue\":";
-          out += json(x).dump();  // nlohmann's shortest round-trip form (and null for NaN, inf)
+          out += nlohmann::json(x).dump();  // nlohmann's shortest round-trip form (and null for NaN, inf)
         } else {
           out += x ? "{\"boolValue\":true" : "{\"boolValue\":false";
         }
@@ -239,15 +188,9 @@ void append_otlp_json(std::string& out, std::span<const SpanData> spans, const R
 }
 
 std::string otlp_json(std::span<const SpanData> spans, const Resource& resource) {
-  const std::vector<Attribute> res = resource_attributes(resource);
-  json list = json::array();
-  for (const auto& s : spans) list.push_back(span_json(s));
-  const json body = {
-      {"resourceSpans",
-       json::array({{{"resource", {{"attributes", attributes(res)}}},
-                     {"scopeSpans", json::array({{{"scope", {{"name", "weir"}, {"version", WEIR_VERSION}}},
-                                                  {"spans", std::move(list)}}})}}})}};
-  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  append_otlp_json(out, spans, resource);
+  return out;
 }
 
 }  // namespace weir::telemetry

@@ -18,12 +18,12 @@
 
 namespace weir::telemetry {
 
-/// `spans` as one OTLP/HTTP JSON request body (ExportTraceServiceRequest): resourceSpans ->
-/// scopeSpans (scope "weir") -> spans, built with nlohmann::json. See docs/tracing.md for the mapping.
-[[nodiscard]] std::string otlp_json(std::span<const SpanData> spans, const Resource& resource);
-/// Appends the same bytes as `otlp_json(spans, resource)` to `out`, written directly (no JSON tree):
-/// what the exporters use. Reuse `out` across calls to avoid reallocating it.
+/// Appends `spans` as one OTLP/HTTP JSON request body (ExportTraceServiceRequest: resourceSpans ->
+/// scopeSpans (scope "weir") -> spans) to `out`, written directly (no JSON tree); the exporters'
+/// encoder. Reuse `out` across calls to avoid reallocating it. See docs/tracing.md for the mapping.
 void append_otlp_json(std::string& out, std::span<const SpanData> spans, const Resource& resource);
+/// The same body as a new string: `append_otlp_json` to an empty one.
+[[nodiscard]] std::string otlp_json(std::span<const SpanData> spans, const Resource& resource);
 
 /// Settings of an OtlpHttpExporter. A plain value.
 struct OtlpHttpOptions {
