@@ -378,8 +378,9 @@ void PrometheusCollector::on_windows_open(const StageInfo& s, std::size_t n) {
 void PrometheusCollector::on_timeout(const StageInfo& s, std::chrono::nanoseconds, std::chrono::nanoseconds) {
   state_->add("weir_stage_timeouts_total", stage_labels(s), 1);
 }
-void PrometheusCollector::on_circuit_state_changed(const StageInfo& s, CircuitState from, CircuitState to) {
-  state_->set("weir_circuit_state", stage_labels(s), static_cast<double>(to));
+void PrometheusCollector::on_circuit_state_changed(const StageInfo& s, weir::CircuitState from,
+                                                   weir::CircuitState to) {
+  state_->set("weir_circuit_state", stage_labels(s), static_cast<double>(circuit_state_value(to)));
   state_->add("weir_circuit_state_changes_total",
               {{"pipeline", s.pipeline},
                {"stage", s.name},
