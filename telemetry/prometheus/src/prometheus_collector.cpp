@@ -1,3 +1,6 @@
+// PrometheusCollector: the family table, the collector's state, its callbacks and the exposition.
+// One file of about 590 lines on purpose: the table, the state and the rendering share private
+// types (FamilyInfo, Hist, EventFamily, State) that would otherwise need a header of their own.
 #include "weir/telemetry/prometheus.hpp"
 
 #include <prometheus/registry.h>
