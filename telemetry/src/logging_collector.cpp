@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "weir/telemetry/events.hpp"
+#include "weir/telemetry/json_fields.hpp"
 
 namespace weir::telemetry {
 
@@ -137,7 +137,8 @@ void LoggingCollector::on_timeout(const StageInfo& s, std::chrono::nanoseconds c
                 "pipeline {} stage {} timed out after {:.3f} ms (limit {:.3f} ms)", s.pipeline, s.name,
                 ms(actual), ms(configured));
 }
-void LoggingCollector::on_circuit_state_changed(const StageInfo& s, CircuitState from, CircuitState to) {
+void LoggingCollector::on_circuit_state_changed(const StageInfo& s, weir::CircuitState from,
+                                                weir::CircuitState to) {
   WEIR_LOG_LINE(LogLevel::warn, &s, nullptr, "pipeline {} stage {} circuit {} -> {}", s.pipeline, s.name,
                 to_string(from), to_string(to));
 }

@@ -10,18 +10,6 @@
 
 namespace weir::telemetry {
 
-std::string_view to_string(CircuitState s) noexcept {
-  switch (s) {
-    case CircuitState::closed:
-      return "closed";
-    case CircuitState::half_open:
-      return "half_open";
-    case CircuitState::open:
-      return "open";
-  }
-  return "unknown";
-}
-
 std::string_view to_string(MapReducePhase p) noexcept {
   switch (p) {
     case MapReducePhase::map:
@@ -147,7 +135,8 @@ void MultiCollector::on_timeout(const StageInfo& a0, std::chrono::nanoseconds a1
   for (const auto& c : collectors_) c->on_timeout(a0, a1, a2);
 }
 
-void MultiCollector::on_circuit_state_changed(const StageInfo& a0, CircuitState a1, CircuitState a2) {
+void MultiCollector::on_circuit_state_changed(const StageInfo& a0, weir::CircuitState a1,
+                                              weir::CircuitState a2) {
   for (const auto& c : collectors_) c->on_circuit_state_changed(a0, a1, a2);
 }
 
@@ -299,20 +288,6 @@ void MetricsInterceptor::after_batch(const StageInfo& s, const BatchStats& b) {
   }
 }
 
-namespace {
-CircuitState circuit_state(weir::CircuitState s) {
-  switch (s) {
-    case weir::CircuitState::closed:
-      return CircuitState::closed;
-    case weir::CircuitState::half_open:
-      return CircuitState::half_open;
-    case weir::CircuitState::open:
-      return CircuitState::open;
-  }
-  return CircuitState::closed;
-}
-}  // namespace
-
 void MetricsInterceptor::on_event(const StageInfo& s, const Event& e) {
   auto& c = *collector_;
   std::visit(
@@ -372,7 +347,7 @@ void MetricsInterceptor::on_event(const StageInfo& s, const Event& e) {
         } else if constexpr (std::is_same_v<E, events::TimeoutOccurred>) {
           c.on_timeout(s, ev.configured, ev.actual);
         } else if constexpr (std::is_same_v<E, events::CircuitStateChanged>) {
-          c.on_circuit_state_changed(s, circuit_state(ev.from), circuit_state(ev.to));
+          c.on_circuit_state_changed(s, ev.from, ev.to);
         } else if constexpr (std::is_same_v<E, events::CircuitRejected>) {
           c.on_circuit_rejected(s, ev.count);
         } else if constexpr (std::is_same_v<E, events::CircuitFailure>) {

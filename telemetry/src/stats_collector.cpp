@@ -135,9 +135,9 @@ void StatsCollector::on_windows_open(const StageInfo& s, std::size_t n) {
 void StatsCollector::on_timeout(const StageInfo& s, std::chrono::nanoseconds, std::chrono::nanoseconds) {
   add(s, "timeouts", 1);
 }
-void StatsCollector::on_circuit_state_changed(const StageInfo& s, CircuitState, CircuitState to) {
+void StatsCollector::on_circuit_state_changed(const StageInfo& s, weir::CircuitState, weir::CircuitState to) {
   add(s, "circuit_state_changes", 1);
-  add(s, "circuit_state", static_cast<double>(to), true);
+  add(s, "circuit_state", static_cast<double>(circuit_state_value(to)), true);
 }
 void StatsCollector::on_circuit_rejected(const StageInfo& s, std::uint64_t n) {
   add(s, "circuit_rejected", num(n));

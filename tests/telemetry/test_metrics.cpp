@@ -189,6 +189,23 @@ TEST_CASE("each attached collector samples item durations on its own count" WEIR
   }
 }
 
+TEST_CASE("circuit states are numbered 0 closed, 1 half-open, 2 open for the circuit_state gauge") {
+  using weir::CircuitState;
+  using weir::telemetry::circuit_state_value;
+  static_assert(circuit_state_value(CircuitState::closed) == 0);
+  static_assert(circuit_state_value(CircuitState::half_open) == 1);
+  static_assert(circuit_state_value(CircuitState::open) == 2);
+  weir::telemetry::StatsCollector stats;
+  const weir::StageInfo s{"p", "call", "map", 1, 1, 1, {}};
+  stats.on_circuit_state_changed(s, CircuitState::closed, CircuitState::open);
+  CHECK(stats.value("p", "call", "circuit_state") == 2);
+  stats.on_circuit_state_changed(s, CircuitState::open, CircuitState::half_open);
+  CHECK(stats.value("p", "call", "circuit_state") == 1);
+  stats.on_circuit_state_changed(s, CircuitState::half_open, CircuitState::closed);
+  CHECK(stats.value("p", "call", "circuit_state") == 0);
+  CHECK(stats.value("p", "call", "circuit_state_changes") == 3);
+}
+
 TEST_CASE("a MultiCollector passes every event to each collector in order" WEIR_NEEDS_TELEMETRY) {
   auto log = std::make_shared<std::vector<std::string>>();
   auto a = std::make_shared<OrderCollector>("a", log);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -17,9 +18,11 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <variant>
 #include <vector>
 #include <weir/telemetry/tracing.hpp>
 #include <weir/weir.hpp>
@@ -502,73 +505,217 @@ TEST_CASE("the JSON-lines exporter writes one OTLP request body per export, one 
             ->at("stringValue") == "weir");
 }
 
-TEST_CASE("the direct OTLP writer produces otlp_json's bytes for every value type, events and escapes") {
-  wt::SpanData a;
-  a.trace_id = weir::TraceId::random();
-  a.span_id = weir::SpanId::random();
-  a.trace_state = "vendor=a\"b";
-  a.name =
-      "stra\xc3\x9f"
-      "e \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac";  // straße ✓ 日本
-  a.kind = wt::SpanKind::server;
-  a.flags = 0x03;
-  a.start_unix_nano = 1'700'000'000'000'000'000;
-  a.end_unix_nano = 1'700'000'000'250'000'001;
-  const std::string controls =
-      std::string("tab\tnl\nret\rbs\bff\f nul") + '\0' + "\x01\x1f quote\" slash\\ del\x7f";
-  a.attributes = {{"text", std::string("plain")},
-                  {"controls", controls},
-                  {"empty", std::string()},
-                  {"invalid utf-8", std::string("\xff\xfe ok")},
-                  {"k\xc3\xa9y \"quoted\"", std::string("\xf0\x9f\x9a\x80")},
-                  {"min", std::numeric_limits<std::int64_t>::min()},
-                  {"max", std::numeric_limits<std::int64_t>::max()},
-                  {"zero", std::int64_t{0}},
-                  {"pi", 3.25},
-                  {"tenth", 0.1},
-                  {"huge", 1e300},
-                  {"whole", 2.0},
-                  {"negative zero", -0.0},
-                  {"nan", std::numeric_limits<double>::quiet_NaN()},
-                  {"yes", true},
-                  {"no", false}};
-  a.events = {{"exception",
-               1'700'000'000'100'000'000,
-               {{"exception.type", std::string("std::runtime_error")},
-                {"exception.message", std::string("line one\nline \"two\"")}}},
-              {"tick", 1'700'000'000'200'000'000, {}}};
-  a.dropped_events = 3;
-  a.status = wt::StatusCode::error;
-  a.status_message = "failed: \xe2\x9c\x97\t\x02";
-  wt::SpanData b;
-  b.trace_id = a.trace_id;
-  b.span_id = weir::SpanId::random();
-  b.parent_span_id = a.span_id;
-  b.name = "child";
-  b.flags = 0;
-  b.status = wt::StatusCode::ok;
-  wt::SpanData c;  // all defaults: invalid ids, no attributes
-  const std::vector<wt::SpanData> spans{a, b, c};
-  wt::Resource resource;
-  resource.service_name = "orders \"etl\" \xc3\xa9";
-  resource.service_version = "1.2.3";
-  resource.attributes = {{"host.name", std::string("worker\n7")}, {"cores", std::int64_t{2}}};
+// The OTLP JSON encoder, checked against the OTLP mapping of docs/tracing.md: a reference JSON value
+// built here from the SpanData, compared with the parsed output.
 
-  for (const auto& res : {wt::Resource{}, resource}) {
-    const std::string expected = wt::otlp_json(spans, res);
-    std::string out = "prefix ";
-    wt::append_otlp_json(out, spans, res);
-    REQUIRE(out.starts_with("prefix "));
-    const std::string fast = out.substr(7);
-    CHECK(fast == expected);
-    const json parsed = json::parse(fast);
-    CHECK(parsed == json::parse(expected));
-    const json& attrs = parsed.at("resourceSpans")[0].at("scopeSpans")[0].at("spans")[0].at("attributes");
-    CHECK(otlp_attr(attrs, "controls")->at("stringValue") == controls);
-    CHECK(otlp_attr(attrs, "min")->at("intValue") == "-9223372036854775808");
-    CHECK(otlp_attr(attrs, "nan")->at("doubleValue").is_null());
+namespace {
+
+/// A random string of printable ASCII, control characters, quotes, backslashes, DEL and 2-, 3- and
+/// 4-byte UTF-8 characters.
+std::string random_text(std::mt19937_64& rng) {
+  static const std::vector<std::string> pieces{"a",
+                                               "Z",
+                                               "7",
+                                               " ",
+                                               "=",
+                                               "\"",
+                                               "\\",
+                                               "/",
+                                               "\x7f",
+                                               "\t",
+                                               "\n",
+                                               "\r",
+                                               "\b",
+                                               "\f",
+                                               std::string(1, '\0'),
+                                               "\x01",
+                                               "\x1f",
+                                               "\xc3\xa9",
+                                               "\xe2\x9c\x93",
+                                               "\xe6\x97\xa5",
+                                               "\xf0\x9f\x9a\x80",
+                                               "plain words"};
+  std::string out;
+  for (auto n = rng() % 12; n > 0; --n) out += pieces[rng() % pieces.size()];
+  return out;
+}
+
+wt::AttributeValue random_value(std::mt19937_64& rng) {
+  switch (rng() % 4) {
+    case 0:
+      return random_text(rng);
+    case 1: {
+      static const std::vector<std::int64_t> edges{0, -1, std::numeric_limits<std::int64_t>::min(),
+                                                   std::numeric_limits<std::int64_t>::max()};
+      return rng() % 2 == 0 ? edges[rng() % edges.size()] : static_cast<std::int64_t>(rng());
+    }
+    case 2: {
+      static const std::vector<double> edges{0.0,
+                                             -0.0,
+                                             0.1,
+                                             2.0,
+                                             1e300,
+                                             -5e-324,
+                                             std::numeric_limits<double>::quiet_NaN(),
+                                             std::numeric_limits<double>::infinity(),
+                                             -std::numeric_limits<double>::infinity()};
+      if (rng() % 2 == 0) return edges[rng() % edges.size()];
+      return std::ldexp(static_cast<double>(rng() % 2'000'001) - 1e6, static_cast<int>(rng() % 200) - 100);
+    }
+    default:
+      return rng() % 2 == 0;
   }
-  std::string none;
-  wt::append_otlp_json(none, {}, {});
-  CHECK(none == wt::otlp_json({}, {}));
+}
+
+std::vector<wt::Attribute> random_attributes(std::mt19937_64& rng) {
+  std::vector<wt::Attribute> out;
+  for (auto n = rng() % 6; n > 0; --n) out.push_back({random_text(rng), random_value(rng)});
+  return out;
+}
+
+wt::SpanData random_span(std::mt19937_64& rng) {
+  wt::SpanData s;
+  for (auto& b : s.trace_id.bytes) b = static_cast<std::uint8_t>(rng());
+  for (auto& b : s.span_id.bytes) b = static_cast<std::uint8_t>(rng());
+  if (rng() % 2 == 0) {
+    for (auto& b : s.parent_span_id.bytes) b = static_cast<std::uint8_t>(rng());
+  }
+  s.flags = static_cast<std::uint8_t>(rng() % 2);
+  if (rng() % 3 == 0) s.trace_state = "vendor=" + random_text(rng);
+  s.name = random_text(rng);
+  s.kind = static_cast<wt::SpanKind>(rng() % 6);
+  s.start_unix_nano = static_cast<std::int64_t>(rng() >> 1U);
+  s.end_unix_nano = s.start_unix_nano + static_cast<std::int64_t>(rng() % 1'000'000'000);
+  s.attributes = random_attributes(rng);
+  for (auto n = rng() % 3; n > 0; --n)
+    s.events.push_back({random_text(rng), static_cast<std::int64_t>(rng() >> 1U), random_attributes(rng)});
+  s.dropped_events = rng() % 2 == 0 ? 0 : static_cast<std::uint32_t>(rng() % 1000);
+  s.status = static_cast<wt::StatusCode>(rng() % 3);
+  if (s.status == wt::StatusCode::error && rng() % 2 == 0) s.status_message = random_text(rng);
+  return s;
+}
+
+/// An OTLP AnyValue as docs/tracing.md maps it: 64-bit integers as decimal strings, NaN and
+/// infinities as null.
+json reference_value(const wt::AttributeValue& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return {{"stringValue", *s}};
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return {{"intValue", std::to_string(*i)}};
+  if (const auto* d = std::get_if<double>(&v))
+    return {{"doubleValue", std::isfinite(*d) ? json(*d) : json()}};
+  return {{"boolValue", std::get<bool>(v)}};
+}
+
+json reference_attributes(const std::vector<wt::Attribute>& attrs) {
+  json out = json::array();
+  for (const auto& a : attrs) out.push_back({{"key", a.key}, {"value", reference_value(a.value)}});
+  return out;
+}
+
+json reference_span(const wt::SpanData& s) {
+  json j{{"traceId", s.trace_id.hex()},
+         {"spanId", s.span_id.hex()},
+         {"name", s.name},
+         {"kind", static_cast<int>(s.kind)},
+         {"startTimeUnixNano", std::to_string(s.start_unix_nano)},
+         {"endTimeUnixNano", std::to_string(s.end_unix_nano)},
+         {"flags", s.flags},
+         {"attributes", reference_attributes(s.attributes)},
+         {"status", {{"code", static_cast<int>(s.status)}}}};
+  if (s.parent_span_id.valid()) j["parentSpanId"] = s.parent_span_id.hex();
+  if (!s.trace_state.empty()) j["traceState"] = s.trace_state;
+  if (!s.events.empty()) {
+    json events = json::array();
+    for (const auto& e : s.events) {
+      events.push_back({{"timeUnixNano", std::to_string(e.time_unix_nano)},
+                        {"name", e.name},
+                        {"attributes", reference_attributes(e.attributes)}});
+    }
+    j["events"] = events;
+  }
+  if (s.dropped_events != 0) j["droppedEventsCount"] = s.dropped_events;
+  if (!s.status_message.empty()) j["status"]["message"] = s.status_message;
+  return j;
+}
+
+json reference_request(const std::vector<wt::SpanData>& spans, const wt::Resource& r) {
+  json attrs{{{"key", "service.name"}, {"value", {{"stringValue", r.service_name}}}},
+             {{"key", "service.version"},
+              {"value", {{"stringValue", r.service_version.empty() ? WEIR_VERSION : r.service_version}}}}};
+  for (const auto& a : reference_attributes(r.attributes)) attrs.push_back(a);
+  json list = json::array();
+  for (const auto& s : spans) list.push_back(reference_span(s));
+  return {
+      {"resourceSpans",
+       {{{"resource", {{"attributes", attrs}}},
+         {"scopeSpans", {{{"scope", {{"name", "weir"}, {"version", WEIR_VERSION}}}, {"spans", list}}}}}}}};
+}
+
+}  // namespace
+
+TEST_CASE("the OTLP encoder writes every field of seeded random spans as the OTLP JSON mapping says") {
+  for (std::uint64_t seed = 1; seed <= 60; ++seed) {
+    CAPTURE(seed);
+    std::mt19937_64 rng(seed);
+    std::vector<wt::SpanData> spans;
+    for (auto n = rng() % 6; n > 0; --n) spans.push_back(random_span(rng));
+    wt::Resource resource;
+    if (rng() % 2 == 0) {
+      resource.service_name = random_text(rng);
+      resource.service_version = random_text(rng);
+      resource.attributes = random_attributes(rng);
+    }
+    std::string out = "prefix ";
+    wt::append_otlp_json(out, spans, resource);
+    REQUIRE(out.starts_with("prefix "));
+    const std::string body = out.substr(7);
+    CHECK(body == wt::otlp_json(spans, resource));
+    json parsed;
+    REQUIRE_NOTHROW(parsed = json::parse(body));
+    CHECK(parsed == reference_request(spans, resource));
+  }
+}
+
+TEST_CASE("the OTLP encoder replaces invalid UTF-8 and writes keys in the order of the OTLP definitions") {
+  wt::SpanData s;
+  for (std::uint8_t i = 0; i < 16; ++i) s.trace_id.bytes[i] = static_cast<std::uint8_t>(i + 1);
+  for (std::uint8_t i = 0; i < 8; ++i) s.span_id.bytes[i] = static_cast<std::uint8_t>(0xa1 + i);
+  for (std::uint8_t i = 0; i < 8; ++i) s.parent_span_id.bytes[i] = static_cast<std::uint8_t>(0xb1 + i);
+  s.trace_state = "k=v";
+  s.name = "parse";
+  s.kind = wt::SpanKind::server;
+  s.start_unix_nano = 1'700'000'000'000'000'000;
+  s.end_unix_nano = 1'700'000'000'000'001'500;
+  s.attributes = {{"s", std::string("x\"y")}, {"i", std::int64_t{-42}}, {"d", 0.1}, {"b", true}};
+  s.events = {{"retry", 1'700'000'000'000'000'500, {{"attempt", std::int64_t{2}}}}};
+  s.dropped_events = 1;
+  s.status = wt::StatusCode::error;
+  s.status_message = "bad\n";
+  wt::Resource resource;
+  resource.service_name = "svc";
+  resource.service_version = "9.9";
+  resource.attributes = {{"host.name", std::string("h")}};
+  const std::vector<wt::SpanData> spans{s};
+  CHECK(
+      wt::otlp_json(spans, resource) ==
+      R"({"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}},)"
+      R"({"key":"service.version","value":{"stringValue":"9.9"}},{"key":"host.name","value":{"stringValue":"h"}}]},)"
+      R"("scopeSpans":[{"scope":{"name":"weir","version":")" WEIR_VERSION
+      R"("},"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"a1a2a3a4a5a6a7a8","name":"parse",)"
+      R"("kind":2,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000000001500","flags":1,)"
+      R"("parentSpanId":"b1b2b3b4b5b6b7b8","traceState":"k=v","attributes":[{"key":"s","value":{"stringValue":"x\"y"}},)"
+      R"({"key":"i","value":{"intValue":"-42"}},{"key":"d","value":{"doubleValue":0.1}},)"
+      R"({"key":"b","value":{"boolValue":true}}],"events":[{"timeUnixNano":"1700000000000000500","name":"retry",)"
+      R"("attributes":[{"key":"attempt","value":{"intValue":"2"}}]}],"droppedEventsCount":1,)"
+      R"("status":{"code":2,"message":"bad\n"}}]}]}]})");
+
+  // Invalid UTF-8 is replaced by U+FFFD, never thrown on or copied.
+  wt::SpanData bad;
+  bad.name = "\xff\xfe ok";
+  bad.attributes = {{"k\xc3", std::string("v\x80")}};
+  const std::vector<wt::SpanData> bad_spans{bad};
+  const json parsed = json::parse(wt::otlp_json(bad_spans, {}));
+  const json& span = parsed.at("resourceSpans")[0].at("scopeSpans")[0].at("spans")[0];
+  CHECK(span.at("name") == "\xef\xbf\xbd\xef\xbf\xbd ok");
+  CHECK(span.at("attributes")[0].at("key") == "k\xef\xbf\xbd");
+  CHECK(span.at("attributes")[0].at("value").at("stringValue") == "v\xef\xbf\xbd");
 }

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 #include <weir/telemetry/prometheus.hpp>
+#include <weir/telemetry/tracing.hpp>
 #include <weir/weir.hpp>
 
 #include "metrics_doc.hpp"
@@ -306,12 +307,28 @@ TEST_CASE("per-stage series equal the run report" WEIR_NEEDS_TELEMETRY) {
   CHECK(sample(text, "process_resident_memory_bytes") > 0);
 }
 
+TEST_CASE("weir_circuit_state is 0 closed, 1 half-open and 2 open, as docs/metrics.md says") {
+  auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
+  const weir::StageInfo c{"breaker", "remote", "map", 1, 1, 1, {}};
+  const std::string series = "weir_circuit_state{pipeline=\"breaker\",stage=\"remote\"}";
+  using weir::CircuitState;
+  prom->on_circuit_state_changed(c, CircuitState::closed, CircuitState::open);
+  CHECK(sample(prom->render(), series) == 2);
+  prom->on_circuit_state_changed(c, CircuitState::open, CircuitState::half_open);
+  CHECK(sample(prom->render(), series) == 1);
+  prom->on_circuit_state_changed(c, CircuitState::half_open, CircuitState::closed);
+  CHECK(sample(prom->render(), series) == 0);
+  CHECK(sample(prom->render(),
+               "weir_circuit_state_changes_total{pipeline=\"breaker\",stage=\"remote\",from=\"open\",to="
+               "\"half_open\"}") == 1);
+}
+
 TEST_CASE("families of operators still to come fill in from their events") {
   auto prom = std::make_shared<weir::telemetry::PrometheusCollector>();
   const weir::StageInfo w{"future", "windows", "window", 1, 1, 1, {}};
   const weir::StageInfo c{"future", "remote", "map", 2, 2, 1, {}};
   const weir::StageInfo r{"future", "router", "route", 3, 3, 1, {}};
-  using weir::telemetry::CircuitState;
+  using weir::CircuitState;
   prom->on_window_emitted(w, 12);
   prom->on_late_item(w, 3);
   prom->on_watermark(w, 1500ms);

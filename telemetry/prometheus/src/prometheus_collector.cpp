@@ -1,3 +1,6 @@
+// PrometheusCollector: the family table, the collector's state, its callbacks and the exposition.
+// One file of about 590 lines on purpose: the table, the state and the rendering share private
+// types (FamilyInfo, Hist, EventFamily, State) that would otherwise need a header of their own.
 #include "weir/telemetry/prometheus.hpp"
 
 #include <prometheus/registry.h>
@@ -15,6 +18,8 @@
 #include <string>
 #include <utility>
 #include <weir/observable.hpp>
+
+#include "weir/telemetry/sdk/span_processor.hpp"  // SpanStats
 
 #ifndef WEIR_VERSION
 #define WEIR_VERSION "unknown"
@@ -376,8 +381,9 @@ void PrometheusCollector::on_windows_open(const StageInfo& s, std::size_t n) {
 void PrometheusCollector::on_timeout(const StageInfo& s, std::chrono::nanoseconds, std::chrono::nanoseconds) {
   state_->add("weir_stage_timeouts_total", stage_labels(s), 1);
 }
-void PrometheusCollector::on_circuit_state_changed(const StageInfo& s, CircuitState from, CircuitState to) {
-  state_->set("weir_circuit_state", stage_labels(s), static_cast<double>(to));
+void PrometheusCollector::on_circuit_state_changed(const StageInfo& s, weir::CircuitState from,
+                                                   weir::CircuitState to) {
+  state_->set("weir_circuit_state", stage_labels(s), static_cast<double>(circuit_state_value(to)));
   state_->add("weir_circuit_state_changes_total",
               {{"pipeline", s.pipeline},
                {"stage", s.name},

@@ -22,7 +22,8 @@
 #include <weir/interceptor.hpp>
 #include <weir/report.hpp>
 
-#include "weir/telemetry/logs.hpp"
+#include "weir/telemetry/json_fields.hpp"        // format_rfc3339, to_json(ErrorSummary)
+#include "weir/telemetry/structured_logger.hpp"  // LogLevel
 
 namespace weir {
 class Observable;
@@ -49,13 +50,6 @@ struct TelemetryEvent {
   /// `to_json()` on one line, without a newline.
   [[nodiscard]] std::string to_json_line() const;
 };
-
-/// `t` as RFC 3339 in UTC with microseconds: 2026-11-24T08:00:00.123456Z.
-[[nodiscard]] std::string format_rfc3339(std::chrono::system_clock::time_point t);
-
-/// An error summary as JSON: {stage, type, message, retryable, count, first_seen, last_seen}, the
-/// times in RFC 3339. Events and JSON logs render summaries with this one function.
-[[nodiscard]] nlohmann::json to_json(const ErrorSummary& e);
 
 /// Receives telemetry events. `emit` may block (a file write, a full queue); `try_emit` never
 /// blocks and returns false when the event was not taken (it would have had to wait, or it was

@@ -6,8 +6,8 @@
 #include <mutex>
 #include <string>
 
-#include "weir/telemetry/logs.hpp"
 #include "weir/telemetry/metrics.hpp"
+#include "weir/telemetry/structured_logger.hpp"
 
 namespace weir::telemetry {
 
@@ -40,7 +40,7 @@ class LoggingCollector final : public MetricsCollector {
   void on_window_emitted(const StageInfo&, std::size_t) override;
   void on_late_item(const StageInfo&, std::uint64_t) override;
   void on_timeout(const StageInfo&, std::chrono::nanoseconds, std::chrono::nanoseconds) override;
-  void on_circuit_state_changed(const StageInfo&, CircuitState, CircuitState) override;
+  void on_circuit_state_changed(const StageInfo&, weir::CircuitState, weir::CircuitState) override;
   void on_circuit_rejected(const StageInfo&, std::uint64_t) override;
   void on_no_route(const StageInfo&, std::uint64_t) override;
   void on_mapreduce_phase(const StageInfo&, MapReducePhase, std::chrono::nanoseconds) override;

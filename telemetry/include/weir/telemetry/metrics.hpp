@@ -22,17 +22,27 @@ class Observable;
 
 namespace weir::telemetry {
 
-/// State of a circuit breaker; the numbers are the values of the `weir_circuit_state` gauge.
-enum class CircuitState { closed = 0, half_open = 1, open = 2 };
-
 /// Phase of a map-reduce stage, for `on_mapreduce_phase`.
 enum class MapReducePhase { map, shuffle, reduce };
 
 /// How a custom metric's value is meant: added to a counter, or set as a gauge.
 enum class CustomKind { counter, gauge };
 
-[[nodiscard]] std::string_view to_string(CircuitState s) noexcept;
 [[nodiscard]] std::string_view to_string(MapReducePhase p) noexcept;
+
+/// A circuit breaker's state as the number the `weir_circuit_state` gauge (and StatsCollector's
+/// "circuit_state") shows: 0 closed, 1 half-open, 2 open, in order of severity (docs/metrics.md).
+[[nodiscard]] constexpr int circuit_state_value(weir::CircuitState s) noexcept {
+  switch (s) {
+    case weir::CircuitState::closed:
+      return 0;
+    case weir::CircuitState::half_open:
+      return 1;
+    case weir::CircuitState::open:
+      return 2;
+  }
+  return 0;
+}
 
 /// Receives every metrics event of the engine. Every callback has an empty default, so a collector
 /// overrides what it needs. Events of operators that a build does not have are simply never
@@ -102,7 +112,8 @@ class MetricsCollector {
                           std::chrono::nanoseconds /*actual*/) {}
 
   // Circuit breakers
-  virtual void on_circuit_state_changed(const StageInfo&, CircuitState /*from*/, CircuitState /*to*/) {}
+  virtual void on_circuit_state_changed(const StageInfo&, weir::CircuitState /*from*/,
+                                        weir::CircuitState /*to*/) {}
   virtual void on_circuit_rejected(const StageInfo&, std::uint64_t /*count*/) {}
   /// Failed and successful calls a circuit breaker recorded during one batch.
   virtual void on_circuit_failure(const StageInfo&, std::uint64_t /*count*/) {}
@@ -182,7 +193,7 @@ class MultiCollector final : public MetricsCollector {
   void on_watermark(const StageInfo&, std::chrono::nanoseconds) override;
   void on_windows_open(const StageInfo&, std::size_t) override;
   void on_timeout(const StageInfo&, std::chrono::nanoseconds, std::chrono::nanoseconds) override;
-  void on_circuit_state_changed(const StageInfo&, CircuitState, CircuitState) override;
+  void on_circuit_state_changed(const StageInfo&, weir::CircuitState, weir::CircuitState) override;
   void on_circuit_rejected(const StageInfo&, std::uint64_t) override;
   void on_circuit_failure(const StageInfo&, std::uint64_t) override;
   void on_circuit_success(const StageInfo&, std::uint64_t) override;

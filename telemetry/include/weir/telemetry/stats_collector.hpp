@@ -49,7 +49,7 @@ class StatsCollector final : public MetricsCollector {
   void on_watermark(const StageInfo&, std::chrono::nanoseconds) override;
   void on_windows_open(const StageInfo&, std::size_t) override;
   void on_timeout(const StageInfo&, std::chrono::nanoseconds, std::chrono::nanoseconds) override;
-  void on_circuit_state_changed(const StageInfo&, CircuitState, CircuitState) override;
+  void on_circuit_state_changed(const StageInfo&, weir::CircuitState, weir::CircuitState) override;
   void on_circuit_rejected(const StageInfo&, std::uint64_t) override;
   void on_circuit_failure(const StageInfo&, std::uint64_t) override;
   void on_circuit_success(const StageInfo&, std::uint64_t) override;

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <weir/telemetry/logs.hpp>
+#include <weir/telemetry/structured_logger.hpp>
 
 #include "weir/telemetry/prometheus.hpp"
 

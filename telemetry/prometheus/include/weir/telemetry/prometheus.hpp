@@ -12,7 +12,7 @@
 #include <weir/snapshot.hpp>
 
 #include "weir/telemetry/metrics.hpp"
-#include "weir/telemetry/tracing.hpp"
+#include "weir/telemetry/trace.hpp"  // Tracer
 
 namespace prometheus {
 class Registry;
@@ -80,7 +80,7 @@ class PrometheusCollector final : public MetricsCollector, public prometheus::Co
   void on_watermark(const StageInfo&, std::chrono::nanoseconds) override;
   void on_windows_open(const StageInfo&, std::size_t) override;
   void on_timeout(const StageInfo&, std::chrono::nanoseconds, std::chrono::nanoseconds) override;
-  void on_circuit_state_changed(const StageInfo&, CircuitState, CircuitState) override;
+  void on_circuit_state_changed(const StageInfo&, weir::CircuitState, weir::CircuitState) override;
   void on_circuit_rejected(const StageInfo&, std::uint64_t) override;
   void on_circuit_failure(const StageInfo&, std::uint64_t) override;
   void on_circuit_success(const StageInfo&, std::uint64_t) override;

@@ -1,13 +1,15 @@
+#include "weir/telemetry/sdk/span_processor.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <mutex>
+#include <span>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include "weir/telemetry/tracing.hpp"
 
 namespace weir::telemetry {
 
@@ -413,36 +415,6 @@ SpanStats BatchSpanProcessor::stats() const noexcept {
     if (joined) s.dropped_queue_full += l->pending();
   }
   return s;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// InMemoryExporter
-
-ExportResult InMemoryExporter::export_spans(std::span<const SpanData> spans) noexcept {
-  try {
-    const std::lock_guard lock(mutex_);
-    spans_.insert(spans_.end(), spans.begin(), spans.end());
-    ++calls_;
-    return ExportResult::success;
-  } catch (...) {
-    return ExportResult::failure;
-  }
-}
-
-std::vector<SpanData> InMemoryExporter::spans() const {
-  const std::lock_guard lock(mutex_);
-  return spans_;
-}
-
-std::size_t InMemoryExporter::export_calls() const {
-  const std::lock_guard lock(mutex_);
-  return calls_;
-}
-
-void InMemoryExporter::clear() {
-  const std::lock_guard lock(mutex_);
-  spans_.clear();
-  calls_ = 0;
 }
 
 }  // namespace weir::telemetry
