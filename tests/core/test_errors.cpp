@@ -1,12 +1,12 @@
-// Tests of error handling: fail, skip, dead letters, retries with backoff on a ManualClock,
-// failures in every kind of stage and in sources.
+// Tests of error handling: fail, skip, dead letters, retries with backoff on a ManualClock, failures
+// anywhere in a batch and in fused chains. Each operator's own error cases are in its test file
+// (tests/operators/).
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,8 +22,6 @@
 #include <weir/weir.hpp>
 
 #include "weir_test.hpp"
-
-#include <unistd.h>
 
 namespace errors_test {
 /// An exception type of the user's, to check that type names are demangled.
@@ -84,13 +82,6 @@ std::vector<int> without(int n, const std::set<int>& bad) {
     if (bad.count(i) == 0) v.push_back(i);
   }
   return v;
-}
-
-/// A unique path in the temporary directory.
-std::filesystem::path temp_path(const std::string& name) {
-  static std::atomic<int> counter{0};
-  return std::filesystem::temp_directory_path() / cat("weir_errors_", std::to_string(::getpid()), "_",
-                                                      std::to_string(counter.fetch_add(1)), "_", name);
 }
 
 }  // namespace
@@ -649,214 +640,6 @@ TEST_CASE("retry exhausted then dead_letter reports the number of attempts") {
   CHECK(r.stage("flat_map#1").retries == 6);
   CHECK(r.stage("flat_map#1").dead_lettered == 2);
   CHECK(elapsed(*clock) == 2 * (2ms + 4ms + 8ms));
-}
-
-TEST_CASE("errors in a filter predicate follow the stage's policy") {
-  auto pred = [](int x) {
-    if (x == 2 || x == 7) throw std::runtime_error("predicate");
-    return x % 2 == 1;
-  };
-  SUBCASE("fail") {
-    weir::Pipeline p("filter_fail");
-    p.source(iota(0, 10)).filter(pred).sink([](int) {});
-    const auto e = run_expecting_failure(p);
-    REQUIRE(e.has_value());
-    CHECK(e->errors()[0].stage == "filter#1");
-  }
-  SUBCASE("skip") {
-    weir::Pipeline p("filter_skip");
-    std::vector<int> got;
-    p.source(iota(0, 10)).filter(pred).on_error(weir::on_error::skip()).sink(weir::collect_into(got));
-    const auto r = p.run();
-    CHECK(got == std::vector<int>{1, 3, 5, 9});
-    CHECK(r.stage("filter#1").skipped == 2);
-    CHECK(r.stage("filter#1").filtered == 4);  // 0, 4, 6, 8
-  }
-  SUBCASE("dead_letter") {
-    weir::Pipeline p("filter_dead_letter");
-    std::vector<int> got;
-    std::vector<int> letters;
-    p.source(iota(0, 10))
-        .filter(pred)
-        .on_error(weir::on_error::dead_letter([&](weir::DeadLetter<int> d) { letters.push_back(d.item); }))
-        .sink(weir::collect_into(got));
-    (void)p.run();
-    CHECK(got == std::vector<int>{1, 3, 5, 9});
-    CHECK(letters == std::vector<int>{2, 7});
-  }
-  SUBCASE("retry that succeeds keeps the item when the predicate accepts it") {
-    std::shared_ptr<weir::ManualClock> clock;
-    weir::Pipeline p("filter_retry", manual(clock));
-    std::vector<int> got;
-    std::map<int, int> calls;
-    p.source(iota(0, 10))
-        .filter([&calls](int x) {
-          if ((x == 3 || x == 4) && ++calls[x] == 1) throw std::runtime_error("once");
-          return x >= 3;
-        })
-        .on_error(weir::on_error::retry(2, 1ms))
-        .sink(weir::collect_into(got));
-    const auto r = p.run();
-    CHECK(got == std::vector<int>{3, 4, 5, 6, 7, 8, 9});
-    CHECK(r.stage("filter#1").retries == 2);
-    CHECK(r.stage("filter#1").filtered == 3);
-    CHECK(elapsed(*clock) == 2ms);
-  }
-}
-
-TEST_CASE("errors in a flat_map function follow the stage's policy") {
-  auto fn = [](const std::string& s) {
-    if (s == "bad") throw std::runtime_error("cannot split");
-    std::vector<std::string> parts;
-    for (const char c : s) parts.emplace_back(1, c);
-    return parts;
-  };
-  const std::vector<std::string> input{"ab", "bad", "", "cde", "bad"};
-  SUBCASE("fail") {
-    weir::Pipeline p("flat_map_fail");
-    p.source(input).flat_map(fn).sink([](const std::string&) {});
-    const auto e = run_expecting_failure(p);
-    REQUIRE(e.has_value());
-    CHECK(e->errors()[0].stage == "flat_map#1");
-    CHECK(e->errors()[0].message == "cannot split");
-  }
-  SUBCASE("skip") {
-    weir::Pipeline p("flat_map_skip");
-    std::vector<std::string> got;
-    p.source(input).flat_map(fn).on_error(weir::on_error::skip()).sink(weir::collect_into(got));
-    const auto r = p.run();
-    CHECK(got == std::vector<std::string>{"a", "b", "c", "d", "e"});
-    CHECK(r.stage("flat_map#1").skipped == 2);
-    CHECK(r.stage("flat_map#1").items_out == 5);
-    CHECK(r.stage("flat_map#1").items_in == 5);
-  }
-  SUBCASE("dead_letter") {
-    weir::Pipeline p("flat_map_dead_letter");
-    std::vector<std::string> got;
-    int letters = 0;
-    p.source(input)
-        .flat_map(fn)
-        .on_error(weir::on_error::dead_letter([&](const weir::DeadLetter<std::string>& d) {
-          CHECK(d.item == "bad");
-          ++letters;
-        }))
-        .sink(weir::collect_into(got));
-    (void)p.run();
-    CHECK(letters == 2);
-    CHECK(got.size() == 5);
-  }
-}
-
-TEST_CASE("errors in a sink follow the sink's policy") {
-  auto input = iota(0, 12);
-  SUBCASE("fail") {
-    weir::Pipeline p("sink_fail", with_batch(5));
-    std::vector<int> got;
-    p.source(input).sink([&](int x) {
-      if (x == 6) throw std::runtime_error("disk full");
-      got.push_back(x);
-    });
-    const auto e = run_expecting_failure(p);
-    REQUIRE(e.has_value());
-    CHECK(e->errors()[0].stage == "sink#1");
-    CHECK(contains(e->what(), "disk full"));
-    CHECK(e->report().stage("sink#1").errors == 1);
-  }
-  SUBCASE("skip") {
-    weir::Pipeline p("sink_skip", with_batch(5));
-    std::vector<int> got;
-    p.source(input)
-        .sink([&](int x) {
-          if (x == 6 || x == 10) throw std::runtime_error("disk full");
-          got.push_back(x);
-        })
-        .on_error(weir::on_error::skip());
-    const auto r = p.run();
-    CHECK(got == without(12, {6, 10}));
-    CHECK(r.stage("sink#1").items_out == 10);
-    CHECK(r.stage("sink#1").skipped == 2);
-  }
-  SUBCASE("dead_letter") {
-    weir::Pipeline p("sink_dead_letter", with_batch(5));
-    std::vector<int> got;
-    std::vector<int> letters;
-    p.source(input)
-        .sink([&](int x) {
-          if (x % 5 == 0) throw std::runtime_error("fives");
-          got.push_back(x);
-        })
-        .on_error(weir::on_error::dead_letter([&](weir::DeadLetter<int> d) { letters.push_back(d.item); }));
-    const auto r = p.run();
-    CHECK(letters == std::vector<int>{0, 5, 10});
-    CHECK(got == without(12, {0, 5, 10}));
-    CHECK(r.stage("sink#1").dead_lettered == 3);
-  }
-  SUBCASE("retry") {
-    std::shared_ptr<weir::ManualClock> clock;
-    weir::Pipeline p("sink_retry", manual(clock, 5));
-    std::vector<int> got;
-    std::map<int, int> calls;
-    p.source(input)
-        .sink([&](int x) {
-          if (x == 7 && ++calls[x] < 3) throw std::runtime_error("busy");
-          got.push_back(x);
-        })
-        .on_error(weir::on_error::retry(3, 50ms));
-    const auto r = p.run();
-    CHECK(got == input);
-    CHECK(r.stage("sink#1").retries == 2);
-    CHECK(r.stage("sink#1").items_out == 12);
-    CHECK(elapsed(*clock) == 150ms);
-  }
-  SUBCASE("async sink skip") {
-    weir::Pipeline p("async_sink_skip", with_batch(5));
-    std::vector<int> got;
-    p.source(input)
-        .sink(weir::async_sink{[&](int x) {
-          if (x == 3) throw std::runtime_error("async");
-          got.push_back(x);
-        }})
-        .on_error(weir::on_error::skip());
-    const auto r = p.run();
-    CHECK(got == without(12, {3}));
-    CHECK(r.stage("async_sink#1").items_out == 11);
-    CHECK(r.stage("async_sink#1").skipped == 1);
-  }
-}
-
-TEST_CASE("a generator that throws fails the run with its message") {
-  weir::Pipeline p("bad_generator", with_batch(4));
-  int n = 0;
-  std::vector<int> got;
-  p.source(weir::from_generator{[&n]() -> std::optional<int> {
-     if (n == 10) throw std::runtime_error("sensor unplugged");
-     return n++;
-   }}).sink(weir::collect_into(got));
-  const auto e = run_expecting_failure(p);
-  REQUIRE(e.has_value());
-  REQUIRE(e->errors().size() == 1);
-  CHECK(e->errors()[0].stage == "generator#0");
-  CHECK(e->errors()[0].type == "std::runtime_error");
-  CHECK(e->errors()[0].message == "sensor unplugged");
-  CHECK(contains(e->what(), "sensor unplugged"));
-  CHECK(e->report().status == weir::RunStatus::failed);
-  // Full batches before the failure were delivered.
-  REQUIRE(got.size() >= 8);
-  CHECK(std::vector<int>(got.begin(), got.begin() + 8) == iota(0, 8));
-}
-
-TEST_CASE("from_lines on a missing file fails the run with the path in the message") {
-  const auto path = temp_path("missing.txt");
-  weir::Pipeline p("missing_file");
-  std::vector<std::string> got;
-  p.source(weir::from_lines{path}).sink(weir::collect_into(got));
-  const auto e = run_expecting_failure(p);
-  REQUIRE(e.has_value());
-  REQUIRE(e->errors().size() == 1);
-  CHECK(e->errors()[0].stage == "lines#0");
-  CHECK(contains(e->errors()[0].message, path.string()));
-  CHECK(contains(e->what(), path.string()));
-  CHECK(got.empty());
 }
 
 TEST_CASE("an item that fails in several stages of one run is counted in each error summary") {

@@ -1,5 +1,6 @@
-// Tests of the built-in sources (range, generator, lines, push) and sinks (callback, collect,
-// JSON lines, async), and of the linger that flushes partial batches.
+// Tests of the built-in sources (ops/sources.hpp): range, generator, lines and push, against their
+// input on seeded random data at every batch size and parallelism of the stage after them; empty
+// inputs, failures, and the linger that flushes partial batches.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -8,16 +9,14 @@
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
+#include <future>
 #include <list>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
+#include <random>
 #include <ranges>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -25,75 +24,37 @@
 #include <vector>
 #include <weir/weir.hpp>
 
+#include "operator_cases.hpp"
+#include "temp_file.hpp"
 #include "weir_test.hpp"
-
-#include <unistd.h>
-
-namespace sources_sinks_test {
-/// A record with an nlohmann to_json, as a user would write it.
-struct Reading {
-  std::string sensor;
-  int value = 0;
-  double ratio = 0.0;
-};
-inline void to_json(nlohmann::json& j, const Reading& r) {
-  j = nlohmann::json{{"sensor", r.sensor}, {"value", r.value}, {"ratio", r.ratio}};
-}
-}  // namespace sources_sinks_test
 
 namespace {
 
+using weir_test::cat;
 using weir_test::contains;
 using weir_test::eventually;
+using weir_test::iota;
+using weir_test::settings;
+using weir_test::sorted;
+using weir_test::TempPath;
 using weir_test::with_batch;
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-using sources_sinks_test::Reading;
 
-/// The parts joined (GCC 12 warns falsely about `"literal" + std::string` at -O3).
-template <class... Parts>
-std::string cat(const Parts&... parts) {
-  std::string out;
-  ((out += parts), ...);
-  return out;
+/// Runs `p` and returns the PipelineError it throws; fails the test when it throws nothing.
+std::optional<weir::PipelineError> run_expecting_failure(weir::Pipeline& p) {
+  auto e = weir_test::run_failing(p);
+  if (!e) FAIL("the run did not throw a PipelineError");
+  return e;
 }
 
-/// A unique path in the temporary directory, removed when the object dies.
-class TempPath {
- public:
-  explicit TempPath(const std::string& name) {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() / cat("weir_sources_sinks_", std::to_string(::getpid()), "_",
-                                            std::to_string(counter.fetch_add(1)), "_", name);
-  }
-  TempPath(const TempPath&) = delete;
-  TempPath& operator=(const TempPath&) = delete;
-  ~TempPath() {
-    std::error_code ignored;
-    fs::remove(path_, ignored);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-  void write(const std::string& content) const {
-    std::ofstream out(path_, std::ios::binary);
-    out << content;
-  }
-  [[nodiscard]] std::string read() const {
-    std::ifstream in(path_, std::ios::binary);
-    std::ostringstream os;
-    os << in.rdbuf();
-    return os.str();
-  }
-  [[nodiscard]] std::vector<std::string> lines() const {
-    std::vector<std::string> out;
-    std::ifstream in(path_, std::ios::binary);
-    for (std::string line; std::getline(in, line);) out.push_back(line);
-    return out;
-  }
-
- private:
-  fs::path path_;
-};
+/// A unique path in the temporary directory (not created).
+fs::path temp_path(const std::string& name) {
+  static std::atomic<int> counter{0};
+  return fs::temp_directory_path() / cat("weir_sources_", std::to_string(::getpid()), "_",
+                                         std::to_string(counter.fetch_add(1)), "_", name);
+}
 
 std::vector<std::string> read_lines_with_weir(const fs::path& path, std::size_t batch) {
   weir::Pipeline p("lines", with_batch(batch));
@@ -430,154 +391,6 @@ TEST_CASE("a generator that trickles flushes partial batches after the linger ti
   CHECK(r.stage("generator#0").batches >= 2);
 }
 
-TEST_CASE("collect_into appends to the vector it is given") {
-  weir::Pipeline p("collect");
-  std::vector<int> got{-1, -2};
-  p.source(std::vector<int>{1, 2, 3}).sink(weir::collect_into(got));
-  const auto r = p.run();
-  CHECK(got == std::vector<int>{-1, -2, 1, 2, 3});
-  CHECK(r.stage("collect#1").items_in == 3);
-  CHECK(r.stage("collect#1").items_out == 3);
-}
-
-TEST_CASE("a callback sink may take its item by value, const reference or rvalue reference") {
-  weir::Pipeline p("callbacks", with_batch(2));
-  std::vector<std::string> by_value;
-  std::vector<std::string> by_ref;
-  std::vector<std::string> by_rvalue;
-  auto fan = p.source(std::vector<std::string>{"a", "bb", "ccc"}).fan_out(3);
-  fan[0].sink([&](std::string s) { by_value.push_back(std::move(s)); });
-  fan[1].sink([&](const std::string& s) { by_ref.push_back(s); });
-  fan[2].sink([&](std::string&& s) { by_rvalue.push_back(std::move(s)); });
-  (void)p.run();
-  const std::vector<std::string> expected{"a", "bb", "ccc"};
-  CHECK(by_value == expected);
-  CHECK(by_ref == expected);
-  CHECK(by_rvalue == expected);
-}
-
-TEST_CASE("jsonl_file writes one JSON document per line for a type with to_json") {
-  TempPath file("readings.jsonl");
-  std::vector<Reading> input;
-  for (int i = 0; i < 300; ++i) input.push_back(Reading{cat("s", std::to_string(i % 7)), i, i / 4.0});
-  weir::Pipeline p("jsonl", with_batch(32));
-  p.source(input).sink(weir::jsonl_file{file.path()});
-  const auto r = p.run();
-  CHECK(r.stage("jsonl_file#1").items_out == 300);
-  const auto lines = file.lines();
-  REQUIRE(lines.size() == 300);
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    const auto j = nlohmann::json::parse(lines[i]);
-    CHECK(j.at("sensor").get<std::string>() == input[i].sensor);
-    CHECK(j.at("value").get<int>() == input[i].value);
-    CHECK(j.at("ratio").get<double>() == input[i].ratio);
-  }
-  CHECK(file.read().back() == '\n');
-}
-
-TEST_CASE("jsonl_file writes what a string formatter returns and what a json formatter builds") {
-  TempPath text("formatted.jsonl");
-  TempPath built("built.jsonl");
-  weir::Pipeline p("jsonl_formatters", with_batch(3));
-  auto fan = p.source(std::vector<int>{1, 2, 3, 4, 5}).fan_out(2);
-  fan[0].sink(weir::jsonl_file{text.path(), [](int x) { return cat("{\"n\":", std::to_string(x), "}"); }});
-  fan[1].sink(weir::jsonl_file{built.path(), [](int x) {
-                                 return nlohmann::json{{"n", x}, {"square", x * x}};
-                               }});
-  (void)p.run();
-  CHECK(text.read() == "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n{\"n\":5}\n");
-  const auto lines = built.lines();
-  REQUIRE(lines.size() == 5);
-  for (int i = 0; i < 5; ++i) {
-    const auto j = nlohmann::json::parse(lines[static_cast<std::size_t>(i)]);
-    CHECK(j.at("n").get<int>() == i + 1);
-    CHECK(j.at("square").get<int>() == (i + 1) * (i + 1));
-  }
-}
-
-TEST_CASE("jsonl_file with the default formatter writes plain values and replaces an existing file") {
-  TempPath file("values.jsonl");
-  file.write("old content that must go\nand more\n");
-  weir::Pipeline p("jsonl_default");
-  p.source(std::vector<std::string>{"x", "with \"quotes\""}).sink(weir::jsonl_file{file.path()});
-  (void)p.run();
-  CHECK(file.read() == "\"x\"\n\"with \\\"quotes\\\"\"\n");
-}
-
-TEST_CASE("jsonl_file to an unwritable path fails the run with the path in the message") {
-  const fs::path path =
-      fs::temp_directory_path() / cat("weir_no_such_dir_", std::to_string(::getpid())) / "out.jsonl";
-  weir::Pipeline p("jsonl_unwritable");
-  int calls = 0;
-  p.source(std::vector<int>{1, 2, 3})
-      .map([&calls](int x) {
-        ++calls;
-        return x;
-      })
-      .sink(weir::jsonl_file{path});
-  try {
-    (void)p.run();
-    FAIL("the run did not fail");
-  } catch (const weir::PipelineError& e) {
-    CHECK(contains(e.what(), path.string()));
-    REQUIRE(e.errors().size() == 1);
-    CHECK(e.errors()[0].stage == "jsonl_file#2");
-    CHECK(e.report().status == weir::RunStatus::failed);
-  }
-  CHECK(calls == 0);  // the file is opened before any item flows
-  CHECK_FALSE(fs::exists(path));
-}
-
-TEST_CASE("an async sink after parallel stages gets every item once, on one thread of its own at a time") {
-  weir::Pipeline p("async", with_batch(5));
-  std::vector<int> got;
-  std::atomic<int> inside{0};
-  std::atomic<int> overlap{0};
-  std::atomic<bool> on_caller{false};
-  const auto caller = std::this_thread::get_id();
-  p.source(std::views::iota(0, 1000))
-      .map([](int x) { return x * 3; })
-      .parallelism(2)
-      .filter([](int x) { return x % 2 == 0; })
-      .parallelism(2)
-      .sink(weir::async_sink{[&](int x) {
-                               if (inside.fetch_add(1) != 0) overlap.fetch_add(1);
-                               if (std::this_thread::get_id() == caller) on_caller = true;
-                               got.push_back(x);
-                               inside.fetch_sub(1);
-                             },
-                             2});
-  const auto r = p.run();
-  CHECK(overlap.load() == 0);
-  CHECK_FALSE(on_caller.load());
-  CHECK(got.size() == 500);
-  // Batches reach the sink in any order from the parallel stages, but each batch stays in order.
-  std::vector<int> sorted = got;
-  std::sort(sorted.begin(), sorted.end());
-  std::vector<int> expected;
-  for (int i = 0; i < 1000; ++i)
-    if ((i * 3) % 2 == 0) expected.push_back(i * 3);
-  CHECK(sorted == expected);
-  CHECK(r.stage("async_sink#3").items_in == 500);
-  CHECK(r.stage("async_sink#3").items_out == 500);
-}
-
-TEST_CASE("an async sink after a serial stage keeps the input order exactly, and its counts add up") {
-  // The source's thread counts the sink's batches and the sink's own thread its deliveries, both
-  // outside the arena: ten runs, so that a lost count would show.
-  std::vector<std::string> input;
-  for (int i = 0; i < 400; ++i) input.push_back(std::to_string(i));
-  for (int run = 0; run < 10; ++run) {
-    weir::Pipeline p("async_order", with_batch(3));
-    std::vector<std::string> got;
-    p.source(input).sink(weir::async_sink{[&](const std::string& s) { got.push_back(s); }, 1});
-    const auto r = p.run();
-    CHECK(got == input);
-    CHECK(r.stage("async_sink#1").items_out == input.size());
-    CHECK(r.stage("async_sink#1").items_in == input.size());
-  }
-}
-
 TEST_CASE("a range source runs the fused chain after it over slices of the range, with no batches") {
   std::vector<int> in(10000);
   for (int i = 0; i < 10000; ++i) in[static_cast<std::size_t>(i)] = i;
@@ -605,4 +418,288 @@ TEST_CASE("a viewed container is read in place and left as it was") {
   p.run();
   CHECK(in == std::vector<std::string>{"a", "b", "c"});
   CHECK(out == std::vector<std::string>{"a!", "b!", "c!"});
+}
+
+TEST_CASE("an empty source completes the run without calling any stage") {
+  weir::Pipeline p("empty_range");
+  std::vector<int> got;
+  int calls = 0;
+  p.source(std::vector<int>{})
+      .map([&calls](int x) {
+        ++calls;
+        return x;
+      })
+      .sink(weir::collect_into(got));
+  const auto r = p.run();
+  CHECK(r.status == weir::RunStatus::completed);
+  CHECK(got.empty());
+  CHECK(calls == 0);
+  for (const auto& s : r.stages) {
+    CAPTURE(s.name);
+    CHECK(s.items_in == 0);
+    CHECK(s.items_out == 0);
+    CHECK(s.batches == 0);
+  }
+
+  weir::Pipeline g("empty_generator");
+  int sink_calls = 0;
+  g.source(weir::from_generator{[]() -> std::optional<int> {
+     return std::nullopt;
+   }}).sink([&sink_calls](int) { ++sink_calls; });
+  const auto rg = g.run();
+  CHECK(rg.status == weir::RunStatus::completed);
+  CHECK(sink_calls == 0);
+  CHECK(rg.stage("generator#0").items_out == 0);
+}
+
+// Once a run stops, producers must learn that nobody reads: pushes fail instead of being dropped.
+TEST_CASE("a push source refuses items once its run was cancelled") {
+  weir::Pipeline p("cancel_then_push");
+  auto push = std::make_shared<weir::PushSource<int>>(16);
+  std::atomic<int> delivered{0};
+  p.source(push).sink([&](int) { delivered.fetch_add(1); });
+  p.start();
+  CHECK(push->push(1));
+  CHECK(eventually([&] { return delivered.load() == 1; }));
+  p.cancel();
+  (void)p.wait();
+  CHECK_FALSE(push->push(2));
+  CHECK_FALSE(push->try_push(3));
+  CHECK(delivered.load() == 1);
+}
+
+TEST_CASE("a generator that throws fails the run with its message") {
+  weir::Pipeline p("bad_generator", with_batch(4));
+  int n = 0;
+  std::vector<int> got;
+  p.source(weir::from_generator{[&n]() -> std::optional<int> {
+     if (n == 10) throw std::runtime_error("sensor unplugged");
+     return n++;
+   }}).sink(weir::collect_into(got));
+  const auto e = run_expecting_failure(p);
+  REQUIRE(e.has_value());
+  REQUIRE(e->errors().size() == 1);
+  CHECK(e->errors()[0].stage == "generator#0");
+  CHECK(e->errors()[0].type == "std::runtime_error");
+  CHECK(e->errors()[0].message == "sensor unplugged");
+  CHECK(contains(e->what(), "sensor unplugged"));
+  CHECK(e->report().status == weir::RunStatus::failed);
+  // Full batches before the failure were delivered.
+  REQUIRE(got.size() >= 8);
+  CHECK(std::vector<int>(got.begin(), got.begin() + 8) == iota(0, 8));
+}
+
+TEST_CASE("from_lines on a missing file fails the run with the path in the message") {
+  const auto path = temp_path("missing.txt");
+  weir::Pipeline p("missing_file");
+  std::vector<std::string> got;
+  p.source(weir::from_lines{path}).sink(weir::collect_into(got));
+  const auto e = run_expecting_failure(p);
+  REQUIRE(e.has_value());
+  REQUIRE(e->errors().size() == 1);
+  CHECK(e->errors()[0].stage == "lines#0");
+  CHECK(contains(e->errors()[0].message, path.string()));
+  CHECK(contains(e->what(), path.string()));
+  CHECK(got.empty());
+}
+
+TEST_CASE("cancel right after start closes a push source: pushes fail instead of blocking") {
+  weir::Pipeline p("cancel-push");
+  auto push = std::make_shared<weir::PushSource<int>>(2);
+  std::vector<int> got;
+  p.source(push).sink(weir::collect_into(got));
+  p.start();
+  p.cancel();
+  CHECK_FALSE(push->try_push(1));
+  auto pushed = std::async(std::launch::async, [&] {
+    bool any = false;
+    for (int i = 0; i < 8; ++i) any = push->push(i) || any;  // more than the capacity
+    return any;
+  });
+  const bool returned = pushed.wait_for(10s) == std::future_status::ready;
+  if (!returned) push->close();  // unblock the pusher so the test ends
+  CHECK(returned);
+  CHECK_FALSE(pushed.get());
+  p.wait();
+  CHECK(got.empty());
+}
+
+namespace {
+
+/// Runs `source` (a Stream of T) through a map at the setting's parallelism into a vector, and checks
+/// it against `want`: exactly at parallelism 1, as a multiset above it.
+template <class T, class S>
+void check_source_gives(weir::Pipeline& p, S source, const weir_test::Setting& s,
+                        const std::vector<T>& want) {
+  std::vector<T> got;
+  source.map([](T x) { return x; }).name("copy").parallelism(s.parallelism).sink(weir::collect_into(got));
+  const auto r = p.run();
+  CHECK(r.status == weir::RunStatus::completed);
+  CHECK(r.stages[0].items_out == want.size());
+  CHECK(r.stage("copy").items_in == want.size());
+  if (s.parallelism == 1) {
+    CHECK(got == want);
+  } else {
+    CHECK(sorted(got) == sorted(want));
+  }
+}
+
+/// A random line: printable characters, spaces and a carriage return that is not at its end.
+std::string random_line(std::mt19937_64& rng) {
+  const std::size_t n = rng() % 40 == 0 ? 0 : rng() % 60;
+  std::string line;
+  for (std::size_t i = 0; i < n; ++i) line.push_back(static_cast<char>(' ' + rng() % 95));
+  if (n > 2 && rng() % 10 == 0) line[n / 2] = '\r';
+  return line;
+}
+
+}  // namespace
+
+TEST_CASE("a range source gives its elements in order at every parallelism and batch size") {
+  for (const auto seed : weir_test::seeds) {
+    for (const auto& s : settings()) {
+      auto rng = weir_test::rng_for(seed, s);
+      const auto input = weir_test::random_ints(rng, weir_test::input_size(seed, s), -1'000'000, 1'000'000);
+      INFO("seed ", seed, ", ", s.str(), ", ", input.size(), " items");
+      {
+        weir::Pipeline p("range-view", s.options());
+        check_source_gives(p, p.source(input), s, input);  // read in place
+      }
+      {
+        weir::Pipeline p("range-moved", s.options());
+        auto copy = input;
+        check_source_gives(p, p.source(std::move(copy)), s, input);
+      }
+    }
+  }
+}
+
+namespace {
+/// A value that counts its copies, to show that a moved-in range's elements are moved out.
+struct Counted {
+  static std::atomic<int> copies;
+  int value = 0;
+  Counted() = default;
+  explicit Counted(int v) : value(v) {}
+  Counted(const Counted& o) : value(o.value) { copies.fetch_add(1); }
+  Counted(Counted&& o) noexcept : value(o.value) {}
+  Counted& operator=(const Counted& o) {
+    value = o.value;
+    copies.fetch_add(1);
+    return *this;
+  }
+  Counted& operator=(Counted&& o) noexcept {
+    value = o.value;
+    return *this;
+  }
+  ~Counted() = default;
+};
+std::atomic<int> Counted::copies{0};
+}  // namespace
+
+TEST_CASE("a range source moves the elements of an rvalue container out, never copying them") {
+  for (const auto& s : settings()) {
+    INFO(s.str());
+    std::vector<Counted> input;
+    for (int i = 0; i < 500; ++i) input.emplace_back(i);
+    Counted::copies = 0;
+    weir::Pipeline p("range-moved-out", s.options());
+    std::vector<int> got;
+    p.source(std::move(input))
+        .map([](Counted x) { return x.value; })
+        .parallelism(s.parallelism)
+        .sink(weir::collect_into(got));
+    (void)p.run();
+    CHECK(Counted::copies.load() == 0);
+    if (s.parallelism == 1) {
+      CHECK(got == iota(0, 500));
+    } else {
+      CHECK(sorted(got) == iota(0, 500));
+    }
+  }
+}
+
+TEST_CASE("a generator source gives its values until nullopt at every parallelism and batch size") {
+  for (const auto seed : weir_test::seeds) {
+    for (const auto& s : settings()) {
+      auto rng = weir_test::rng_for(seed, s);
+      const auto input = weir_test::random_ints(rng, weir_test::input_size(seed, s), -1'000'000, 1'000'000);
+      INFO("seed ", seed, ", ", s.str(), ", ", input.size(), " items");
+      weir::Pipeline p("generator-random", s.options());
+      std::size_t next = 0;
+      std::size_t calls_after_end = 0;
+      auto src = p.source(weir::from_generator{[&]() -> std::optional<std::int64_t> {
+        if (next == input.size()) {
+          ++calls_after_end;
+          return std::nullopt;
+        }
+        return input[next++];
+      }});
+      check_source_gives(p, src, s, input);
+      CHECK(calls_after_end == 1);
+    }
+  }
+}
+
+TEST_CASE("from_lines gives every line of a random file at every parallelism and batch size") {
+  for (const auto seed : weir_test::seeds) {
+    for (const auto& s : settings()) {
+      auto rng = weir_test::rng_for(seed, s);
+      const auto n = weir_test::input_size(seed, s);
+      std::vector<std::string> want;
+      std::string content;
+      for (std::size_t i = 0; i < n; ++i) {
+        want.push_back(random_line(rng));
+        content += want.back();
+        // \n or \r\n after every line, but maybe not after the last one unless it is empty (an
+        // empty unterminated last line is no line at all).
+        if (i + 1 < n || want.back().empty() || rng() % 2 == 0) content += rng() % 3 == 0 ? "\r\n" : "\n";
+      }
+      INFO("seed ", seed, ", ", s.str(), ", ", n, " lines");
+      TempPath file("random_lines.txt");
+      file.write(content);
+      weir::Pipeline p("lines-random", s.options());
+      check_source_gives(p, p.source(weir::from_lines{file.path()}), s, want);
+    }
+  }
+}
+
+TEST_CASE(
+    "a push source gives what a producer thread pushed, in order, at every parallelism and batch size") {
+  for (const auto seed : weir_test::seeds) {
+    for (const auto& s : settings()) {
+      auto rng = weir_test::rng_for(seed, s);
+      const auto input = weir_test::random_ints(rng, weir_test::input_size(seed, s), -1'000'000, 1'000'000);
+      INFO("seed ", seed, ", ", s.str(), ", ", input.size(), " items");
+      weir::Pipeline p("push-random", s.options());
+      auto push = std::make_shared<weir::PushSource<std::int64_t>>(64);
+      std::atomic<std::size_t> refused{0};
+      std::thread producer([&] {
+        for (const auto x : input) {
+          if (!push->push(x)) refused.fetch_add(1);
+        }
+        push->close();
+      });
+      const weir_test::OnExit join([&] { producer.join(); });
+      check_source_gives(p, p.source(push), s, input);
+      CHECK(refused.load() == 0);
+    }
+  }
+}
+
+TEST_CASE("a push source closed before anything was pushed ends the run with no item") {
+  for (const bool before_start : {true, false}) {
+    CAPTURE(before_start);
+    weir::Pipeline p("push-empty");
+    auto push = std::make_shared<weir::PushSource<int>>(4);
+    int calls = 0;
+    p.source(push).sink([&calls](int) { ++calls; });
+    if (before_start) push->close();
+    p.start();
+    if (!before_start) push->close();
+    const auto r = p.wait();
+    CHECK(r.status == weir::RunStatus::completed);
+    CHECK(calls == 0);
+    CHECK(r.stage("push#0").items_out == 0);
+  }
 }

@@ -81,17 +81,6 @@ TEST_CASE("unnamed stages are named after their kind and their index in the pipe
   CHECK(got == std::vector<int>{2, 2, 4, 4, 20, 20, 40, 40});
 }
 
-TEST_CASE("merging two branches of a fan_out delivers every item twice") {
-  weir::Pipeline p("merge_branches");
-  std::vector<int> got;
-  auto branches = p.source(std::vector<int>{1, 2, 3}).fan_out(2);
-  branches[0].merge(branches[1]).sink(weir::collect_into(got));
-  const auto r = p.run();
-  std::sort(got.begin(), got.end());
-  CHECK(got == std::vector<int>{1, 1, 2, 2, 3, 3});
-  CHECK(r.stage("merge#2").items_in == 6);
-}
-
 TEST_CASE("every kind of source and sink gets its own generated name") {
   weir::Pipeline p("kinds");
   int n = 0;
@@ -289,17 +278,6 @@ TEST_CASE("on_error is refused on a source and retry needs at least one attempt"
                   std::invalid_argument);
   CHECK_NOTHROW(
       (void)src.map([](int x) { return x; }).on_error(weir::on_error::retry(1, std::chrono::nanoseconds(0))));
-}
-
-TEST_CASE("fan_out needs a branch, refuses a branch named twice and unknown branch names") {
-  weir::Pipeline p("fan");
-  auto src = p.source(std::vector<int>{1});
-  CHECK_THROWS_AS((void)src.fan_out(0), std::invalid_argument);
-  CHECK_THROWS_AS((void)src.fan_out({"a", "b", "a"}), std::invalid_argument);
-  auto named = src.fan_out({"left", "right"});
-  CHECK(named.size() == 2);
-  CHECK_THROWS_AS((void)named["middle"], std::out_of_range);
-  CHECK(named["left"].stage_name() == named["right"].stage_name());
 }
 
 TEST_CASE("explain lists every stage and counts stages and nodes") {
