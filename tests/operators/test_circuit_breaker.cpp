@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 #include <weir/resilience/guard.hpp>
+#include <weir/resilience/stage_resilience.hpp>
 #include <weir/weir.hpp>
 
 #include "event_log.hpp"
@@ -367,8 +368,10 @@ TEST_CASE("the stage runtime reads the breaker's state live") {
   st.info.name = "live";
   st.clock = &clock;
   CHECK_FALSE(st.circuit_state().has_value());
-  st.guard =
-      std::make_shared<weir::detail::StageGuard>(st, std::nullopt, weir::CircuitBreakerOptions{2, 1s, 1});
+  weir::detail::StageResilience spec;
+  spec.breaker = weir::CircuitBreakerOptions{2, 1s, 1};
+  spec.equip(st);
+  REQUIRE(st.guard != nullptr);
   CHECK(st.circuit_state() == CircuitState::closed);
   weir::detail::BatchTally tally{};
   auto fail = [](int) -> int { throw std::runtime_error("no"); };
