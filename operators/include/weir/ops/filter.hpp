@@ -40,7 +40,8 @@ struct FilterOp {
       pass = static_cast<bool>(detail::invoke_user(pred, c.user, std::as_const(x)));
     } catch (...) {
       c.stage->recover(
-          x, [&] { pass = static_cast<bool>(detail::invoke_user(pred, c.user, std::as_const(x))); }, *c.tally);
+          x, [&] { pass = static_cast<bool>(detail::invoke_user(pred, c.user, std::as_const(x))); },
+          *c.tally);
     }
     if (pass) {
       ++c.emitted;
@@ -52,7 +53,8 @@ struct FilterOp {
   /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
   template <class X>
   [[gnu::noinline, gnu::cold]] bool call_guarded(const X& x, detail::StageGuard* guard,
-                                                 detail::StageRuntime* stage, detail::BatchTally* tally, StageContext* user) {
+                                                 detail::StageRuntime* stage, detail::BatchTally* tally,
+                                                 StageContext* user) {
     bool pass = false;
     auto call = [&] { pass = static_cast<bool>(guard->call(pred, x, *tally, *user)); };
     try {

@@ -57,7 +57,8 @@ struct FlatMapOp {
   template <class X>
   [[gnu::noinline, gnu::cold]] std::optional<range<X>> call_guarded(const X& x, detail::StageGuard* guard,
                                                                     detail::StageRuntime* stage,
-                                                                    detail::BatchTally* tally, StageContext* user) {
+                                                                    detail::BatchTally* tally,
+                                                                    StageContext* user) {
     std::optional<range<X>> r;
     auto call = [&] { r.emplace(guard->call(fn, x, *tally, *user)); };
     try {

@@ -54,7 +54,8 @@ struct MapOp {
   template <class X>
   [[gnu::noinline, gnu::cold]] std::optional<output<X>> call_guarded(const X& x, detail::StageGuard* guard,
                                                                      detail::StageRuntime* stage,
-                                                                     detail::BatchTally* tally, StageContext* user) {
+                                                                     detail::BatchTally* tally,
+                                                                     StageContext* user) {
     std::optional<output<X>> y;
     auto call = [&] { y.emplace(guard->call(fn, x, *tally, *user)); };
     try {

@@ -59,7 +59,8 @@ struct SinkOp {
   /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
   template <class X>
   [[gnu::noinline, gnu::cold]] void call_guarded(const X& x, detail::StageGuard* guard,
-                                                 detail::StageRuntime* stage, detail::BatchTally* tally, StageContext* user) {
+                                                 detail::StageRuntime* stage, detail::BatchTally* tally,
+                                                 StageContext* user) {
     auto call = [&] { guard->call(fn, x, *tally, *user); };
     try {
       call();
