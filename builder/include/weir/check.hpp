@@ -21,10 +21,12 @@
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <type_traits>
 
 #include "weir/concepts.hpp"
 #include "weir/error.hpp"
+#include "weir/operator.hpp"
 #include "weir/ops/key_by.hpp"
 #include "weir/ops/window.hpp"
 
@@ -104,6 +106,29 @@ constexpr auto timestamp_function() {
   static_assert(TimestampFn<F, T>,
                 "event_time: the timestamp function must be callable as f(const T&) with T the item "
                 "type, and return a std::chrono::system_clock::time_point (weir::TimestampFn)");
+}
+
+/// Whether X is a std::unique_ptr to an operator for a stream of T (weir::OperatorFor).
+template <class X, class T>
+inline constexpr bool operator_ptr_for = false;
+template <class Op, class T>
+inline constexpr bool operator_ptr_for<std::unique_ptr<Op>, T> = OperatorFor<Op, T>;
+
+/// `process(op)` on a stream of T, with `op` of type Given.
+template <class T, class Given>
+constexpr auto process_operator() {
+  static_assert(operator_ptr_for<Given, T>,
+                "process: the operator must be a std::unique_ptr to a class derived from "
+                "weir::Operator<T, Out> with T the item type (weir::OperatorFor)");
+}
+
+/// `key_by(key).process(factory)` on a stream of T.
+template <class T, class F>
+constexpr auto operator_factory() {
+  static_assert(OperatorFactoryFor<F, T>,
+                "process: a keyed stream takes a factory, a copyable function f() that returns a "
+                "std::unique_ptr to a class derived from weir::Operator<T, Out> with T the item type "
+                "(weir::OperatorFactoryFor)");
 }
 
 /// `.on_error(weir::on_error::dead_letter(sink))` on a stage whose input type is T: the sink takes

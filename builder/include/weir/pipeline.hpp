@@ -21,9 +21,11 @@
 #include "weir/clock.hpp"
 #include "weir/concepts.hpp"
 #include "weir/detail/logical_node.hpp"
+#include "weir/detail/operator_kernel.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
 #include "weir/observable.hpp"
+#include "weir/operator.hpp"
 #include "weir/ops/buffer.hpp"
 #include "weir/ops/filter.hpp"
 #include "weir/ops/flat_map.hpp"
@@ -491,6 +493,25 @@ class Stream
                    std::make_unique<ops::BufferKernel<T>>(size, max_delay), true, false, {this->port()});
     return Stream<std::vector<T>>(&p, id);
   }
+  /// Runs `op`, an operator of the user's (weir::Operator<T, Out>, weir/operator.hpp), as a serial
+  /// stateful stage of kind "process": one instance sees every item, in order per input stream, one
+  /// batch per call. Its parallelism stays 1; key the stream first (key_by(...).process(factory)) to
+  /// run instances side by side.
+  template <class Op>
+  requires OperatorFor<Op, T> Stream<typename Op::output_type> process(std::unique_ptr<Op> op)
+  const {
+    using U = typename Op::output_type;
+    if (!op) throw std::invalid_argument("process needs an operator, not a null pointer");
+    auto& p = this->pipeline();
+    std::unique_ptr<Operator<T, U>> base = std::move(op);
+    const int id = p.add_node("process", {this->id()}, &typeid(T),
+                              std::make_unique<detail::OperatorKernel<T, U>>(std::move(base)), true, false,
+                              {this->port()});
+    return Stream<U>(&p, id);
+  }
+  /// Anything else: fails to compile, saying what process expects (see weir/check.hpp).
+  template <class X>
+  requires(!check::operator_ptr_for<X, T>) auto process(X) const { check::process_operator<T, X>(); }
   /// One stream of the items of this and `others` (same item type); each input keeps its order.
   template <class... S>
   requires(std::same_as<typename S::value_type, T>&&...) Stream<T> merge(const S&... others)
@@ -733,6 +754,25 @@ class KeyedStream {
     spec.count = w.size;
     return WindowedStream<T, KeyF>(in_, key_, spec);
   }
+
+  /// Runs an operator of the user's (weir::Operator<T, Out>, weir/operator.hpp) per key partition,
+  /// as a stage of kind "process": `factory()` makes one instance per partition when the run starts,
+  /// and each instance sees every item of its partition's keys, in order per input stream, and no
+  /// other item. `.parallelism(n)` on the result sets the partition count, as for windows.
+  template <OperatorFactoryFor<T> F>
+  Stream<typename factory_operator_t<F>::output_type> process(F factory) const {
+    using U = typename factory_operator_t<F>::output_type;
+    auto& p = in_.pipeline();
+    typename detail::OperatorKernel<T, U>::Factory make = std::move(factory);
+    const int id = p.add_node("process", {in_.id()}, &typeid(T),
+                              std::make_unique<detail::OperatorKernel<T, U>>(std::move(make)), false, false,
+                              {in_.port()});
+    p.node(id).partitioners.push_back(std::make_shared<ops::KeyPartitioner<T, KeyF>>(key_));
+    return Stream<U>(&p, id);
+  }
+  /// Anything else: fails to compile, saying what a keyed process expects (see weir/check.hpp).
+  template <class F>
+  requires(!OperatorFactoryFor<F, T>) auto process(F) const { check::operator_factory<T, F>(); }
 
   [[nodiscard]] const Stream<T>& stream() const noexcept { return in_; }
   [[nodiscard]] const KeyF& key() const noexcept { return key_; }

@@ -6,6 +6,7 @@
 #include "weir/concepts.hpp"
 #include "weir/error.hpp"
 #include "weir/interceptor.hpp"
+#include "weir/operator.hpp"
 #include "weir/pipeline.hpp"
 #include "weir/report.hpp"
 #include "weir/snapshot.hpp"
