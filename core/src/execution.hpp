@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "counter_slot.hpp"
+#include "ticket_pool.hpp"
 #include "weir/detail/execution.hpp"
 #include "weir/detail/partition_clock.hpp"
 #include "weir/detail/plan.hpp"

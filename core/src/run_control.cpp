@@ -1,6 +1,8 @@
 // A run's stop flag, final status and error summaries (RunControl).
 #include "weir/detail/run_control.hpp"
 
+#include "ticket_pool.hpp"
+
 #include <algorithm>
 #include <mutex>
 

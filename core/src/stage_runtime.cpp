@@ -10,7 +10,12 @@
 
 #include "weir/detail/run_control.hpp"
 
+#include "counter_slot.hpp"
+
 namespace weir::detail {
+
+StageRuntime::StageRuntime() = default;
+StageRuntime::~StageRuntime() = default;
 
 namespace {
 std::string demangle(const char* name) {

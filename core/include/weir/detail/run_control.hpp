@@ -13,6 +13,8 @@
 
 namespace weir::detail {
 
+class TicketPool;
+
 /// Stop flag, final status and error summaries of one run. Thread-safe.
 class RunControl {
  public:

@@ -4,7 +4,6 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -26,88 +25,6 @@
 
 namespace weir::detail {
 
-/// How a source thread waits for a slot by running the pipeline's tasks instead of sleeping (the
-/// engine's arena wait). arm() starts a wait, wait() runs tasks until disarm() has been called once
-/// after arm(). Any thread may call disarm().
-class HelpingWait {
- public:
-  virtual ~HelpingWait() = default;
-  virtual void arm() = 0;
-  virtual void wait() = 0;
-  virtual void disarm() noexcept = 0;
-};
-
-/// Bounds the batches a source has in flight; a batch holds a Ticket until it and everything made from
-/// it are gone. A waiting source is woken only once half the slots are free again, so a source at
-/// full speed sleeps and wakes once per half pool, not once per batch. With a HelpingWait, the source
-/// runs the pipeline's tasks while it waits, so a source held back by its downstream lends its core
-/// to it. Thread-safe.
-class TicketPool {
- public:
-  explicit TicketPool(std::ptrdiff_t slots) : free_(slots), wake_at_(slots > 1 ? slots / 2 : 1) {}
-  /// Makes the source's waits run tasks through `w` (set before the source starts; not owned).
-  void help_with(HelpingWait* w) noexcept { helper_ = w; }
-  /// Takes a slot, waiting while none is free. Returns the time spent waiting.
-  std::chrono::nanoseconds acquire(const Clock& clock) {
-    if (free_.fetch_sub(1) > 0) return std::chrono::nanoseconds{0};
-    free_.fetch_add(1);
-    const auto t0 = clock.steady_now();
-    if (helper_ != nullptr) {
-      helper_->arm();
-      waiting_.store(true);
-      // A release between the first check and `waiting_` did not see the waiter: check again.
-      if (ready()) wake();
-      helper_->wait();
-    } else {
-      std::unique_lock lock(mutex_);
-      waiting_.store(true);
-      cv_.wait(lock, [this] { return ready(); });
-      waiting_.store(false);
-    }
-    free_.fetch_sub(1);
-    return clock.steady_now() - t0;
-  }
-  void release() noexcept {
-    if (free_.fetch_add(1) + 1 >= wake_at_ && waiting_.load()) wake();
-  }
-  /// Lets a waiting source go for good (the run is stopping).
-  void open_wide() noexcept {
-    open_.store(true);
-    wake();
-  }
-
- private:
-  [[nodiscard]] bool ready() const noexcept { return open_.load() || free_.load() >= wake_at_; }
-  void wake() noexcept {
-    if (helper_ != nullptr) {
-      // Exactly one waker ends an armed wait.
-      if (waiting_.exchange(false)) helper_->disarm();
-      return;
-    }
-    const std::lock_guard lock(mutex_);
-    cv_.notify_all();
-  }
-
-  std::atomic<std::ptrdiff_t> free_;
-  const std::ptrdiff_t wake_at_;
-  std::atomic<bool> waiting_{false};
-  std::atomic<bool> open_{false};
-  HelpingWait* helper_ = nullptr;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-};
-
-class Ticket {
- public:
-  explicit Ticket(TicketPool& pool) noexcept : pool_(&pool) {}
-  Ticket(const Ticket&) = delete;
-  Ticket& operator=(const Ticket&) = delete;
-  ~Ticket() { pool_->release(); }
-
- private:
-  TicketPool* pool_;
-};
-
 /// Per-batch tallies of the rare outcomes, kept in locals and folded into the stage counters per batch.
 /// No member initialisers, so arrays of them cost nothing until used: always value-initialise (`BatchTally
 /// t{};`).
@@ -124,46 +41,7 @@ struct BatchTally {
   std::uint64_t circuit_rejected, circuit_failures, circuit_successes;  ///< breaker outcomes, per batch
 };
 
-inline constexpr int histogram_buckets = 48;  ///< log2 buckets of nanoseconds
-
-/// One thread's share of a stage's counters: one slot per arena thread, which only that thread
-/// writes (plain load + store, no read-modify-write), and a last slot shared by the threads outside
-/// the arena (a source's own thread, an async sink's thread), written with atomic adds. Readers sum
-/// all slots.
-struct alignas(64) CounterSlot {
-  std::atomic<std::uint64_t> items_in{0}, items_out{0}, filtered{0}, errors{0}, skipped{0}, dead_lettered{0},
-      dead_letter_failures{0}, retries{0}, late{0}, batches{0}, timeouts{0};
-  std::atomic<std::int64_t> busy_ns{0}, blocked_ns{0};
-  std::atomic<std::int64_t> first_ns{std::numeric_limits<std::int64_t>::max()}, last_ns{0};
-  std::array<std::atomic<std::uint32_t>, histogram_buckets> batch_ns_log2{};
-};
-
-/// The run whose arena the calling thread is in now (its tag), or null: set when a thread enters a
-/// run's arena and cleared when it leaves (an observer of the arena, see Execution).
-const void*& run_arena_tag() noexcept;
-
-/// Adds `v` to a slot's counter; `shared`: the slot threads outside the arena share.
-template <class A, class V>
-inline void bump(A& a, V v, bool shared) noexcept {
-  using T = typename A::value_type;
-  if (shared) {
-    a.fetch_add(static_cast<T>(v), std::memory_order_relaxed);
-  } else {
-    a.store(static_cast<T>(a.load(std::memory_order_relaxed) + static_cast<T>(v)), std::memory_order_relaxed);
-  }
-}
-
-/// Lowers (`lower`) or raises a slot's time mark to `v`; `shared` as for bump().
-inline void move_mark(std::atomic<std::int64_t>& a, std::int64_t v, bool lower, bool shared) noexcept {
-  std::int64_t seen = a.load(std::memory_order_relaxed);
-  while (lower ? v < seen : v > seen) {
-    if (!shared) {
-      a.store(v, std::memory_order_relaxed);
-      return;
-    }
-    if (a.compare_exchange_weak(seen, v, std::memory_order_relaxed)) return;
-  }
-}
+struct CounterSlot;  // core/src/counter_slot.hpp
 
 class RunControl;
 class StageGuard;
@@ -195,6 +73,10 @@ class StageRuntime {
   /// recognised by run_arena_tag(), not by the index.
   [[nodiscard]] CounterSlot& slot() noexcept;
   [[nodiscard]] const std::vector<std::unique_ptr<CounterSlot>>& slots() const noexcept { return slots_; }
+  StageRuntime();
+  StageRuntime(const StageRuntime&) = delete;
+  StageRuntime& operator=(const StageRuntime&) = delete;
+  ~StageRuntime();
 
   /// Folds one batch into the counters and calls the chain's after-batch hooks.
   void finish_batch(std::uint64_t in, std::uint64_t out, const BatchTally& t, std::int64_t start_ns,
