@@ -92,6 +92,7 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
     if (g.keyed) observe(group, *b, t);
     const std::size_t slot = head.slot_index();
     std::array<StageRuntime*, max_segment> sts;
+    std::array<Stage*, max_segment> views;  // the same stages, as their operators see them
     std::array<BatchTally, max_segment> tallies;
     std::array<std::uint64_t, max_segment + 1> counts;
     for (const auto& seg : g.segments) {
@@ -100,16 +101,17 @@ std::int64_t Execution::process(std::size_t group, BatchPtr& b, std::int64_t sta
         tallies[k] = BatchTally{};
         auto& st = *stages_[static_cast<std::size_t>(g.stages[seg.first + k])];
         sts[k] = &st;
+        views[k] = &st;
         current = &st;
         st.before_batch(in);
       }
       BatchPtr out;
       if (direct != nullptr) {
-        out = direct->call(direct->self, sts.data(), tallies.data(), counts.data());
+        out = direct->call(direct->self, views.data(), tallies.data(), counts.data());
         if (out) out->ticket = std::move(ticket);
         direct = nullptr;
       } else if (seg.fused != nullptr) {
-        out = seg.fused->run(b, sts.data(), tallies.data(), counts.data());
+        out = seg.fused->run(b, views.data(), tallies.data(), counts.data());
       } else {
         const UserScratchScope scope(sts[0]->user_scratch(slot));
         out = nodes_[static_cast<std::size_t>(g.stages[seg.first])]->kernel->apply(std::move(b), *sts[0],
@@ -321,7 +323,7 @@ RunReport Execution::run() {
   const RunInfo info{name_, run_id_, trace_, parent_span_};
   std::vector<std::shared_ptr<Interceptor>> all;
   for (const auto& st : stages_) {
-    for (const auto& i : st->chain) {
+    for (const auto& i : st->chain()) {
       if (std::find(all.begin(), all.end(), i) == all.end()) all.push_back(i);
     }
   }
@@ -330,7 +332,7 @@ RunReport Execution::run() {
   try {
     for (const auto& i : all) i->on_run_start(info);
     for (const auto& st : stages_) {
-      for (const auto& i : st->chain) i->on_stage_start(st->info);
+      for (const auto& i : st->chain()) i->on_stage_start(st->info);
     }
     for (; opened < nodes_.size(); ++opened) {
       auto& n = *nodes_[opened];
@@ -404,7 +406,7 @@ RunReport Execution::run() {
   wall_ns_.store(rep.wall.count());
   phase_.store(static_cast<int>(RunPhase::finished));
   for (std::size_t i = 0; i < stages_.size(); ++i) {
-    for (const auto& ic : stages_[i]->chain) {
+    for (const auto& ic : stages_[i]->chain()) {
       try {
         ic->on_stage_stop(stages_[i]->info, rep.stages[i]);
       } catch (...) {

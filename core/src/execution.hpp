@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "counter_slot.hpp"
+#include "stage_runtime.hpp"
 #include "ticket_pool.hpp"
 #include "weir/detail/execution.hpp"
 #include "weir/detail/partition_clock.hpp"
@@ -164,7 +165,6 @@ class Execution {
     run_id_ = make_run_id();
     trace_ = parent.valid() ? parent.child() : TraceContext::root();
     if (parent.valid()) parent_span_ = parent.span_id;
-    for (const auto& n : nodes) stamps_ = stamps_ || (n->kernel && n->kernel->uses_stamps());
     for (const auto& n : nodes) {
       if (n->source) control_.watch(n->source.get());
     }
@@ -182,9 +182,11 @@ class Execution {
       });
       // Without telemetry compiled in, interceptors are accepted but never called.
       if (telemetry_compiled) {
-        for (auto& h : all) st->chain.push_back(h.interceptor);
+        std::vector<std::shared_ptr<Interceptor>> chain;
+        for (auto& h : all) chain.push_back(h.interceptor);
+        st->set_chain(std::move(chain));
       }
-      st->timing = o.telemetry && telemetry_compiled;
+      st->set_timing(o.telemetry && telemetry_compiled);
       st->clock = clock_.get();
       st->run = &control_;
       st->init_slots(threads_ + 1, this);
@@ -294,7 +296,6 @@ class Execution {
   std::shared_ptr<Clock> clock_;
   int threads_ = 1;
   std::size_t in_flight_ = 8;
-  bool stamps_ = false;  ///< sources stamp their batches with the system time
   std::mutex timer_mutex_;
   std::condition_variable timer_cv_;
   int live_sources_ = 0;  ///< guarded by timer_mutex_

@@ -5,7 +5,7 @@
 
 namespace weir {
 
-OperatorContext::OperatorContext(detail::StageRuntime& st, detail::BatchTally& tally, std::uint32_t partition)
+OperatorContext::OperatorContext(detail::Stage& st, detail::BatchTally& tally, std::uint32_t partition)
     : st_(&st),
       tally_(&tally),
       info_(&st.info),

@@ -51,6 +51,7 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
     auto& group = plan.groups[static_cast<std::size_t>(g)];
     group.ordered = group.ordered || (n->ordered && !group.source && !group.keyed && group.parallelism > 1);
   }
+  for (const auto& n : nodes) plan.stamps = plan.stamps || (n->kernel && n->kernel->uses_stamps());
   for (auto& g : plan.groups) {
     // Cover the group with the longest fused loops the builder prepared, stage kernels elsewhere.
     for (std::size_t p = g.source ? 1 : 0; p < g.stages.size();) {
@@ -66,6 +67,16 @@ Plan make_plan(const std::vector<std::unique_ptr<LogicalNode>>& nodes) {
       }
       g.segments.push_back(seg);
       p += seg.count;
+    }
+    // A source's thread reads its range straight into the chain after it when a fused loop comes
+    // first, or a single stateless stage that is not a sink (the segments after it take its output).
+    if (g.source && !g.segments.empty() && !plan.stamps) {
+      const auto& seg = g.segments[0];
+      const auto& n = *nodes[static_cast<std::size_t>(g.stages[seg.first + seg.count - 1])];
+      const bool single = seg.fused == nullptr && seg.count == 1 && !n.is_sink && n.fused_ids.size() == 1 &&
+                          n.fused_ids[0] == n.id;
+      if (seg.fused != nullptr || single) g.direct = n.fused_range.get();
+      g.direct_whole = g.direct != nullptr && g.segments.size() == 1;
     }
     const auto& last = *nodes[static_cast<std::size_t>(g.stages.back())];
     g.multi = last.kernel && last.kernel->outputs() > 1;

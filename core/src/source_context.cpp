@@ -14,17 +14,9 @@ class Execution::SourceCtx final : public SourceContext {
  public:
   SourceCtx(Execution& e, std::size_t group, StageRuntime& st, TicketPool& pool)
       : exec_(e), group_(group), stage_(st), pool_(pool), leaves_(!e.plan_.groups[group].successors.empty()) {
-    // The chain after the source can read its range directly when a fused loop comes first, or a
-    // single stateless stage that is not a sink (the segments after it take its output batch).
     const auto& g = e.plan_.groups[group];
-    if (!g.segments.empty() && !e.stamps_) {
-      const auto& seg = g.segments[0];
-      const auto& n = *e.nodes_[static_cast<std::size_t>(g.stages[seg.first + seg.count - 1])];
-      const bool single = seg.fused == nullptr && seg.count == 1 && !n.is_sink && n.fused_ids.size() == 1 &&
-                          n.fused_ids[0] == n.id;
-      if (seg.fused != nullptr || single) direct_ = n.fused_range.get();
-      whole_ = direct_ != nullptr && g.segments.size() == 1;
-    }
+    direct_ = g.direct;  // decided by the plan (make_plan)
+    whole_ = g.direct_whole;
     keyed_only_ = !g.successors.empty() && e.options_.linger.count() > 0;
     for (const auto& edge : g.successors) {
       keyed_only_ = keyed_only_ && e.plan_.groups[static_cast<std::size_t>(edge.group)].keyed;
@@ -53,7 +45,7 @@ class Execution::SourceCtx final : public SourceContext {
   void emit(BatchPtr batch) override {
     std::int64_t t0 = 0;
     batch->ticket = hand_over(batch->size(), t0);
-    if (exec_.stamps_)
+    if (exec_.plan_.stamps)
       batch->stamp_ns =
           std::chrono::duration_cast<std::chrono::nanoseconds>(exec_.clock_->system_now().time_since_epoch())
               .count();

@@ -1,4 +1,4 @@
-#include "weir/detail/runtime.hpp"
+#include "stage_runtime.hpp"
 
 #include <cxxabi.h>
 #include <oneapi/tbb/task_arena.h>
@@ -14,6 +14,8 @@
 
 namespace weir::detail {
 
+Stage::Stage() = default;
+Stage::~Stage() = default;
 StageRuntime::StageRuntime() = default;
 StageRuntime::~StageRuntime() = default;
 
@@ -63,9 +65,9 @@ void StageRuntime::init_slots(int count, const void* run_tag) {
   }
 }
 
-std::size_t StageRuntime::slot_index() const noexcept {
-  const auto last = static_cast<int>(slots_.size()) - 1;
-  if (run_arena_tag() != run_tag_) return static_cast<std::size_t>(last);
+std::size_t Stage::slot_index() const noexcept {
+  const auto last = static_cast<int>(self().slots_.size()) - 1;
+  if (run_arena_tag() != self().run_tag_) return static_cast<std::size_t>(last);
   const int idx = tbb::this_task_arena::current_thread_index();
   return static_cast<std::size_t>(idx >= 0 && idx < last ? idx : last);
 }
@@ -95,32 +97,32 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
   if (listens()) {
     const BatchStats bs{
         in, out, t.filtered, t.errors, t.skipped, t.dead_lettered, std::chrono::nanoseconds{d}};
-    for (auto it = chain.rbegin(); it != chain.rend(); ++it) (*it)->after_batch(info, bs);
+    for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) (*it)->after_batch(info, bs);
   }
   if (route_from != nullptr && route_from->listens())
     route_from->emit(events::RouteProcessed{route_name, in, std::chrono::nanoseconds{timed() ? d : 0}});
 }
 
-void StageRuntime::add_blocked(std::chrono::nanoseconds d) {
+void Stage::add_blocked(std::chrono::nanoseconds d) {
   const std::size_t slot = slot_index();
-  bump(slots_[slot]->blocked_ns, d.count(), slot + 1 == slots_.size());
+  bump(self().slots_[slot]->blocked_ns, d.count(), slot + 1 == self().slots_.size());
 }
 
-void StageRuntime::add_delivered(std::uint64_t out, const BatchTally& t, std::int64_t busy_ns) {
+void Stage::add_delivered(std::uint64_t out, const BatchTally& t, std::int64_t busy_ns) {
   const std::size_t slot = slot_index();
-  const bool shared = slot + 1 == slots_.size();
-  auto& s = *slots_[slot];
+  const bool shared = slot + 1 == self().slots_.size();
+  auto& s = *self().slots_[slot];
   bump(s.items_out, out, shared);
   add_outcome(s, t, shared);
   if (timed()) bump(s.busy_ns, busy_ns, shared);
 }
 
-void StageRuntime::emit(const Event& e) {
+void Stage::emit(const Event& e) {
   if (!listens()) return;
-  for (const auto& i : chain) i->on_event(info, e);
+  for (const auto& i : self().chain_) i->on_event(info, e);
 }
 
-void StageRuntime::flush_user(UserScratch& s) {
+void Stage::flush_user(UserScratch& s) {
   s.drain(
       [this](const UserScratch::Metric& m) {
         emit(events::CustomMetric{m.name, m.value,
@@ -169,11 +171,11 @@ void UserScratch::event(std::string_view name, std::string_view detail) {
   dirty_ = true;
 }
 
-bool StageRuntime::stopping() const noexcept {
-  return run->stopping();
+bool Stage::stopping() const noexcept {
+  return self().run->stopping();
 }
 
-void StageRuntime::note_retry(std::exception_ptr err, int attempt, std::chrono::nanoseconds backoff) {
+void Stage::note_retry(std::exception_ptr err, int attempt, std::chrono::nanoseconds backoff) {
   if (!listens()) return;
   const auto text = describe(err);
   emit(events::RetryAttempt{attempt, backoff, text.type, text.message});
@@ -183,16 +185,16 @@ std::optional<CircuitState> StageRuntime::circuit_state() const noexcept {
   return resilience != nullptr ? resilience->circuit_state() : std::nullopt;
 }
 
-void StageRuntime::watch_stop(Notification& n) {
-  run->watch_stop(n);
+void Stage::watch_stop(Notification& n) {
+  self().run->watch_stop(n);
 }
 
-void StageRuntime::unwatch_stop(Notification& n) noexcept {
-  run->unwatch_stop(n);
+void Stage::unwatch_stop(Notification& n) noexcept {
+  self().run->unwatch_stop(n);
 }
 
-bool StageRuntime::backoff(std::chrono::nanoseconds d) {
-  return clock_mut()->sleep_unless(d, run->stop_signal()) && !stopping();
+bool Stage::backoff(std::chrono::nanoseconds d) {
+  return self().clock_mut()->sleep_unless(d, self().run->stop_signal()) && !stopping();
 }
 
 void StageRuntime::note_circuit(const BatchTally& t) {
@@ -201,7 +203,7 @@ void StageRuntime::note_circuit(const BatchTally& t) {
   if (t.circuit_successes != 0) emit(events::CircuitSuccess{t.circuit_successes});
 }
 
-void StageRuntime::fail_item(const void* item, const std::type_info& type, std::exception_ptr err,
+void Stage::fail_item(const void* item, const std::type_info& type, std::exception_ptr err,
                              int attempts, BatchTally& tally) {
   const auto text = describe(err);
   const bool retried =
@@ -213,7 +215,7 @@ void StageRuntime::fail_item(const void* item, const std::type_info& type, std::
       policy.dead_letter->item_type() != type)
     action = ErrorPolicy::Kind::skip;
   ++tally.errors;
-  run->record_error(info.name, text.type, text.message, retried, *clock);
+  self().run->record_error(info.name, text.type, text.message, retried, *clock);
   const char* action_name = action == ErrorPolicy::Kind::skip          ? "skip"
                             : action == ErrorPolicy::Kind::dead_letter ? "dead_letter"
                                                                        : "fail";
@@ -225,16 +227,16 @@ void StageRuntime::fail_item(const void* item, const std::type_info& type, std::
     case ErrorPolicy::Kind::dead_letter: {
       if (policy.dead_letter == nullptr || policy.dead_letter->item_type() != type) {
         ++tally.dead_letter_failures;
-        run->request_stop(RunStatus::failed);
+        self().run->request_stop(RunStatus::failed);
         return;
       }
       try {
-        const std::lock_guard lock(dead_letter_mutex_);
+        const std::lock_guard lock(self().dead_letter_mutex_);
         policy.dead_letter->deliver(item, info.name, text.type, text.message, attempts);
       } catch (...) {
         ++tally.dead_letter_failures;
         const auto dl = describe(std::current_exception());
-        run->record_error(info.name, "dead_letter_handler: " + dl.type, dl.message, false, *clock);
+        self().run->record_error(info.name, "dead_letter_handler: " + dl.type, dl.message, false, *clock);
         if (listens()) emit(events::DeadLetterHandlerError{dl.type, dl.message});
         return;
       }
@@ -246,7 +248,7 @@ void StageRuntime::fail_item(const void* item, const std::type_info& type, std::
     case ErrorPolicy::Kind::retry:
       // A call given up because the run was already stopping failed because of the stop: it does not
       // turn a cancelled run into a failed one (its error is still counted and summarised).
-      if (resilience == nullptr || !resilience->cut_by_stop(err)) run->request_stop(RunStatus::failed);
+      if (resilience == nullptr || !resilience->cut_by_stop(err)) self().run->request_stop(RunStatus::failed);
       return;
   }
 }

@@ -62,7 +62,7 @@ class Policy final : public StagePolicy {
 
 }  // namespace
 
-void StageResilience::equip(StageRuntime& st) const {
+void StageResilience::equip(Stage& st) const {
   std::shared_ptr<const RetryPolicy> r;
   if (st.policy.kind == ErrorPolicy::Kind::retry) {
     // on_error::retry(n, backoff, then): the same machinery, without jitter or cap.

@@ -19,6 +19,7 @@
 #include <weir/weir.hpp>
 
 #include "event_log.hpp"
+#include "stage_runtime.hpp"
 #include "weir_test.hpp"
 
 namespace {

@@ -25,7 +25,7 @@
 namespace weir {
 
 namespace detail {
-class StageRuntime;
+class Stage;
 struct BatchTally;
 template <class In, class Out>
 class OperatorKernel;
@@ -79,10 +79,10 @@ class OperatorContext {
  private:
   template <class, class>
   friend class detail::OperatorKernel;
-  OperatorContext(detail::StageRuntime& st, detail::BatchTally& tally, std::uint32_t partition);
+  OperatorContext(detail::Stage& st, detail::BatchTally& tally, std::uint32_t partition);
   void fail_erased(const void* item, const std::type_info& type, std::exception_ptr error);
 
-  detail::StageRuntime* st_;
+  detail::Stage* st_;
   detail::BatchTally* tally_;
   const StageInfo* info_;
   const Clock* clock_;

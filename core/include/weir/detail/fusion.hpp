@@ -31,7 +31,7 @@ class StageGuard;
 
 /// What an operator sees of its stage while pushing one item.
 struct OpCtx {
-  StageRuntime* stage;
+  Stage* stage;
   BatchTally* tally;
   std::uint64_t emitted = 0;  ///< items passed on (counted by operators whose output count varies)
   /// The stage's timeout / circuit breaker, or null. A guarded stage makes the loop keep its items, so
@@ -78,7 +78,7 @@ class FusedBase {
   /// stage k and `in[size()]` the items that left the last one (for a sink: delivered). The output
   /// batch may be `batch` itself (then `batch` is left empty); otherwise `batch` stays with the caller,
   /// its items consumed, for reuse.
-  virtual BatchPtr run(BatchPtr& batch, StageRuntime* const* stages, BatchTally* tallies,
+  virtual BatchPtr run(BatchPtr& batch, Stage* const* stages, BatchTally* tallies,
                        std::uint64_t* in) = 0;
   [[nodiscard]] virtual std::size_t size() const noexcept = 0;
 };
@@ -104,7 +104,7 @@ class FusedKernel final : public FusedBase {
   /// and no stage needs failed items kept, otherwise passed as const&. Returns the output batch (null
   /// for a sink or when nothing came out); counts as run() does.
   template <class It>
-  BatchPtr run_range(It first, It last, bool movable, StageRuntime* const* stages, BatchTally* tallies,
+  BatchPtr run_range(It first, It last, bool movable, Stage* const* stages, BatchTally* tallies,
                      std::uint64_t* in) {
     bool keep = !movable;
     for (std::size_t k = 0; k < N; ++k) keep = keep || stages[k]->keeps_failed_items();
@@ -125,7 +125,7 @@ class FusedKernel final : public FusedBase {
     return out;
   }
 
-  BatchPtr run(BatchPtr& batch, StageRuntime* const* stages, BatchTally* tallies,
+  BatchPtr run(BatchPtr& batch, Stage* const* stages, BatchTally* tallies,
                std::uint64_t* in) override {
     auto& v = static_cast<Batch<In>&>(*batch).items;
     bool keep = batch.use_count() > 1;
@@ -197,7 +197,7 @@ class FusedKernel final : public FusedBase {
   /// batch: the first stage's that something listens to. Setting it once per batch, not per item and
   /// stage, keeps the loop free of thread-local stores; a stage that needs its own attribution inside
   /// a longer loop takes a StageContext.
-  static UserScratch* make_ctx(StageRuntime* const* stages, BatchTally* tallies, std::array<OpCtx, N>& ctx) {
+  static UserScratch* make_ctx(Stage* const* stages, BatchTally* tallies, std::array<OpCtx, N>& ctx) {
     UserScratch* first = nullptr;
     for (std::size_t k = 0; k < N; ++k) {
       UserScratch* scratch =
@@ -299,7 +299,7 @@ class RangeConsumer : public RangeConsumerBase {
  public:
   using iterator = std::ranges::iterator_t<R>;
   /// As FusedKernel::run_range.
-  virtual BatchPtr run_range(iterator first, iterator last, bool movable, StageRuntime* const* stages,
+  virtual BatchPtr run_range(iterator first, iterator last, bool movable, Stage* const* stages,
                              BatchTally* tallies, std::uint64_t* in) = 0;
 };
 
@@ -308,7 +308,7 @@ class FusedRangeKernel final : public RangeConsumer<R> {
  public:
   explicit FusedRangeKernel(std::tuple<Ops...> ops) : fused_(std::move(ops)) {}
   BatchPtr run_range(typename RangeConsumer<R>::iterator first, typename RangeConsumer<R>::iterator last,
-                     bool movable, StageRuntime* const* stages, BatchTally* tallies,
+                     bool movable, Stage* const* stages, BatchTally* tallies,
                      std::uint64_t* in) override {
     return fused_.run_range(first, last, movable, stages, tallies, in);
   }
@@ -362,17 +362,17 @@ struct RangeFusion {
 
 /// A single operator used as a stage kernel on its own (when its stage is not part of a longer chain).
 /// `state` keeps alive what the operator points to (a lookup join's table), for as long as the stage
-/// exists; an operator with `open(StageRuntime&) const` has it called when the run starts.
+/// exists; an operator with `open(Stage&) const` has it called when the run starts.
 template <class In, class Op>
 class OpKernel final : public Kernel {
  public:
   explicit OpKernel(Op op, std::shared_ptr<const void> state = {})
       : fused_(std::tuple<Op>(op)), op_(std::move(op)), state_(std::move(state)) {}
-  void open(StageRuntime& st) override {
+  void open(Stage& st) override {
     if constexpr (requires { op_.open(st); }) op_.open(st);
   }
-  BatchPtr apply(BatchPtr in, StageRuntime& st, BatchTally& tally) override {
-    StageRuntime* stages[1] = {&st};
+  BatchPtr apply(BatchPtr in, Stage& st, BatchTally& tally) override {
+    Stage* stages[1] = {&st};
     std::uint64_t counts[2] = {0, 0};
     auto out = fused_.run(in, stages, &tally, counts);
     if (!out) tally.delivered += counts[1];

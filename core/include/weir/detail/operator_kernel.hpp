@@ -39,7 +39,7 @@ class OperatorKernel final : public Kernel {
   /// Known once open() has made the instances (the runtime asks after it).
   [[nodiscard]] bool wants_timer() const noexcept override { return timer_; }
 
-  void open(StageRuntime& st) override {
+  void open(Stage& st) override {
     if (factory_) {
       parts_.clear();
       parts_.resize(static_cast<std::size_t>(std::max(1, st.info.parallelism)));
@@ -64,7 +64,7 @@ class OperatorKernel final : public Kernel {
     }
   }
 
-  BatchPtr apply(BatchPtr in, StageRuntime& st, BatchTally& tally) override {
+  BatchPtr apply(BatchPtr in, Stage& st, BatchTally& tally) override {
     auto& items = static_cast<Batch<In>&>(*in).items;
     if (items.empty()) return nullptr;  // a marker of the keyed exchange: nothing for the operator
     const std::uint32_t partition = factory_ && in->partition < parts_.size() ? in->partition : 0;
@@ -82,7 +82,7 @@ class OperatorKernel final : public Kernel {
     return out;
   }
 
-  BatchPtr flush(std::uint32_t partition, StageRuntime& st, BatchTally& tally) override {
+  BatchPtr flush(std::uint32_t partition, Stage& st, BatchTally& tally) override {
     if (partition >= parts_.size()) return nullptr;
     auto out = std::make_shared<Batch<Out>>();
     call(st, tally, partition, [&](OperatorContext& ctx) { parts_[partition].op->finish(out->items, ctx); });
@@ -90,7 +90,7 @@ class OperatorKernel final : public Kernel {
     return out;
   }
 
-  BatchPtr on_timer(std::uint32_t partition, StageRuntime& st, BatchTally& tally) override {
+  BatchPtr on_timer(std::uint32_t partition, Stage& st, BatchTally& tally) override {
     if (partition >= parts_.size() || !parts_[partition].timer) return nullptr;
     auto out = std::make_shared<Batch<Out>>();
     call(st, tally, partition,
@@ -99,7 +99,7 @@ class OperatorKernel final : public Kernel {
     return out;
   }
 
-  void close(StageRuntime& st) override { close_first(parts_.size(), st); }
+  void close(Stage& st) override { close_first(parts_.size(), st); }
 
  private:
   /// One instance and what it needs per batch; a cache line of its own, as partitions run at once.
@@ -112,7 +112,7 @@ class OperatorKernel final : public Kernel {
   /// Calls `fn` with a context of the stage; an exception that escapes it goes to the stage's error
   /// policy as one failure (no item to dead-letter: under a dead-letter policy it is skipped).
   template <class Fn>
-  void call(StageRuntime& st, BatchTally& tally, std::uint32_t partition, Fn&& fn) {
+  void call(Stage& st, BatchTally& tally, std::uint32_t partition, Fn&& fn) {
     OperatorContext ctx(st, tally, partition);
     try {
       fn(ctx);
@@ -125,7 +125,7 @@ class OperatorKernel final : public Kernel {
 
   /// Closes the first `n` instances, each even when another's close() throws; rethrows the first
   /// exception.
-  void close_first(std::size_t n, StageRuntime& st) {
+  void close_first(std::size_t n, Stage& st) {
     std::exception_ptr first;
     for (std::size_t p = 0; p < n && p < parts_.size(); ++p) {
       BatchTally tally{};

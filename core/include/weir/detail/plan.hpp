@@ -1,8 +1,10 @@
 #pragma once
 /// \file The physical plan: the logical stages grouped into the nodes that run them. Not API.
 ///
-/// make_plan() decides which stages share a node (fusion of stateless chains, a source's own
-/// thread, keyed partitions) and which fused loops cover a node's stages.
+/// make_plan() takes every fusion decision, in one place (core/src/plan.cpp): which stages share a
+/// node (stateless chains, a source's own thread, keyed partitions), which fused loops cover a node's
+/// stages, and whether a source's thread reads its range straight into the loop after it. The builder
+/// only offers fused loops (LogicalNode::fused, built with the stages' types); the plan picks them.
 
 #include <cstddef>
 #include <memory>
@@ -51,11 +53,18 @@ struct Group {
   /// A stateless group of parallelism above 1 with an ordered stage: its outputs go on in the order
   /// its input batches came, per stream (Execution::in_turn).
   bool ordered = false;
+  /// A source's group: the fused loop after the source reads the source's range directly, with no
+  /// batch in between (a fused loop first, or a single stateless stage that is not a sink; never
+  /// when batches carry stamps); null otherwise.
+  RangeConsumerBase* direct = nullptr;
+  /// `direct` covers every stage of the group after the source: no batch is made at all.
+  bool direct_whole = false;
 };
 
 struct Plan {
   std::vector<Group> groups;
   std::vector<int> group_of;
+  bool stamps = false;  ///< a stage reads AnyBatch::stamp_ns, so sources stamp their batches
 };
 
 /// Groups the stages into nodes; throws std::logic_error for a graph that cannot run (no stages, a

@@ -8,7 +8,6 @@
 #include <exception>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -41,71 +40,43 @@ struct BatchTally {
   std::uint64_t circuit_rejected, circuit_failures, circuit_successes;  ///< breaker outcomes, per batch
 };
 
-struct CounterSlot;  // core/src/counter_slot.hpp
-
 class RunControl;
 class StageGuard;
+class StageRuntime;  // core/src/stage_runtime.hpp: the engine's side of a stage
 
-/// Everything one logical stage needs while running: identity, policy, chain, counters.
-/// Shared by every thread running the stage; mutable parts are per-thread slots or locked.
-class StageRuntime {
+/// What an operator sees of the stage it runs in: identity, error policy, clock, the outcome counters
+/// it adds to and the interceptor chain it tells. Shared by every thread running the stage. The engine's
+/// side (per-thread counter slots, the chain itself, run control) is StageRuntime, private to weir_core,
+/// the only class derived from this one.
+class Stage {
  public:
   StageInfo info;
   ErrorPolicy policy;
-  /// Sorted; empty means no hooks at all (always empty in a `-DWEIR_TELEMETRY=OFF` build).
-  std::vector<std::shared_ptr<Interceptor>> chain;
-  bool timing = true;  ///< built-in counting interceptor measures time (never without telemetry)
   const Clock* clock = nullptr;
-  RunControl* run = nullptr;
   /// Retries and circuit breaker (the resilience layer's); null for most stages.
   std::shared_ptr<StagePolicy> resilience;
   std::shared_ptr<StageGuard> guard;  ///< timeout and circuit breaker; null for most stages
-  /// For the first stage of a route's branch: the route stage and the branch's name, told of every
-  /// batch this stage finishes (events::RouteProcessed); null otherwise.
-  StageRuntime* route_from = nullptr;
-  std::string route_name;
 
-  /// `count` slots for the threads of the run `run_tag` stands for (see in_run_arena()).
-  void init_slots(int count, const void* run_tag);
-  /// The calling thread's slot: threads in the run's arena by arena index, every other thread (a
-  /// source's own thread, an async sink's thread) in the last one, shared. A thread outside the run's
-  /// arena may still have an arena index (0 in oneTBB's implicit arena), so the run's arena is
-  /// recognised by run_arena_tag(), not by the index.
-  [[nodiscard]] CounterSlot& slot() noexcept;
-  [[nodiscard]] const std::vector<std::unique_ptr<CounterSlot>>& slots() const noexcept { return slots_; }
-  StageRuntime();
-  StageRuntime(const StageRuntime&) = delete;
-  StageRuntime& operator=(const StageRuntime&) = delete;
-  ~StageRuntime();
+  Stage(const Stage&) = delete;
+  Stage& operator=(const Stage&) = delete;
 
-  /// Folds one batch into the counters and calls the chain's after-batch hooks.
-  void finish_batch(std::uint64_t in, std::uint64_t out, const BatchTally& t, std::int64_t start_ns,
-                    std::int64_t end_ns) {
-    finish_batch(slot_index(), in, out, t, start_ns, end_ns);
-  }
-  /// The same with the calling thread's slot index looked up once by the caller.
-  void finish_batch(std::size_t slot, std::uint64_t in, std::uint64_t out, const BatchTally& t,
-                    std::int64_t start_ns, std::int64_t end_ns);
-  /// The calling thread's slot index (see slot()).
+  /// The calling thread's counter slot index (threads in the run's arena each have their own; every
+  /// other thread shares the last one).
   [[nodiscard]] std::size_t slot_index() const noexcept;
+  /// Adds time the stage spent waiting for room downstream.
   void add_blocked(std::chrono::nanoseconds d);
   /// Items a stage delivered after its batch was counted (the async sink's own thread): adds the
   /// outcome and the busy time without counting another batch or calling the hooks again.
   void add_delivered(std::uint64_t out, const BatchTally& t, std::int64_t busy_ns);
+  /// Tells the stage's interceptors of an operator event (nothing when none listens).
   void emit(const Event& e);
   [[nodiscard]] bool stopping() const noexcept;
   /// Whether batches are timed (a constant false without telemetry).
-  [[nodiscard]] bool timed() const noexcept { return telemetry_compiled && timing; }
+  [[nodiscard]] bool timed() const noexcept { return telemetry_compiled && timing_; }
   /// Whether interceptors listen to the stage (a constant false without telemetry).
-  [[nodiscard]] bool listens() const noexcept { return telemetry_compiled && !chain.empty(); }
+  [[nodiscard]] bool listens() const noexcept { return telemetry_compiled && listening_; }
   /// Whether a batch needs clock reads or hooks at all.
   [[nodiscard]] bool hooks() const noexcept { return timed() || listens(); }
-  /// Calls the chain's before-batch hooks.
-  void before_batch(std::uint64_t in) {
-    if (listens()) {
-      for (const auto& i : chain) i->before_batch(info, in);
-    }
-  }
   /// The scratchpad where user code running the stage on the thread of `slot` records metrics and
   /// events (see weir/user_metrics.hpp); null when nothing listens to the stage.
   [[nodiscard]] UserScratch* user_scratch(std::size_t slot) const noexcept {
@@ -126,8 +97,6 @@ class StageRuntime {
     return resilience != nullptr || guard != nullptr || policy.kind == ErrorPolicy::Kind::retry ||
            policy.kind == ErrorPolicy::Kind::dead_letter;
   }
-  /// The state of the stage's circuit breaker, read live from any thread; nothing without a breaker.
-  [[nodiscard]] std::optional<CircuitState> circuit_state() const noexcept;
 
   /// Applies the error policy to `item`, whose call threw the exception being handled.
   /// `call` repeats the call (it must not consume `item`). Returns true when a retry succeeded.
@@ -165,16 +134,18 @@ class StageRuntime {
                  BatchTally& tally);
 
  private:
+  friend class StageRuntime;
+  Stage();
+  ~Stage();
+  [[nodiscard]] StageRuntime& self() noexcept;
+  [[nodiscard]] const StageRuntime& self() const noexcept;
   void note_retry(std::exception_ptr err, int attempt, std::chrono::nanoseconds backoff);
   /// Waits `d` on the clock; false when the run started stopping meanwhile (cancel cuts it short).
   bool backoff(std::chrono::nanoseconds d);
-  /// Emits the batch's circuit-breaker counts (one event per kind and batch, when not zero).
-  void note_circuit(const BatchTally& t);
-  [[nodiscard]] Clock* clock_mut() const noexcept { return const_cast<Clock*>(clock); }
-  std::vector<std::unique_ptr<CounterSlot>> slots_;
-  std::vector<std::unique_ptr<UserScratch>> scratch_;  ///< one per slot
-  const void* run_tag_ = nullptr;
-  std::mutex dead_letter_mutex_;
+
+  bool listening_ = false;  ///< the chain is not empty (never without telemetry)
+  bool timing_ = true;      ///< built-in counting measures time (never without telemetry)
+  std::vector<std::unique_ptr<UserScratch>> scratch_;  ///< one per counter slot
 };
 
 /// Demangled exception type and message of an exception_ptr.
@@ -189,23 +160,23 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   /// Before the first batch; may throw to fail the run (e.g. a file that cannot be opened).
-  virtual void open(StageRuntime&) {}
+  virtual void open(Stage&) {}
   /// Transforms one batch; returns the output batch or nullptr when nothing goes on.
-  virtual BatchPtr apply(BatchPtr in, StageRuntime& st, BatchTally& tally) = 0;
+  virtual BatchPtr apply(BatchPtr in, Stage& st, BatchTally& tally) = 0;
   /// At end of input, once per partition, after every upstream stage has flushed: returns what the
   /// stage still holds (open windows, a partial buffer) to send downstream, or nullptr. Runs serialised
   /// with apply() on that partition.
-  virtual BatchPtr flush(std::uint32_t /*partition*/, StageRuntime&, BatchTally&) { return nullptr; }
+  virtual BatchPtr flush(std::uint32_t /*partition*/, Stage&, BatchTally&) { return nullptr; }
   /// While the run goes on, every PipelineOptions::timer_interval when wants_timer() (processing-time
   /// windows, buffers with a maximum delay): returns what is due, or nullptr. Serialised with apply().
-  virtual BatchPtr on_timer(std::uint32_t /*partition*/, StageRuntime&, BatchTally&) { return nullptr; }
+  virtual BatchPtr on_timer(std::uint32_t /*partition*/, Stage&, BatchTally&) { return nullptr; }
   [[nodiscard]] virtual bool wants_timer() const noexcept { return false; }
   /// A keyed event-time stage: the processing time after which an input stream that has sent nothing
   /// is left out of a partition's watermark until it sends again, checked on timer ticks (so the
   /// kernel wants the timer); 0, the default, for never.
   [[nodiscard]] virtual std::int64_t idle_after_ns() const noexcept { return 0; }
   /// After the last batch and the flush (close files, join threads); cannot send anything on.
-  virtual void close(StageRuntime&) {}
+  virtual void close(Stage&) {}
   /// Stateless kernels run in parallel and fuse with their neighbours. A stateful kernel runs as one
   /// serial node, or as one serial node per partition when its inputs are keyed.
   [[nodiscard]] virtual bool stateless() const noexcept { return true; }
@@ -267,7 +238,7 @@ class Partitioner {
 /// RangeConsumer): `call(self, stages, tallies, counts)` returns the chain's output batch or null.
 struct DirectRun {
   void* self;
-  BatchPtr (*call)(void* self, StageRuntime* const* stages, BatchTally* tallies, std::uint64_t* counts);
+  BatchPtr (*call)(void* self, Stage* const* stages, BatchTally* tallies, std::uint64_t* counts);
 };
 
 class RangeConsumerBase;
@@ -282,7 +253,7 @@ class SourceContext {
   [[nodiscard]] virtual std::size_t batch_size() const noexcept = 0;
   [[nodiscard]] virtual std::chrono::nanoseconds linger() const noexcept = 0;
   [[nodiscard]] virtual const Clock& clock() const noexcept = 0;
-  [[nodiscard]] virtual StageRuntime& stage() noexcept = 0;
+  [[nodiscard]] virtual Stage& stage() noexcept = 0;
   /// A batch of this source's type that came back unreferenced from the last emit, or null.
   virtual BatchPtr take_spare() noexcept { return nullptr; }
   /// The fused chain that follows the source on its thread, when it can read the source's range

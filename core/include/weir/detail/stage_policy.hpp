@@ -10,7 +10,7 @@
 
 namespace weir::detail {
 
-class StageRuntime;
+class Stage;
 
 /// A stage's retries and circuit breaker as the engine sees them: what it asks when a call has failed
 /// for the stage's error policy, and what it reports. Only failed calls reach it (the slow path).
@@ -36,7 +36,7 @@ class StagePolicy {
 class ResilienceSpec {
  public:
   virtual ~ResilienceSpec() = default;
-  virtual void equip(StageRuntime& st) const = 0;
+  virtual void equip(Stage& st) const = 0;
 };
 
 }  // namespace weir::detail

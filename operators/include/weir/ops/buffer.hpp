@@ -25,7 +25,7 @@ class BufferKernel final : public detail::Kernel {
   [[nodiscard]] bool wants_timer() const noexcept override { return max_delay_.count() > 0; }
   [[nodiscard]] bool uses_stamps() const noexcept override { return max_delay_.count() > 0; }
 
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally&) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage& st, detail::BatchTally&) override {
     auto& items = static_cast<Batch<T>&>(*in).items;
     const bool own = in.use_count() == 1;
     const std::chrono::nanoseconds now{in->stamp_ns};
@@ -46,25 +46,25 @@ class BufferKernel final : public detail::Kernel {
     return out;
   }
 
-  detail::BatchPtr on_timer(std::uint32_t, detail::StageRuntime& st, detail::BatchTally&) override {
+  detail::BatchPtr on_timer(std::uint32_t, detail::Stage& st, detail::BatchTally&) override {
     const auto now = clock_ns(st);
     std::shared_ptr<Batch<std::vector<T>>> out;
     if (!pending_.empty() && now - first_ >= max_delay_) emit(out, st, now);
     return out;
   }
 
-  detail::BatchPtr flush(std::uint32_t, detail::StageRuntime& st, detail::BatchTally&) override {
+  detail::BatchPtr flush(std::uint32_t, detail::Stage& st, detail::BatchTally&) override {
     std::shared_ptr<Batch<std::vector<T>>> out;
     if (!pending_.empty()) emit(out, st, std::max(first_, clock_ns(st)));
     return out;
   }
 
  private:
-  static std::chrono::nanoseconds clock_ns(const detail::StageRuntime& st) {
+  static std::chrono::nanoseconds clock_ns(const detail::Stage& st) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(st.clock->system_now().time_since_epoch());
   }
 
-  void emit(std::shared_ptr<Batch<std::vector<T>>>& out, detail::StageRuntime& st,
+  void emit(std::shared_ptr<Batch<std::vector<T>>>& out, detail::Stage& st,
             std::chrono::nanoseconds now) {
     if (!out) out = std::make_shared<Batch<std::vector<T>>>();
     if (st.listens()) st.emit(events::BufferFlushed{pending_.size(), now - first_});

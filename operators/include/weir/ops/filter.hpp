@@ -53,7 +53,7 @@ struct FilterOp {
   /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
   template <class X>
   [[gnu::noinline, gnu::cold]] bool call_guarded(const X& x, detail::StageGuard* guard,
-                                                 detail::StageRuntime* stage, detail::BatchTally* tally,
+                                                 detail::Stage* stage, detail::BatchTally* tally,
                                                  StageContext* user) {
     bool pass = false;
     auto call = [&] { pass = static_cast<bool>(guard->call(pred, x, *tally, *user)); };

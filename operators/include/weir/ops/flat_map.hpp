@@ -56,7 +56,7 @@ struct FlatMapOp {
   /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
   template <class X>
   [[gnu::noinline, gnu::cold]] std::optional<range<X>> call_guarded(const X& x, detail::StageGuard* guard,
-                                                                    detail::StageRuntime* stage,
+                                                                    detail::Stage* stage,
                                                                     detail::BatchTally* tally,
                                                                     StageContext* user) {
     std::optional<range<X>> r;

@@ -182,7 +182,7 @@ struct LookupJoinOp {
     }
   }
 
-  void open(detail::StageRuntime& st) const {
+  void open(detail::Stage& st) const {
     if (st.listens()) st.emit(events::JoinGroupCreated{index->size(), index->size()});
   }
   static void batch_done(const detail::OpCtx& c) {
@@ -203,11 +203,11 @@ class LookupJoinKernel final : public detail::Kernel {
                    JoinOptions options)
       : index_(std::move(index)), key_a_(std::move(key_a)), combine_(std::move(combine)), options_(options) {}
 
-  void open(detail::StageRuntime& st) override {
+  void open(detail::Stage& st) override {
     if (st.listens()) st.emit(events::JoinGroupCreated{index_->size(), index_->size()});
   }
 
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage& st, detail::BatchTally& tally) override {
     const auto& items = static_cast<const Batch<T>&>(*in).items;
     warm(items);
     auto out = detail::derived_batch<U>(*in, items.size());

@@ -53,7 +53,7 @@ struct MapOp {
   /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
   template <class X>
   [[gnu::noinline, gnu::cold]] std::optional<output<X>> call_guarded(const X& x, detail::StageGuard* guard,
-                                                                     detail::StageRuntime* stage,
+                                                                     detail::Stage* stage,
                                                                      detail::BatchTally* tally,
                                                                      StageContext* user) {
     std::optional<output<X>> y;

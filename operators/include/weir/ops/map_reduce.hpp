@@ -180,12 +180,12 @@ class ReduceKernel final : public detail::Kernel {
       : fn_(std::move(fn)), stats_(std::move(stats)) {}
 
   [[nodiscard]] bool stateless() const noexcept override { return false; }
-  void open(detail::StageRuntime& st) override {
+  void open(detail::Stage& st) override {
     parts_.clear();
     parts_.resize(static_cast<std::size_t>(std::max(1, st.info.parallelism)));
   }
 
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage& st, detail::BatchTally& tally) override {
     if (in->port == map_failure_port) {
       for (const auto& f : static_cast<Batch<MapFailure<T>>&>(*in).items)
         st.fail_item(&f.item, typeid(T), f.error, 1, tally);
@@ -213,7 +213,7 @@ class ReduceKernel final : public detail::Kernel {
     return nullptr;
   }
 
-  detail::BatchPtr flush(std::uint32_t partition, detail::StageRuntime& st, detail::BatchTally&) override {
+  detail::BatchPtr flush(std::uint32_t partition, detail::Stage& st, detail::BatchTally&) override {
     if (partition >= parts_.size()) return nullptr;
     auto& part = parts_[partition];
     auto out = std::make_shared<Batch<Pair>>();

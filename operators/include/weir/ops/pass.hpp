@@ -12,7 +12,7 @@ namespace weir::ops {
 class FanOutKernel final : public detail::Kernel {
  public:
   explicit FanOutKernel(std::size_t branches) : branches_(branches) {}
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally&) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage& st, detail::BatchTally&) override {
     if (st.listens()) st.emit(events::FanOut{branches_, in->size()});
     return in;
   }
@@ -26,7 +26,7 @@ class FanOutKernel final : public detail::Kernel {
 class MergeKernel final : public detail::Kernel {
  public:
   explicit MergeKernel(std::size_t inputs) : inputs_(inputs) {}
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally&) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage& st, detail::BatchTally&) override {
     if (st.listens()) st.emit(events::FanIn{inputs_, in->size()});
     return in;
   }

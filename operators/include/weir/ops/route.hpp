@@ -62,7 +62,7 @@ class RouteKernel final : public detail::Kernel {
     return k < outputs() ? std::string_view(names_[k]) : std::string_view();
   }
 
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage& st, detail::BatchTally& tally) override {
     auto& items = static_cast<Batch<T>&>(*in).items;
     const bool own = in.use_count() == 1;
     auto multi = std::make_shared<detail::MultiBatch>(outputs());

@@ -59,7 +59,7 @@ struct SinkOp {
   /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
   template <class X>
   [[gnu::noinline, gnu::cold]] void call_guarded(const X& x, detail::StageGuard* guard,
-                                                 detail::StageRuntime* stage, detail::BatchTally* tally,
+                                                 detail::Stage* stage, detail::BatchTally* tally,
                                                  StageContext* user) {
     auto call = [&] { guard->call(fn, x, *tally, *user); };
     try {
@@ -72,10 +72,10 @@ struct SinkOp {
 
 /// Feeds every item of `in` to `fn` under the stage's error policy; adds the delivered count to `tally`.
 template <class T, class Fn>
-void deliver(Fn& fn, detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) {
+void deliver(Fn& fn, detail::BatchPtr in, detail::Stage& st, detail::BatchTally& tally) {
   detail::FusedKernel<T, SinkOp<std::reference_wrapper<Fn>>> k(
       std::tuple{SinkOp<std::reference_wrapper<Fn>>{std::ref(fn)}});
-  detail::StageRuntime* stages[1] = {&st};
+  detail::Stage* stages[1] = {&st};
   std::uint64_t counts[2] = {0, 0};
   k.run(in, stages, &tally, counts);
   tally.delivered += counts[1];
@@ -86,7 +86,7 @@ template <class T>
 class CollectSink final : public detail::Kernel {
  public:
   explicit CollectSink(std::vector<T>& out) : out_(&out) {}
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime&, detail::BatchTally& tally) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage&, detail::BatchTally& tally) override {
     auto& v = static_cast<Batch<T>&>(*in).items;
     if (in.use_count() > 1) {
       out_->insert(out_->end(), v.begin(), v.end());
@@ -113,7 +113,7 @@ class JsonlFileSink final : public detail::Kernel {
     if (file_ != nullptr) std::fclose(file_);
   }
 
-  void open(detail::StageRuntime&) override {
+  void open(detail::Stage&) override {
     file_ = std::fopen(path_.c_str(), "wb");
     if (file_ == nullptr)
       throw std::runtime_error("cannot open " + path_.string() + ": " + std::strerror(errno));
@@ -121,7 +121,7 @@ class JsonlFileSink final : public detail::Kernel {
     std::setvbuf(file_, buffer_.data(), _IOFBF, buffer_.size());
   }
 
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage& st, detail::BatchTally& tally) override {
     auto write = [this](const T& item) {
       line_.clear();
       if constexpr (std::is_convertible_v<std::invoke_result_t<Fmt&, const T&>, std::string_view>) {
@@ -137,7 +137,7 @@ class JsonlFileSink final : public detail::Kernel {
     return nullptr;
   }
 
-  void close(detail::StageRuntime&) override {
+  void close(detail::Stage&) override {
     if (file_ == nullptr) return;
     const bool failed = std::fflush(file_) != 0;
     std::fclose(file_);
@@ -164,12 +164,12 @@ class AsyncSink final : public detail::Kernel {
   AsyncSink& operator=(const AsyncSink&) = delete;
   ~AsyncSink() override { stop(); }
 
-  void open(detail::StageRuntime& st) override {
+  void open(detail::Stage& st) override {
     stage_ = &st;
     worker_ = std::thread([this] { consume(); });
   }
 
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally&) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage& st, detail::BatchTally&) override {
     if (!free_.tryWait()) {
       const auto t0 = st.clock->steady_now();
       free_.wait();
@@ -181,7 +181,7 @@ class AsyncSink final : public detail::Kernel {
     return nullptr;
   }
 
-  void close(detail::StageRuntime&) override { stop(); }
+  void close(detail::Stage&) override { stop(); }
   [[nodiscard]] bool stateless() const noexcept override { return false; }
 
  private:
@@ -214,7 +214,7 @@ class AsyncSink final : public detail::Kernel {
   moodycamel::ProducerToken token_{queue_};
   moodycamel::LightweightSemaphore free_;
   std::thread worker_;
-  detail::StageRuntime* stage_ = nullptr;
+  detail::Stage* stage_ = nullptr;
 };
 
 }  // namespace weir::ops

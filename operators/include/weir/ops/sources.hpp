@@ -95,7 +95,7 @@ class RangeSource final : public detail::SourceBase {
       const auto left = static_cast<std::size_t>(end - it);
       const auto take = left < slice ? left : slice;
       Slice s{&consumer, it, it + static_cast<std::ptrdiff_t>(take)};
-      ctx.emit_direct(take, detail::DirectRun{&s, [](void* self, detail::StageRuntime* const* stages,
+      ctx.emit_direct(take, detail::DirectRun{&s, [](void* self, detail::Stage* const* stages,
                                                      detail::BatchTally* tallies, std::uint64_t* counts) {
                                                 auto& sl = *static_cast<Slice*>(self);
                                                 return sl.consumer->run_range(sl.first, sl.last, movable,

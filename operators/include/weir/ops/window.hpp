@@ -166,7 +166,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
   static constexpr std::int64_t timer_grace_ns = 100'000'000;
 
   /// Processing time goes on when no batch comes: windows whose end has passed on the clock close.
-  detail::BatchPtr on_timer(std::uint32_t partition, detail::StageRuntime& st,
+  detail::BatchPtr on_timer(std::uint32_t partition, detail::Stage& st,
                             detail::BatchTally& tally) override {
     if (partition >= parts_.size() || spec_.kind != WindowSpec::Kind::processing_time) return nullptr;
     auto& part = parts_[partition];
@@ -181,14 +181,14 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     return out.finish(st, tally, late_output_);
   }
 
-  void open(detail::StageRuntime& st) override {
+  void open(detail::Stage& st) override {
     parts_.clear();
     parts_.resize(static_cast<std::size_t>(std::max(1, st.info.parallelism)));
     const std::lock_guard lock(open_mutex_);
     open_total_ = 0;
   }
 
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage& st, detail::BatchTally& tally) override {
     auto& items = static_cast<Batch<T>&>(*in).items;
     auto& part = parts_[in->partition];
     Out out(*in);
@@ -242,7 +242,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     return out.finish(st, tally, late_output_);
   }
 
-  detail::BatchPtr flush(std::uint32_t partition, detail::StageRuntime& st,
+  detail::BatchPtr flush(std::uint32_t partition, detail::Stage& st,
                          detail::BatchTally& tally) override {
     if (partition >= parts_.size()) return nullptr;
     auto& part = parts_[partition];
@@ -293,7 +293,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
       if (!late_) late_ = make<T>();
       late_->items.push_back(x);
     }
-    detail::BatchPtr finish(detail::StageRuntime& st, detail::BatchTally& tally, bool late_output) {
+    detail::BatchPtr finish(detail::Stage& st, detail::BatchTally& tally, bool late_output) {
       if (tally.late > 0 && st.listens()) st.emit(events::LateItems{tally.late, late_output});
       if (!results_ && !late_) return nullptr;
       auto m = std::make_shared<detail::MultiBatch>(2);
@@ -344,7 +344,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
   }
 
   /// Emits every window of the partition whose end is at or below `limit`, oldest first.
-  void fire(Part& part, std::int64_t limit, Out& out, detail::StageRuntime& st) {
+  void fire(Part& part, std::int64_t limit, Out& out, detail::Stage& st) {
     while (!part.windows.empty()) {
       auto it = part.windows.begin();
       const std::int64_t start = it->first;
@@ -364,7 +364,7 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
     }
   }
 
-  void count_item(Part& part, T& x, std::int64_t stamp, Out& out, detail::StageRuntime& st,
+  void count_item(Part& part, T& x, std::int64_t stamp, Out& out, detail::Stage& st,
                   detail::BatchTally& tally) {
     try {
       const auto& key = std::invoke(key_, std::as_const(x));
@@ -386,8 +386,8 @@ class WindowKernel final : public detail::Kernel, public WindowControl {
   /// Sends the stage's open windows when this partition's count changed since it last did: once per
   /// batch, timer tick or flush at most. The lock orders the totals of concurrent partitions, so the
   /// last one sent is the stage's count.
-  void report_open(Part& part, detail::StageRuntime& st) {
-    if (st.chain.empty()) return;
+  void report_open(Part& part, detail::Stage& st) {
+    if (!st.listens()) return;
     const std::size_t now =
         spec_.kind == WindowSpec::Kind::count ? part.counting.size() : part.windows.size();
     if (now == part.reported_open) return;

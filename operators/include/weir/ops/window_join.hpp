@@ -73,12 +73,12 @@ class WindowJoinKernel final : public detail::Kernel {
   /// as an empty batch).
   [[nodiscard]] bool wants_timer() const noexcept override { return idle_after_ns() > 0; }
   [[nodiscard]] std::int64_t idle_after_ns() const noexcept override { return w_.idle_after.count(); }
-  void open(detail::StageRuntime& st) override {
+  void open(detail::Stage& st) override {
     parts_.clear();
     parts_.resize(static_cast<std::size_t>(std::max(1, st.info.parallelism)));
   }
 
-  detail::BatchPtr apply(detail::BatchPtr in, detail::StageRuntime& st, detail::BatchTally& tally) override {
+  detail::BatchPtr apply(detail::BatchPtr in, detail::Stage& st, detail::BatchTally& tally) override {
     auto& part = parts_[in->partition];
     const std::size_t side = (in->port & ~late_items_port) == 0 ? 0 : 1;
     // Items the partitioner found late against their own stream's watermark are late here when they
@@ -101,7 +101,7 @@ class WindowJoinKernel final : public detail::Kernel {
     return out;
   }
 
-  detail::BatchPtr flush(std::uint32_t partition, detail::StageRuntime& st, detail::BatchTally&) override {
+  detail::BatchPtr flush(std::uint32_t partition, detail::Stage& st, detail::BatchTally&) override {
     if (partition >= parts_.size()) return nullptr;
     auto out = std::make_shared<Batch<Out>>();
     fire(parts_[partition], std::numeric_limits<std::int64_t>::max(), *out, st);
@@ -125,7 +125,7 @@ class WindowJoinKernel final : public detail::Kernel {
 
   template <std::size_t Side, class X, class KeyF, class TimeF>
   void add(Part& part, std::vector<X>& items, KeyF& key, TimeF& time, std::int64_t late_below,
-           detail::StageRuntime& st, detail::BatchTally& tally) {
+           detail::Stage& st, detail::BatchTally& tally) {
     for (auto& x : items) {
       try {
         const std::chrono::system_clock::time_point t = std::invoke(time, std::as_const(x));
@@ -146,13 +146,13 @@ class WindowJoinKernel final : public detail::Kernel {
           group.b.push_back(std::move(x));
         }
       } catch (...) {
-        // A right item under a dead-letter policy is counted as skipped (see StageRuntime::fail_item).
+        // A right item under a dead-letter policy is counted as skipped (see Stage::fail_item).
         st.fail_item(&x, typeid(X), std::current_exception(), 1, tally);
       }
     }
   }
 
-  void fire(Part& part, std::int64_t limit, Batch<Out>& out, detail::StageRuntime& st) {
+  void fire(Part& part, std::int64_t limit, Batch<Out>& out, detail::Stage& st) {
     part.emitted_below = std::max(part.emitted_below, limit);
     while (!part.windows.empty() && part.windows.begin()->first <= limit - size_) {
       auto it = part.windows.begin();

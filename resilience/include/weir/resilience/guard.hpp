@@ -4,7 +4,7 @@
 /// A stage with `.timeout(...)` or `.circuit_breaker(...)` gets a StageGuard; operators reach it
 /// through `OpCtx::guard`, which is null for every other stage, and call the user's function through
 /// `StageGuard::call` instead of directly. Stages without a guard pay nothing: guarded stages make the
-/// fused loop keep its items (`StageRuntime::keeps_failed_items`), and operators only look at the
+/// fused loop keep its items (`Stage::keeps_failed_items`), and operators only look at the
 /// guard in that instantiation of the loop.
 
 #include <algorithm>
@@ -26,7 +26,7 @@ namespace weir::detail {
 /// Circuit breaker and timeout of one stage, shared by every thread running it. Thread-safe.
 class StageGuard {
  public:
-  StageGuard(StageRuntime& stage, std::optional<TimeoutOptions> timeout,
+  StageGuard(Stage& stage, std::optional<TimeoutOptions> timeout,
              std::optional<CircuitBreakerOptions> breaker)
       : stage_(&stage) {
     if (timeout) {
@@ -143,13 +143,13 @@ class StageGuard {
   /// Has the run's stop notify a timed call's `done` while the stage waits for it.
   class StopWatch {
    public:
-    StopWatch(StageRuntime& st, Notification& n) : st_(st), n_(n) { st_.watch_stop(n_); }
+    StopWatch(Stage& st, Notification& n) : st_(st), n_(n) { st_.watch_stop(n_); }
     ~StopWatch() { st_.unwatch_stop(n_); }
     StopWatch(const StopWatch&) = delete;
     StopWatch& operator=(const StopWatch&) = delete;
 
    private:
-    StageRuntime& st_;
+    Stage& st_;
     Notification& n_;
   };
 
@@ -180,7 +180,7 @@ class StageGuard {
     if (stage_->listens()) stage_->emit(events::CircuitStateChanged{c.from, c.to});
   }
 
-  StageRuntime* stage_;
+  Stage* stage_;
   std::chrono::nanoseconds limit_{0};
   std::unique_ptr<TimeoutExecutor> executor_;
   std::unique_ptr<CircuitBreaker> breaker_;

@@ -21,7 +21,7 @@ class StageResilience final : public ResilienceSpec {
 
   /// Gives `st` its retries (from `retry`, or from an on_error::retry policy, after which the policy
   /// that follows the retries becomes the stage's) and a StageGuard for a timeout or breaker.
-  void equip(StageRuntime& st) const override;
+  void equip(Stage& st) const override;
 };
 
 }  // namespace weir::detail
