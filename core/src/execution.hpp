@@ -194,16 +194,19 @@ class Execution {
       stages_.push_back(std::move(st));
     }
     // The first stage of a route's branch reports its batches to the route (one input only: a merge
-    // of several could not tell which batch came from the route).
+    // of several could not tell which batch came from the route), through an interceptor of its own
+    // that tells the route's chain; only when something listens to the route.
     for (const auto& n : nodes) {
       if (n->inputs.size() != 1) continue;
       const auto& up = *nodes[static_cast<std::size_t>(n->inputs[0])];
       if (!up.kernel) continue;
       const std::string_view route = up.kernel->output_name(static_cast<std::size_t>(n->input_ports[0]));
-      if (route.empty()) continue;
+      auto& from = *stages_[static_cast<std::size_t>(up.id)];
+      if (route.empty() || !from.listens()) continue;
       auto& st = *stages_[static_cast<std::size_t>(n->id)];
-      st.route_from = stages_[static_cast<std::size_t>(up.id)].get();
-      st.route_name = std::string(route);
+      auto chain = st.chain();
+      chain.push_back(std::make_shared<RouteReporter>(from, std::string(route), st.timed()));
+      st.set_chain(std::move(chain));
     }
   }
 

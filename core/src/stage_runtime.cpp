@@ -99,8 +99,6 @@ void StageRuntime::finish_batch(std::size_t slot, std::uint64_t in, std::uint64_
         in, out, t.filtered, t.errors, t.skipped, t.dead_lettered, std::chrono::nanoseconds{d}};
     for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) (*it)->after_batch(info, bs);
   }
-  if (route_from != nullptr && route_from->listens())
-    route_from->emit(events::RouteProcessed{route_name, in, std::chrono::nanoseconds{timed() ? d : 0}});
 }
 
 void Stage::add_blocked(std::chrono::nanoseconds d) {

@@ -1,6 +1,6 @@
 #pragma once
-// The engine's side of a stage: its interceptor chain, per-thread counter slots, run control and
-// the route it reports to. Private to weir_core; operators see the stage as detail::Stage.
+// The engine's side of a stage: its interceptor chain, per-thread counter slots and run control.
+// Private to weir_core; operators see the stage as detail::Stage.
 
 #include <memory>
 #include <mutex>
@@ -31,10 +31,6 @@ class StageRuntime final : public Stage {
   /// Whether the built-in counting measures time (never without telemetry).
   void set_timing(bool on) noexcept { timing_ = on; }
   RunControl* run = nullptr;
-  /// For the first stage of a route's branch: the route stage and the branch's name, told of every
-  /// batch this stage finishes (events::RouteProcessed); null otherwise.
-  StageRuntime* route_from = nullptr;
-  std::string route_name;
 
   /// `count` slots for the threads of the run `run_tag` stands for (see in_run_arena()).
   void init_slots(int count, const void* run_tag);
@@ -71,6 +67,25 @@ class StageRuntime final : public Stage {
   std::vector<std::unique_ptr<CounterSlot>> slots_;
   const void* run_tag_ = nullptr;
   std::mutex dead_letter_mutex_;
+};
+
+/// Tells a route stage's chain of every batch the first stage of one of its branches finished
+/// (events::RouteProcessed), from that stage's chain: installed on branches of routes that have
+/// listeners, so the batch path knows nothing of routes.
+class RouteReporter final : public Interceptor {
+ public:
+  /// `timed`: whether the branch's stage times its batches (else the duration sent is zero).
+  RouteReporter(Stage& route, std::string branch, bool timed)
+      : route_(route), branch_(std::move(branch)), timed_(timed) {}
+  void after_batch(const StageInfo&, const BatchStats& b) override {
+    route_.emit(events::RouteProcessed{branch_, static_cast<std::size_t>(b.items_in),
+                                       timed_ ? b.duration : std::chrono::nanoseconds{0}});
+  }
+
+ private:
+  Stage& route_;
+  std::string branch_;
+  bool timed_;
 };
 
 inline StageRuntime& Stage::self() noexcept {
