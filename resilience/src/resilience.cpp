@@ -16,7 +16,7 @@ namespace {
 /// Retries (when the stage has a retry policy) and the breaker's state (when it has a guard).
 class Policy final : public StagePolicy {
  public:
-  Policy(std::shared_ptr<const RetryPolicy> retry, std::shared_ptr<StageGuard> guard)
+  Policy(std::shared_ptr<const RetryPolicy> retry, std::shared_ptr<CallGuard> guard)
       : retry_(std::move(retry)), guard_(std::move(guard)) {}
 
   [[nodiscard]] int max_attempts() const noexcept override { return retry_ ? retry_->max_attempts : 1; }
@@ -56,7 +56,7 @@ class Policy final : public StagePolicy {
 
  private:
   std::shared_ptr<const RetryPolicy> retry_;
-  std::shared_ptr<StageGuard> guard_;
+  std::shared_ptr<CallGuard> guard_;
   std::atomic<std::uint64_t> draws_{0};  ///< jitter draws so far
 };
 

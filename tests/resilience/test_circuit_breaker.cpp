@@ -377,13 +377,13 @@ TEST_CASE("the stage runtime reads the breaker's state live") {
   weir::detail::BatchTally tally{};
   auto fail = [](int) -> int { throw std::runtime_error("no"); };
   auto ok = [](int x) { return x; };
-  CHECK_THROWS_AS(st.guard->call(fail, 1, tally), std::runtime_error);
+  CHECK_THROWS_AS(weir::detail::guarded_call(*st.guard, fail, 1, tally), std::runtime_error);
   CHECK(st.circuit_state() == CircuitState::closed);
-  CHECK_THROWS_AS(st.guard->call(fail, 2, tally), std::runtime_error);
+  CHECK_THROWS_AS(weir::detail::guarded_call(*st.guard, fail, 2, tally), std::runtime_error);
   CHECK(st.circuit_state() == CircuitState::open);
-  CHECK_THROWS_AS(st.guard->call(ok, 3, tally), weir::CircuitOpenError);
+  CHECK_THROWS_AS(weir::detail::guarded_call(*st.guard, ok, 3, tally), weir::CircuitOpenError);
   clock.advance(1s);
-  CHECK(st.guard->call(ok, 4, tally) == 4);
+  CHECK(weir::detail::guarded_call(*st.guard, ok, 4, tally) == 4);
   CHECK(st.circuit_state() == CircuitState::closed);
   CHECK(tally.circuit_failures == 2);
   CHECK(tally.circuit_rejected == 1);

@@ -27,7 +27,7 @@ namespace weir::detail {
 /// several loops, which keeps compile time and code size linear in the chain's length.
 inline constexpr std::size_t max_fused_ops = 8;
 
-class StageGuard;
+class CallGuard;
 
 /// What an operator sees of its stage while pushing one item.
 struct OpCtx {
@@ -36,7 +36,7 @@ struct OpCtx {
   std::uint64_t emitted = 0;  ///< items passed on (counted by operators whose output count varies)
   /// The stage's timeout / circuit breaker, or null. A guarded stage makes the loop keep its items, so
   /// operators only look at it when `Keep` is true: loops of unguarded stages never test it.
-  StageGuard* guard = nullptr;
+  CallGuard* guard = nullptr;
   /// What the stage's functions that take a StageContext record through (weir/user_metrics.hpp).
   StageContext user{};
 };

@@ -41,7 +41,7 @@ struct BatchTally {
 };
 
 class RunControl;
-class StageGuard;
+class CallGuard;  // weir/detail/call_guard.hpp
 class StageRuntime;  // core/src/stage_runtime.hpp: the engine's side of a stage
 
 /// What an operator sees of the stage it runs in: identity, error policy, clock, the outcome counters
@@ -55,7 +55,7 @@ class Stage {
   const Clock* clock = nullptr;
   /// Retries and circuit breaker (the resilience layer's); null for most stages.
   std::shared_ptr<StagePolicy> resilience;
-  std::shared_ptr<StageGuard> guard;  ///< timeout and circuit breaker; null for most stages
+  std::shared_ptr<CallGuard> guard;  ///< timeout and circuit breaker; null for most stages
 
   Stage(const Stage&) = delete;
   Stage& operator=(const Stage&) = delete;

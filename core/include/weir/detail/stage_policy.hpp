@@ -31,7 +31,7 @@ class StagePolicy {
 };
 
 /// A stage's resilience settings as the builder recorded them. When a run starts, equip() gives the
-/// stage's runtime its StagePolicy and StageGuard, and turns an on_error::retry policy into retries
+/// stage its StagePolicy and its CallGuard (a StageGuard), and turns an on_error::retry policy into retries
 /// followed by the policy after them.
 class ResilienceSpec {
  public:

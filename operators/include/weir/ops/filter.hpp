@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "weir/detail/fusion.hpp"
-#include "weir/resilience/guard.hpp"
+#include "weir/detail/call_guard.hpp"
 
 namespace weir::ops {
 
@@ -49,14 +49,14 @@ struct FilterOp {
     }
   }
 
-  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard). Kept out of line,
+  /// The call through the stage's timeout / circuit breaker (see detail::CallGuard). Kept out of line,
   /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
   template <class X>
-  [[gnu::noinline, gnu::cold]] bool call_guarded(const X& x, detail::StageGuard* guard,
+  [[gnu::noinline, gnu::cold]] bool call_guarded(const X& x, detail::CallGuard* guard,
                                                  detail::Stage* stage, detail::BatchTally* tally,
                                                  StageContext* user) {
     bool pass = false;
-    auto call = [&] { pass = static_cast<bool>(guard->call(pred, x, *tally, *user)); };
+    auto call = [&] { pass = static_cast<bool>(detail::guarded_call(*guard, pred, x, *tally, *user)); };
     try {
       call();
     } catch (...) {

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "weir/detail/fusion.hpp"
-#include "weir/resilience/guard.hpp"
+#include "weir/detail/call_guard.hpp"
 
 namespace weir::ops {
 
@@ -49,15 +49,15 @@ struct MapOp {
     next(std::move(*y));
   }
 
-  /// The call through the stage's timeout / circuit breaker (see detail::StageGuard). Kept out of line,
+  /// The call through the stage's timeout / circuit breaker (see detail::CallGuard). Kept out of line,
   /// and given values rather than the OpCtx, so that the fused loop compiles as it does without it.
   template <class X>
-  [[gnu::noinline, gnu::cold]] std::optional<output<X>> call_guarded(const X& x, detail::StageGuard* guard,
+  [[gnu::noinline, gnu::cold]] std::optional<output<X>> call_guarded(const X& x, detail::CallGuard* guard,
                                                                      detail::Stage* stage,
                                                                      detail::BatchTally* tally,
                                                                      StageContext* user) {
     std::optional<output<X>> y;
-    auto call = [&] { y.emplace(guard->call(fn, x, *tally, *user)); };
+    auto call = [&] { y.emplace(detail::guarded_call(*guard, fn, x, *tally, *user)); };
     try {
       call();
     } catch (...) {

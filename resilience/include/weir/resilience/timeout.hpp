@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "weir/clock.hpp"
-#include "weir/user_metrics.hpp"
+#include "weir/detail/call_guard.hpp"
 
 namespace weir {
 
@@ -89,71 +89,6 @@ class TimeoutError : public std::runtime_error {
 };
 
 namespace detail {
-
-/// One call handed to a TimeoutExecutor. Shared by the waiting stage and the executing thread, so
-/// whatever the call uses (the item's copy, the function) lives until both are done with it.
-class TimedTaskBase {
- public:
-  virtual ~TimedTaskBase() = default;
-  TimedTaskBase() = default;
-  TimedTaskBase(const TimedTaskBase&) = delete;
-  TimedTaskBase& operator=(const TimedTaskBase&) = delete;
-  /// Makes the call, keeping its result or exception; never throws.
-  virtual void run() noexcept = 0;
-  /// True when the call may start (its waiter has not given up).
-  bool try_start() noexcept {
-    int expected = queued;
-    return state_.compare_exchange_strong(expected, running, std::memory_order_acq_rel);
-  }
-  /// The waiter gives up: a call not started yet never starts; a running one's result is dropped.
-  void abandon() noexcept { state_.store(abandoned, std::memory_order_release); }
-  /// Makes the call and records that it returned (its result or error is then set).
-  void run_call() noexcept {
-    run();
-    returned_.store(true, std::memory_order_release);
-  }
-  /// True once the call has returned; `done` may also be notified by the run stopping before that.
-  [[nodiscard]] bool returned() const noexcept { return returned_.load(std::memory_order_acquire); }
-  Notification done;  ///< notified when the call has returned (or was skipped), or when the run stops
-
- private:
-  static constexpr int queued = 0, running = 1, abandoned = 2;
-  std::atomic<int> state_{queued};
-  std::atomic<bool> returned_{false};
-};
-
-/// A call of `F` on a copy of an item of type `T`, returning `R` (maybe void).
-template <class F, class T, class R>
-class TimedTask final : public TimedTaskBase {
- public:
-  TimedTask(std::shared_ptr<F> fn, const T& item) : fn_(std::move(fn)), item_(item) {}
-  void run() noexcept override {
-    try {
-      if constexpr (std::is_void_v<R>) {
-        detail::invoke_user(*fn_, none_, arg());
-      } else {
-        result.emplace(detail::invoke_user(*fn_, none_, arg()));
-      }
-    } catch (...) {
-      error = std::current_exception();
-    }
-  }
-  struct Nothing {};
-  std::optional<std::conditional_t<std::is_void_v<R>, Nothing, R>> result;  ///< set before `done`
-  std::exception_ptr error;                                                 ///< set before `done`
-
- private:
-  decltype(auto) arg() {
-    if constexpr (detail::user_invocable<F&, const T&>) {
-      return static_cast<const T&>(item_);
-    } else {
-      return std::move(item_);  // the function takes an rvalue; the copy is the task's own
-    }
-  }
-  std::shared_ptr<F> fn_;
-  T item_;
-  StageContext none_;  ///< what a function taking a context records into here: nothing
-};
 
 /// A small pool of plain threads (not oneTBB's) that run one stage's calls with a timeout. Threads
 /// start on demand, up to `max_threads`; a submission when all are busy is refused rather than
