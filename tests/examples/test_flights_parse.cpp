@@ -852,7 +852,8 @@ TEST_CASE("a record nested deeper than 64 levels is rejected as nesting too deep
   CHECK(reason_for(R"({"date":"2001/01/14 21:55","extra":)" + nested(100000) + "}") == "nesting too deep");
   std::string objects;
   for (int i = 0; i < 100000; ++i) objects += R"({"a":)";
-  objects += "1" + std::string(100000, '}');
+  objects += '1';
+  objects.append(100000, '}');
   CHECK(reason_for(objects) == "nesting too deep");
 }
 
